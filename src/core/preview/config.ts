@@ -1,0 +1,52 @@
+// .sdd/preview.yaml: optional project settings (command, install, provider, auth, expire, ...).
+import {existsSync, readFileSync} from 'node:fs'
+import YAML from 'yaml'
+import {InvalidInput} from '../errors.js'
+import type {ProviderConfig} from '../tunnels/types.js'
+import type {SddPaths} from './paths.js'
+
+export interface PreviewConfig {
+  command?: string
+  install?: string
+  provider?: string
+  auth?: string
+  expire?: string
+  max_expire?: string
+  idle_ttl?: string
+  ready_timeout?: string
+  max_restarts?: number
+  host_header?: string
+  providers: Record<string, ProviderConfig>
+}
+
+export function loadConfig(paths: SddPaths): PreviewConfig {
+  if (!existsSync(paths.config)) return {providers: {}}
+  let doc: unknown
+  try {
+    doc = YAML.parse(readFileSync(paths.config, 'utf8'))
+  } catch (error) {
+    throw new InvalidInput(`${paths.config} is not valid YAML: ${(error as Error).message}`, 'Fix the file (see .sdd.example/preview.yaml).')
+  }
+
+  if (doc === null || doc === undefined) return {providers: {}}
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new InvalidInput(`${paths.config} must be a mapping of settings.`, 'See .sdd.example/preview.yaml for the format.')
+  }
+
+  const raw = doc as Record<string, unknown>
+  const providers = (raw.providers && typeof raw.providers === 'object' ? raw.providers : {}) as Record<string, ProviderConfig>
+  const str = (k: string) => (raw[k] === undefined || raw[k] === null ? undefined : String(raw[k]))
+  const config: PreviewConfig = {providers}
+  for (const k of ['command', 'install', 'provider', 'auth', 'expire', 'max_expire', 'idle_ttl', 'ready_timeout', 'host_header'] as const) {
+    const v = str(k)
+    if (v !== undefined) config[k] = v
+  }
+
+  if (raw.max_restarts !== undefined) {
+    const n = Number(raw.max_restarts)
+    if (!Number.isInteger(n) || n < 0) throw new InvalidInput(`max_restarts in ${paths.config} must be a whole number >= 0.`)
+    config.max_restarts = n
+  }
+
+  return config
+}

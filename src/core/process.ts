@@ -1,0 +1,266 @@
+// The one process module: spawning, process groups, /proc inspection and termination all live here.
+import {spawn, type ChildProcess, type SpawnOptions} from 'node:child_process'
+import {readdirSync, readFileSync, readlinkSync} from 'node:fs'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {execa, type Options as ExecaOptions} from 'execa'
+
+/** How long a process group gets between SIGTERM and SIGKILL. Tests may lower it. */
+export const TERM_GRACE_MS = 3000
+/** Upper bound on waiting for a group to vanish after SIGKILL (PID 1 here reaps 1-2 s late). */
+export const KILL_WAIT_MS = 5000
+
+export interface ProcStat {
+  pid: number
+  state: string
+  ppid: number
+  pgrp: number
+  startTime: number
+}
+
+/** Parses /proc/<pid>/stat; the command name may hold spaces and parens, so split after the last ')'. */
+export function readProcStat(pid: number): ProcStat | null {
+  let text: string
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return null
+  }
+
+  const close = text.lastIndexOf(')')
+  const fields = text.slice(close + 2).split(' ')
+  // fields[0] is field 3 (state); starttime is field 22 -> index 19
+  return {
+    pgrp: Number(fields[2]),
+    pid,
+    ppid: Number(fields[1]),
+    startTime: Number(fields[19]),
+    state: fields[0] ?? '?',
+  }
+}
+
+/** The start time of a pid (clock ticks since boot), to tell a pid from its reuse. */
+export function procStartTime(pid: number): number | null {
+  return readProcStat(pid)?.startTime ?? null
+}
+
+/**
+ * Alive means /proc/<pid>/stat exists and is not a zombie (kill(pid, 0) says yes to zombies, and
+ * detached supervisors become orphans that a slow init reaps late). With a start time, it must match too.
+ */
+export function isAlive(pid: number | null | undefined, startTime?: number | null): boolean {
+  if (!pid || pid <= 0) return false
+  const stat = readProcStat(pid)
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return false
+  if (startTime !== undefined && startTime !== null && stat.startTime !== startTime) return false
+  return true
+}
+
+function allStats(): ProcStat[] {
+  const out: ProcStat[] = []
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name)
+    if (!Number.isInteger(pid) || pid <= 0) continue
+    const stat = readProcStat(pid)
+    if (stat) out.push(stat)
+  }
+
+  return out
+}
+
+/** Live (non-zombie) members of a process group. */
+export function groupMembers(pgid: number): number[] {
+  return allStats()
+    .filter((s) => s.pgrp === pgid && s.state !== 'Z' && s.state !== 'X')
+    .map((s) => s.pid)
+}
+
+/** A pid and all its live descendants (children that left the group included). */
+export function processTree(root: number): number[] {
+  const stats = allStats().filter((s) => s.state !== 'Z' && s.state !== 'X')
+  const children = new Map<number, number[]>()
+  for (const s of stats) {
+    const list = children.get(s.ppid) ?? []
+    list.push(s.pid)
+    children.set(s.ppid, list)
+  }
+
+  const out: number[] = []
+  const queue = [root]
+  while (queue.length > 0 && out.length < 10_000) {
+    const pid = queue.shift()!
+    if (!stats.some((s) => s.pid === pid)) continue
+    out.push(pid)
+    queue.push(...(children.get(pid) ?? []))
+  }
+
+  return out
+}
+
+function socketInodes(pid: number): Set<string> {
+  const inodes = new Set<string>()
+  let fds: string[]
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`)
+  } catch {
+    return inodes
+  }
+
+  for (const fd of fds) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`)
+      const m = /^socket:\[(\d+)]$/.exec(target)
+      if (m?.[1]) inodes.add(m[1])
+    } catch {
+      // fd closed while we looked
+    }
+  }
+
+  return inodes
+}
+
+/** TCP ports in LISTEN state owned by any of the given pids (from /proc/net/tcp and tcp6). */
+export function listeningPorts(pids: number[]): number[] {
+  const inodes = new Set<string>()
+  for (const pid of pids) for (const inode of socketInodes(pid)) inodes.add(inode)
+  if (inodes.size === 0) return []
+  const ports = new Set<number>()
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = ''
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      continue
+    }
+
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/)
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      if (cols[3] !== '0A') continue
+      const inode = cols[9]
+      if (!inode || !inodes.has(inode)) continue
+      const port = Number.parseInt(cols[1]?.split(':')[1] ?? '', 16)
+      if (port > 0) ports.add(port)
+    }
+  }
+
+  return [...ports]
+}
+
+export interface GroupSpawnOptions {
+  cwd: string
+  env: NodeJS.ProcessEnv
+  /** Where stdout/stderr go; 'pipe' by default so the caller can read lines. */
+  stdio?: SpawnOptions['stdio']
+}
+
+/** Runs a shell command line as the leader of a new process group (so the whole tree can be signalled). */
+export function spawnShellGroup(command: string, opts: GroupSpawnOptions): ChildProcess {
+  return spawn('/bin/sh', ['-c', command], {
+    cwd: opts.cwd,
+    detached: true,
+    env: opts.env,
+    stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
+  })
+}
+
+/** Runs a binary with arguments as the leader of a new process group. */
+export function spawnGroup(file: string, args: string[], opts: GroupSpawnOptions): ChildProcess {
+  return spawn(file, args, {
+    cwd: opts.cwd,
+    detached: true,
+    env: opts.env,
+    stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
+  })
+}
+
+/** Spawns a detached node process with an IPC channel (the supervisor); the caller unrefs it once told ready. */
+export function spawnNodeDetached(script: string, args: string[], opts: {cwd: string; env: NodeJS.ProcessEnv; logFd?: number}): ChildProcess {
+  const out = opts.logFd ?? 'ignore'
+  return spawn(process.execPath, [script, ...args], {
+    cwd: opts.cwd,
+    detached: true,
+    env: opts.env,
+    stdio: ['ignore', out, out, 'ipc'],
+  })
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal)
+  } catch {
+    // group already gone
+  }
+}
+
+/**
+ * Terminates a whole process group: SIGTERM, then SIGKILL after the grace period, then waits (bounded)
+ * until no live member is left. `startTime` guards a pid read from disk against reuse.
+ */
+export async function killGroup(
+  pgid: number | null | undefined,
+  opts: {graceMs?: number; startTime?: number | null; extraPids?: number[]} = {},
+): Promise<void> {
+  if (!pgid || pgid <= 1) return
+  if (opts.startTime !== undefined && opts.startTime !== null) {
+    const stat = readProcStat(pgid)
+    // The leader may be gone while its group lives on; only refuse when the pid now belongs to someone else.
+    if (stat && stat.startTime !== opts.startTime && stat.pgrp !== pgid) return
+  }
+
+  const leftovers = () => [...groupMembers(pgid), ...(opts.extraPids ?? []).filter((p) => isAlive(p))]
+  if (leftovers().length === 0) return
+  signalGroup(pgid, 'SIGTERM')
+  for (const pid of opts.extraPids ?? []) killPid(pid, 'SIGTERM')
+  const grace = opts.graceMs ?? TERM_GRACE_MS
+  const deadline = Date.now() + grace
+  while (Date.now() < deadline && leftovers().length > 0) await sleep(25)
+  if (leftovers().length === 0) return
+  signalGroup(pgid, 'SIGKILL')
+  for (const pid of leftovers()) killPid(pid, 'SIGKILL')
+  const killDeadline = Date.now() + KILL_WAIT_MS
+  while (Date.now() < killDeadline && leftovers().length > 0) await sleep(25)
+}
+
+export function killPid(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Waits (bounded) until a pid is gone or a zombie. */
+export async function waitForExit(pid: number, timeoutMs: number, startTime?: number | null): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (!isAlive(pid, startTime)) return true
+    await sleep(25)
+  }
+
+  return !isAlive(pid, startTime)
+}
+
+/** Runs a short command to completion (git, package managers); never throws on non-zero exit. */
+export async function run(
+  file: string,
+  args: string[],
+  opts: {cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string} = {cwd: '.'},
+): Promise<{exitCode: number; stdout: string; stderr: string; timedOut: boolean}> {
+  const options: ExecaOptions = {
+    ...(opts.input === undefined ? {} : {input: opts.input}),
+    cwd: opts.cwd,
+    env: opts.env,
+    extendEnv: opts.env === undefined,
+    reject: false,
+    stripFinalNewline: true,
+    timeout: opts.timeoutMs ?? 60_000,
+  }
+  const result = await execa(file, args, options)
+  return {
+    exitCode: result.exitCode ?? (result.timedOut ? 124 : 1),
+    stderr: String(result.stderr ?? ''),
+    stdout: String(result.stdout ?? ''),
+    timedOut: Boolean(result.timedOut),
+  }
+}

@@ -1,0 +1,58 @@
+// Driver lookup and `auto` selection, with install hints when nothing is available.
+import {InvalidInput, TunnelFailed} from '../errors.js'
+import {PROVIDERS, type ProviderName} from '../preview/types.js'
+import {localDriver} from './drivers/local.js'
+import type {DriverContext, ProviderConfig, TunnelDriver} from './types.js'
+
+const drivers = new Map<ProviderName, TunnelDriver>([['local', localDriver]])
+
+/** Order `auto` tries; `local` and explicit-only providers (localtunnel, ssh) are never picked by auto. */
+export const AUTO_ORDER: readonly ProviderName[] = ['cloudflared', 'ngrok', 'tailscale', 'bore']
+
+export function registerDriver(driver: TunnelDriver): void {
+  drivers.set(driver.name, driver)
+}
+
+export function getDriver(name: string): TunnelDriver {
+  if (!PROVIDERS.includes(name as ProviderName)) {
+    throw new InvalidInput(`Unknown provider "${name}".`, `Use one of: auto, ${PROVIDERS.join(', ')}.`)
+  }
+
+  const driver = drivers.get(name as ProviderName)
+  if (!driver) {
+    throw new TunnelFailed(name, 'not-configured', `The ${name} driver is not available in this build.`, 'Use --provider local.')
+  }
+
+  return driver
+}
+
+/** Resolves `auto` to the first available driver; throws with every provider's hint when none is. */
+export async function selectDriver(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  providers: Record<string, ProviderConfig>,
+): Promise<TunnelDriver> {
+  if (name !== 'auto') return getDriver(name)
+  const hints: string[] = []
+  for (const candidate of AUTO_ORDER) {
+    const driver = drivers.get(candidate)
+    if (!driver) {
+      hints.push(`${candidate}: not built in`)
+      continue
+    }
+
+    const ctx: DriverContext = {config: providers[candidate] ?? {}, env}
+    // eslint-disable-next-line no-await-in-loop -- the order is the point: first available wins
+    const availability = await driver.available(ctx)
+    if (availability.ok) return driver
+    hints.push(`${candidate}: ${availability.hint}`)
+  }
+
+  throw new TunnelFailed(
+    'auto',
+    'binary-missing',
+    'No tunnel provider is available.',
+    'Install or configure one of the providers above, or run with --provider local for a loopback-only preview.',
+    hints,
+  )
+}
