@@ -1,0 +1,31 @@
+// The one place that maps core errors to exit codes and to messages that say what to do next.
+import {Command, Errors} from '@oclif/core'
+import {isPreviewError} from '../core/errors.js'
+
+export abstract class BaseCommand extends Command {
+  static override enableJsonFlag = true
+
+  /** Common core options from the environment: the .sdd root override used by tests and power users. */
+  protected coreEnv(): NodeJS.ProcessEnv {
+    return process.env
+  }
+
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (isPreviewError(err)) {
+      const lines = [err.message]
+      if (err.details.length > 0) lines.push('', ...err.details.map((l) => `  ${l}`))
+      if (err.hint) lines.push('', err.hint)
+      if (this.jsonEnabled()) {
+        this.logJson({error: {code: err.code, details: err.details, hint: err.hint ?? null, message: err.message}})
+        this.exit(err.exitCode)
+      }
+
+      // oclif prints "Error: <message>" to stderr and exits with the given code
+      throw new Errors.CLIError(lines.join('\n'), {exit: err.exitCode})
+    }
+
+    // oclif's own parse errors (unknown flag, bad option value) are bad input: exit 2.
+    if (err instanceof Errors.CLIError && err.oclif?.exit === undefined) err.oclif = {exit: 2}
+    return super.catch(err)
+  }
+}
