@@ -1,0 +1,75 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base-command.js'
+import {startBanner} from '../cli/render.js'
+import {PreviewManager, type StartResult} from '../core/preview/manager.js'
+import type {Discovery} from '../core/preview/discovery.js'
+import type {PreviewRow} from '../core/preview/types.js'
+
+export default class Start extends BaseCommand {
+  static override summary = 'Run the dev server in a worktree behind an auth gateway and a tunnel, and print a share link.'
+  static override examples = [
+    '<%= config.bin %> start',
+    '<%= config.bin %> start --provider local --auth none',
+    '<%= config.bin %> start --cwd . --command "npm run dev" --expire 30m --json',
+    '<%= config.bin %> start --list-commands',
+  ]
+
+  static override flags = {
+    auth: Flags.string({description: 'token | basic | none (default token)'}),
+    clipboard: Flags.boolean({allowNo: true, default: true, description: 'copy the URL to the clipboard (off in CI or without a TTY)'}),
+    command: Flags.string({description: 'the dev command (overrides discovery)'}),
+    cwd: Flags.string({description: 'run here instead of the newest .sdd worktree'}),
+    expire: Flags.string({description: 'link lifetime: 30s, 30m, 4h, 1d (default 4h, at most max_expire)'}),
+    foreground: Flags.boolean({default: false, description: 'run the supervisor in this process until Ctrl-C'}),
+    'list-commands': Flags.boolean({default: false, description: 'print every candidate dev command in order and start nothing'}),
+    provider: Flags.string({description: 'auto | cloudflared | ngrok | bore | tailscale | localtunnel | ssh | local'}),
+    'ready-timeout': Flags.string({description: 'how long to wait for the dev server (default 30s)'}),
+  }
+
+  async run(): Promise<PreviewRow | (Discovery & {cwd: string})> {
+    const {flags} = await this.parse(Start)
+    const manager = new PreviewManager({cwd: process.cwd()})
+    if (flags['list-commands']) return this.listCommands(manager, flags.cwd, flags.command)
+    const result = await manager.start({
+      auth: flags.auth,
+      command: flags.command,
+      cwd: flags.cwd,
+      expire: flags.expire,
+      foreground: flags.foreground,
+      provider: flags.provider,
+      readyTimeout: flags['ready-timeout'],
+    })
+    for (const w of result.warnings) this.warn(w)
+    for (const line of startBanner(result.row, result.shareUrl)) this.log(line)
+    if (flags.clipboard && !process.env.CI && process.stdout.isTTY && !this.jsonEnabled()) await this.copy(result.shareUrl)
+    if (flags.foreground) await this.untilSignal(result)
+    return {...result.row, share_url: result.shareUrl}
+  }
+
+  private async listCommands(manager: PreviewManager, cwd?: string, command?: string) {
+    const found = await manager.listCommands({command, cwd})
+    if (found.candidates.length === 0) this.log(`No dev command found in ${found.cwd}. Searched: ${found.searched.join('; ')}`)
+    for (const [i, c] of found.candidates.entries()) this.log(`${i + 1}. ${c.command}    (${c.source})`)
+    for (const hint of found.runtimeHints) this.log(`runtime: ${hint}    (.tool-versions)`)
+    return found
+  }
+
+  private async copy(url: string): Promise<void> {
+    try {
+      const {default: clipboard} = await import('clipboardy')
+      await clipboard.write(url)
+      this.log('URL copied to clipboard.')
+    } catch {
+      // No clipboard (headless box): the URL is printed above, which is enough.
+    }
+  }
+
+  private async untilSignal(result: StartResult): Promise<void> {
+    const supervisor = result.supervisor!
+    const stop = () => void supervisor.stop('operator')
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    this.logToStderr('Running in the foreground; press Ctrl-C to stop.')
+    await supervisor.done
+  }
+}

@@ -1,0 +1,118 @@
+// Finding the dev command: --command, then preview.yaml, then package.json scripts, then a Procfile.
+import {existsSync, readFileSync} from 'node:fs'
+import path from 'node:path'
+import {DiscoveryFailed} from '../errors.js'
+
+export type PackageManager = 'pnpm' | 'yarn' | 'bun' | 'npm'
+
+export interface CommandCandidate {
+  command: string
+  /** Where it came from, e.g. `--command`, `.sdd/preview.yaml command`, `package.json scripts.dev (npm, package-lock.json)`. */
+  source: string
+}
+
+export interface Discovery {
+  candidates: CommandCandidate[]
+  /** What was looked at, in order (for the error when nothing is found). */
+  searched: string[]
+  packageManager: PackageManager | null
+  lockfile: string | null
+  /** `.tool-versions` lines (runtime hints), shown by --list-commands. */
+  runtimeHints: string[]
+}
+
+const LOCKFILES: Array<[string, PackageManager]> = [
+  ['pnpm-lock.yaml', 'pnpm'],
+  ['yarn.lock', 'yarn'],
+  ['bun.lockb', 'bun'],
+  ['bun.lock', 'bun'],
+  ['package-lock.json', 'npm'],
+  ['npm-shrinkwrap.json', 'npm'],
+]
+
+/** The package manager a directory's lockfile names (npm when there is a package.json but no lockfile). */
+export function detectPackageManager(cwd: string): {manager: PackageManager; lockfile: string | null} {
+  for (const [file, manager] of LOCKFILES) {
+    if (existsSync(path.join(cwd, file))) return {lockfile: file, manager}
+  }
+
+  return {lockfile: null, manager: 'npm'}
+}
+
+function runScript(manager: PackageManager, script: string): string {
+  return manager === 'yarn' ? `yarn ${script}` : `${manager} run ${script}`
+}
+
+/** Parses a Procfile: the `web:` process, else the first one. */
+export function parseProcfile(text: string): Array<{name: string; command: string}> {
+  const out: Array<{name: string; command: string}> = []
+  for (const raw of text.split(/\r?\n/)) {
+    const m = /^([A-Za-z0-9_-]+):\s*(.+)$/.exec(raw.trim())
+    if (m?.[1] && m[2]) out.push({command: m[2].trim(), name: m[1]})
+  }
+
+  return out
+}
+
+/** Every candidate dev command in precedence order (ARCHITECTURE.md "Discovery precedence"). */
+export function discoverCommands(opts: {cwd: string; explicit?: string | undefined; configCommand?: string | undefined; configFile?: string}): Discovery {
+  const candidates: CommandCandidate[] = []
+  const searched: string[] = []
+  if (opts.explicit) candidates.push({command: opts.explicit, source: '--command'})
+  searched.push(`${opts.configFile ?? '.sdd/preview.yaml'} (command)`)
+  if (opts.configCommand) candidates.push({command: opts.configCommand, source: '.sdd/preview.yaml command'})
+
+  let packageManager: PackageManager | null = null
+  let lockfile: string | null = null
+  const pkgFile = path.join(opts.cwd, 'package.json')
+  searched.push(`${pkgFile} (scripts.dev, scripts.start)`)
+  if (existsSync(pkgFile)) {
+    let scripts: Record<string, unknown> = {}
+    try {
+      scripts = (JSON.parse(readFileSync(pkgFile, 'utf8')) as {scripts?: Record<string, unknown>}).scripts ?? {}
+    } catch (error) {
+      throw new DiscoveryFailed(`${pkgFile} is not valid JSON: ${(error as Error).message}`, 'Fix package.json, or pass --command.')
+    }
+
+    const detected = detectPackageManager(opts.cwd)
+    packageManager = detected.manager
+    lockfile = detected.lockfile
+    const via = `${detected.manager}${detected.lockfile ? `, from ${detected.lockfile}` : ', no lockfile'}`
+    for (const script of ['dev', 'start']) {
+      if (typeof scripts[script] === 'string' && scripts[script]) {
+        candidates.push({command: runScript(detected.manager, script), source: `package.json scripts.${script} (${via})`})
+      }
+    }
+  }
+
+  const procfile = path.join(opts.cwd, 'Procfile')
+  searched.push(`${procfile} (web:, else the first process)`)
+  if (existsSync(procfile)) {
+    const procs = parseProcfile(readFileSync(procfile, 'utf8'))
+    const web = procs.find((p) => p.name === 'web') ?? procs[0]
+    if (web) candidates.push({command: web.command, source: `Procfile ${web.name}:`})
+  }
+
+  const runtimeHints: string[] = []
+  const toolVersions = path.join(opts.cwd, '.tool-versions')
+  if (existsSync(toolVersions)) {
+    for (const line of readFileSync(toolVersions, 'utf8').split(/\r?\n/)) {
+      if (line.trim() && !line.trim().startsWith('#')) runtimeHints.push(line.trim())
+    }
+  }
+
+  return {candidates, lockfile, packageManager, runtimeHints, searched}
+}
+
+/** The command to run: the first candidate, or a DiscoveryFailed (exit 2) naming everything searched. */
+export function chooseCommand(discovery: Discovery): CommandCandidate {
+  const first = discovery.candidates[0]
+  if (!first) {
+    throw new DiscoveryFailed(
+      `Nothing to run: no dev command found. Searched: --command; ${discovery.searched.join('; ')}.`,
+      'Pass --command "npm run dev", add `command:` to .sdd/preview.yaml, a "dev" or "start" script to package.json, or a Procfile with a web: line.',
+    )
+  }
+
+  return first
+}

@@ -1,0 +1,282 @@
+// PreviewManager: the programmatic API behind every command (start, list, status, stop, list-commands).
+import {randomBytes} from 'node:crypto'
+import {openSync, closeSync} from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {InvalidInput, PreviewError, PreviewNotFound, StartFailed} from '../errors.js'
+import {ensureDir} from '../fsutil.js'
+import {isAlive, killGroup, spawnNodeDetached, waitForExit, killPid} from '../process.js'
+import {appendAudit} from './audit.js'
+import {loadConfig, type PreviewConfig} from './config.js'
+import {redactUrl} from './credentials.js'
+import {chooseCommand, discoverCommands, type Discovery} from './discovery.js'
+import {parseDuration} from './duration.js'
+import {logFile, sddPaths, type SddPaths} from './paths.js'
+import {excludeSdd, removeWorktree, repoRoot, resolveSandbox} from './sandbox.js'
+import {findRow, readState, removeRow} from './state.js'
+import {Supervisor, type ReadyMessage, type SupervisorMessage, type SupervisorSpec} from './supervisor.js'
+import {AUTH_MODES, PROVIDERS, type AuthMode, type PreviewRow, type StopReason} from './types.js'
+
+export const DEFAULTS = {
+  auth: 'token' as AuthMode,
+  expire: '4h',
+  maxExpire: '24h',
+  maxRestarts: 3,
+  provider: 'auto',
+  readyTimeout: '30s',
+}
+
+/** How long `preview stop` waits for a supervisor to tear down before cleaning up itself. */
+export const STOP_WAIT_MS = 15_000
+
+export interface ManagerOptions {
+  /** Directory the user is in (default for --cwd resolution and the repo root). */
+  cwd: string
+  env?: NodeJS.ProcessEnv
+}
+
+export interface StartOptions {
+  cwd?: string | undefined
+  command?: string | undefined
+  provider?: string | undefined
+  auth?: string | undefined
+  expire?: string | undefined
+  readyTimeout?: string | undefined
+  /** Run the supervisor in this process (until stop); otherwise a detached supervisor process. */
+  foreground?: boolean
+}
+
+export interface StartResult {
+  row: PreviewRow
+  /** The one URL with its secret (token or password); printed once, never logged. */
+  shareUrl: string
+  warnings: string[]
+  /** Only in foreground mode: resolves when the preview has stopped. */
+  supervisor?: Supervisor
+}
+
+export interface StopResult {
+  preview_id: string
+  stopped: boolean
+  reason: StopReason
+  /** true when the supervisor was gone and stop cleaned up by itself. */
+  cleaned_up: boolean
+}
+
+export type ListedRow = PreviewRow
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.unref()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+function newPreviewId(): string {
+  return `p-${randomBytes(4).toString('hex')}`
+}
+
+export class PreviewManager {
+  readonly cwd: string
+  readonly env: NodeJS.ProcessEnv
+
+  constructor(opts: ManagerOptions) {
+    this.cwd = path.resolve(opts.cwd)
+    this.env = opts.env ?? process.env
+  }
+
+  /** The .sdd directory: PREVIEW_SDD_DIR, else <repo root>/.sdd. */
+  async locate(dir = this.cwd): Promise<{root: string | null; sddDir: string; paths: SddPaths}> {
+    if (this.env.PREVIEW_SDD_DIR) {
+      const sddDir = path.resolve(this.env.PREVIEW_SDD_DIR)
+      let root: string | null = null
+      try {
+        root = await repoRoot(dir)
+      } catch {
+        root = null
+      }
+
+      return {paths: sddPaths(sddDir), root, sddDir}
+    }
+
+    const root = await repoRoot(dir)
+    const sddDir = path.join(root, '.sdd')
+    return {paths: sddPaths(sddDir), root, sddDir}
+  }
+
+  /** Every candidate dev command in order, without starting anything. */
+  async listCommands(opts: {cwd?: string | undefined; command?: string | undefined}): Promise<Discovery & {cwd: string}> {
+    const dir = opts.cwd ? path.resolve(this.cwd, opts.cwd) : this.cwd
+    const {paths} = await this.locate(dir)
+    const config = loadConfig(paths)
+    return {...discoverCommands({configCommand: config.command, configFile: paths.config, cwd: dir, explicit: opts.command}), cwd: dir}
+  }
+
+  /** Starts a preview: validates input, picks the sandbox and command, runs the supervisor, returns the row and link. */
+  async start(opts: StartOptions): Promise<StartResult> {
+    const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
+    if (explicitCwd) await repoRoot(explicitCwd) // not a directory / not a repo: exit 2 before anything starts
+    const {paths, root, sddDir} = await this.locate(explicitCwd ?? this.cwd)
+    const config = loadConfig(paths)
+    const settings = resolveSettings(opts, config)
+    if (root) excludeSdd(root)
+    const sandbox = await resolveSandbox({cwd: explicitCwd, paths, root: root ?? this.cwd})
+    try {
+      const discovery = discoverCommands({configCommand: config.command, configFile: paths.config, cwd: sandbox.cwd, explicit: opts.command})
+      const chosen = chooseCommand(discovery)
+      const now = Math.floor(Date.now() / 1000)
+      const spec: SupervisorSpec = {
+        authMode: settings.auth,
+        command: chosen.command,
+        createdAtEpoch: now,
+        cwd: sandbox.cwd,
+        env: Object.fromEntries(Object.entries(this.env).filter((e): e is [string, string] => typeof e[1] === 'string')),
+        expiresAtEpoch: now + settings.expireSeconds,
+        id: newPreviewId(),
+        maxRestarts: config.max_restarts ?? DEFAULTS.maxRestarts,
+        port: await freePort(),
+        provider: settings.provider,
+        providers: config.providers,
+        readyTimeoutMs: settings.readyTimeoutSeconds * 1000,
+        sandboxBackend: sandbox.backend,
+        sandboxSessionId: sandbox.sessionId,
+        sddDir,
+      }
+      if (opts.foreground) {
+        const supervisor = new Supervisor(spec)
+        const ready = await supervisor.start()
+        return {row: ready.row, shareUrl: ready.shareUrl, supervisor, warnings: ready.warnings}
+      }
+
+      const ready = await this.spawnSupervisor(spec, paths)
+      return {row: ready.row, shareUrl: ready.shareUrl, warnings: ready.warnings}
+    } catch (error) {
+      if (sandbox.created && root) await removeWorktree(root, sandbox.cwd)
+      throw error
+    }
+  }
+
+  /** Spawns the detached supervisor and waits on IPC for ready or failed. */
+  private spawnSupervisor(spec: SupervisorSpec, paths: SddPaths): Promise<ReadyMessage> {
+    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'supervisor-main.js')
+    ensureDir(paths.logs)
+    // The supervisor's own stdout/stderr (crash traces) go to the preview's log file.
+    const fd = openSync(logFile(paths, spec.id), 'a', 0o600)
+    const child = spawnNodeDetached(script, [spec.id], {cwd: spec.cwd, env: this.env, logFd: fd})
+    closeSync(fd)
+    return new Promise<ReadyMessage>((resolve, reject) => {
+      let settled = false
+      const finish = (fn: () => void) => {
+        if (settled) return
+        settled = true
+        child.removeAllListeners()
+        if (child.connected) child.disconnect()
+        child.unref()
+        fn()
+      }
+
+      child.on('message', (msg: SupervisorMessage) => {
+        if (msg.type === 'ready') finish(() => resolve(msg))
+        else {
+          const e = msg.error
+          finish(() => reject(new PreviewError(e.code, e.message, {details: e.details, kind: e.kind, ...(e.hint ? {hint: e.hint} : {})})))
+        }
+      })
+      child.once('exit', (code, signal) => {
+        finish(() =>
+          reject(new StartFailed(`The supervisor exited (${signal ?? `code ${code}`}) before the preview was ready.`, [], `See ${logFile(paths, spec.id)}.`)),
+        )
+      })
+      child.once('error', (error) => finish(() => reject(new StartFailed(`Could not start the supervisor: ${error.message}`))))
+      child.send(spec)
+    })
+  }
+
+  /** Rows with their liveness reconciled: a row whose supervisor died shows as `crashed`. */
+  async list(opts: {showSecrets?: boolean} = {}): Promise<ListedRow[]> {
+    const {paths} = await this.locate()
+    return readState(paths).previews.map((row) => present(reconcile(row), opts.showSecrets ?? false))
+  }
+
+  async status(id: string, opts: {showSecrets?: boolean} = {}): Promise<ListedRow> {
+    const {paths} = await this.locate()
+    const row = findRow(paths, id)
+    if (!row) throw new PreviewNotFound(id)
+    return present(reconcile(row), opts.showSecrets ?? false)
+  }
+
+  /** Stops previews: signals each supervisor and waits; cleans up by itself when a supervisor is gone. */
+  async stop(opts: {ids?: string[]; all?: boolean}): Promise<StopResult[]> {
+    const {paths} = await this.locate()
+    const rows = readState(paths).previews
+    let ids = opts.ids ?? []
+    if (opts.all) ids = rows.map((r) => r.preview_id)
+    else if (ids.length === 0) throw new InvalidInput('Nothing to stop: name a preview id or pass --all.', 'Run `preview list` to see ids.')
+    for (const id of ids) if (!rows.some((r) => r.preview_id === id)) throw new PreviewNotFound(id)
+    return Promise.all(ids.map((id) => stopOne(paths, rows.find((r) => r.preview_id === id)!)))
+  }
+}
+
+async function stopOne(paths: SddPaths, row: PreviewRow): Promise<StopResult> {
+  const id = row.preview_id
+  const supervisorAlive = isAlive(row.supervisor_pid, row.supervisor_start_time)
+  if (supervisorAlive && row.supervisor_pid) {
+    killPid(row.supervisor_pid, 'SIGTERM')
+    await waitForExit(row.supervisor_pid, STOP_WAIT_MS, row.supervisor_start_time)
+  }
+
+  // Whatever the supervisor did not finish (or could not, being dead), do here.
+  const left = findRow(paths, id)
+  if (!left) return {cleaned_up: false, preview_id: id, reason: 'operator', stopped: true}
+  if (left.supervisor_pid && isAlive(left.supervisor_pid, left.supervisor_start_time)) {
+    await killGroup(left.supervisor_pid, {graceMs: 500, startTime: left.supervisor_start_time})
+    killPid(left.supervisor_pid, 'SIGKILL')
+  }
+
+  if (left.tunnel_pid) await killGroup(left.tunnel_pid, {startTime: left.tunnel_start_time})
+  if (left.process_pgid) await killGroup(left.process_pgid, {startTime: left.process_start_time})
+  const removed = await removeRow(paths, id)
+  const reason: StopReason = supervisorAlive ? 'operator' : 'crash'
+  // Only a preview that reached running has a start entry to balance.
+  if (removed && removed.status !== 'starting') await appendAudit(paths, {cleaned_up_by: 'stop', event: 'stop', preview_id: id, reason})
+  return {cleaned_up: true, preview_id: id, reason, stopped: true}
+}
+
+/** A row whose supervisor is gone is `crashed`, whatever it last said. */
+function reconcile(row: PreviewRow): PreviewRow {
+  if (row.status !== 'crashed' && !isAlive(row.supervisor_pid, row.supervisor_start_time)) return {...row, status: 'crashed'}
+  return row
+}
+
+function present(row: PreviewRow, showSecrets: boolean): PreviewRow {
+  return showSecrets ? row : {...row, share_url: redactUrl(row.share_url)}
+}
+
+/** Validates flags against config and defaults; every bad value is an InvalidInput (exit 2). */
+export function resolveSettings(opts: StartOptions, config: PreviewConfig) {
+  const provider = opts.provider ?? config.provider ?? DEFAULTS.provider
+  if (provider !== 'auto' && !PROVIDERS.includes(provider as never)) {
+    throw new InvalidInput(`Unknown provider "${provider}".`, `Use one of: auto, ${PROVIDERS.join(', ')}.`)
+  }
+
+  const auth = opts.auth ?? config.auth ?? DEFAULTS.auth
+  if (!AUTH_MODES.includes(auth as AuthMode)) throw new InvalidInput(`Unknown auth mode "${auth}".`, `Use one of: ${AUTH_MODES.join(', ')}.`)
+  const maxExpireSeconds = parseDuration(config.max_expire ?? DEFAULTS.maxExpire, 'max_expire in .sdd/preview.yaml')
+  const expireText = opts.expire ?? config.expire ?? DEFAULTS.expire
+  const expireSeconds = parseDuration(expireText, '--expire')
+  if (expireSeconds > maxExpireSeconds) {
+    throw new InvalidInput(
+      `--expire ${expireText} is longer than the maximum of ${config.max_expire ?? DEFAULTS.maxExpire}.`,
+      'Use a shorter --expire, or raise max_expire in .sdd/preview.yaml.',
+    )
+  }
+
+  const readyTimeoutSeconds = parseDuration(opts.readyTimeout ?? config.ready_timeout ?? DEFAULTS.readyTimeout, '--ready-timeout')
+  return {auth: auth as AuthMode, expireSeconds, provider, readyTimeoutSeconds}
+}

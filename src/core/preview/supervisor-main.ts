@@ -1,0 +1,35 @@
+// Entry point of the detached supervisor process: receives its spec over IPC, reports ready/failed, runs until stopped.
+import {Supervisor, serializeError, type SupervisorMessage, type SupervisorSpec} from './supervisor.js'
+
+function send(msg: SupervisorMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send || !process.connected) {
+      resolve()
+      return
+    }
+
+    process.send(msg, () => resolve())
+  })
+}
+
+process.once('message', async (spec: SupervisorSpec) => {
+  const supervisor = new Supervisor(spec)
+  const onSignal = () => void supervisor.stop('operator')
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  process.on('SIGHUP', () => {}) // a closed terminal is not a stop
+  try {
+    const ready = await supervisor.start()
+    await send(ready)
+  } catch (error) {
+    await send({error: serializeError(error), type: 'failed'})
+    if (process.connected) process.disconnect()
+    process.exitCode = 1
+    return
+  }
+
+  if (process.connected) process.disconnect()
+  await supervisor.done
+  // Handles left by libraries (tunnel SDKs) must not keep a stopped supervisor alive.
+  setTimeout(() => process.exit(0), 200).unref()
+})

@@ -1,0 +1,391 @@
+// The supervisor: owns one preview's dev server, gateway, tunnel and timers, from start to teardown.
+import {createWriteStream, unwatchFile, watchFile, type WriteStream} from 'node:fs'
+import net from 'node:net'
+import {createInterface} from 'node:readline'
+import type {ChildProcess} from 'node:child_process'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {PortNotDetected, PreviewError, StartFailed, isPreviewError} from '../errors.js'
+import {ensureDir} from '../fsutil.js'
+import {isAlive, killGroup, listeningPorts, procStartTime, processTree, spawnShellGroup} from '../process.js'
+import {selectDriver} from '../tunnels/registry.js'
+import type {ProviderConfig, TunnelHandle} from '../tunnels/types.js'
+import {appendAudit} from './audit.js'
+import {loadJwtKey, mintLink} from './credentials.js'
+import {startGateway, type Gateway} from './gateway.js'
+import {logFile, sddPaths, type SddPaths} from './paths.js'
+import {PortSniffer, stripAnsi} from './port-capture.js'
+import {findRow, patchRow, removeRow, upsertRow} from './state.js'
+import type {AuthMode, PreviewRow, SandboxBackend, StopReason} from './types.js'
+
+/** Everything a supervisor needs, decided by `preview start` (it is sent over IPC, so plain JSON). */
+export interface SupervisorSpec {
+  id: string
+  sddDir: string
+  command: string
+  cwd: string
+  sandboxBackend: SandboxBackend
+  sandboxSessionId: string | null
+  provider: string
+  providers: Record<string, ProviderConfig>
+  authMode: AuthMode
+  expiresAtEpoch: number
+  readyTimeoutMs: number
+  maxRestarts: number
+  port: number
+  env: Record<string, string>
+  createdAtEpoch: number
+  ref?: string | null
+  commit?: string | null
+}
+
+export interface ReadyMessage {
+  type: 'ready'
+  row: PreviewRow
+  shareUrl: string
+  warnings: string[]
+}
+
+export interface FailedMessage {
+  type: 'failed'
+  error: {code: string; message: string; hint: string | null; details: string[]; kind: 'bad-input' | 'runtime'}
+}
+
+export type SupervisorMessage = ReadyMessage | FailedMessage
+
+/** Named so tests (and slow machines) can see them. */
+export const RESTART_BACKOFF_MS = 500
+export const SOCKET_SCAN_MS = 150
+export const LINKS_POLL_MS = 300
+const LOG_TAIL = 20
+
+function tcpProbe(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({host, port})
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
+}
+
+export class Supervisor {
+  readonly paths: SddPaths
+  readonly log: WriteStream
+  private child: ChildProcess | null = null
+  private childExit: Promise<number | null> | null = null
+  private gateway: Gateway | null = null
+  private tunnel: TunnelHandle | null = null
+  private tail: string[] = []
+  private sniffer = new PortSniffer()
+  private stopping: Promise<void> | null = null
+  private expiryTimer: NodeJS.Timeout | null = null
+  private rowWritten = false
+  private ready = false
+  private restarts = 0
+  private resolveDone!: () => void
+  /** Resolves when the preview has been torn down (for whatever reason). */
+  readonly done = new Promise<void>((resolve) => {
+    this.resolveDone = resolve
+  })
+
+  constructor(readonly spec: SupervisorSpec) {
+    this.paths = sddPaths(spec.sddDir)
+    ensureDir(this.paths.logs)
+    this.log = createWriteStream(logFile(this.paths, spec.id), {flags: 'a', mode: 0o600})
+  }
+
+  /** A line of the supervisor's own, in the log file next to the dev server's output. */
+  event(text: string): void {
+    this.log.write(`[preview] ${new Date().toISOString()} ${text}\n`)
+  }
+
+  /** Starts everything; on any failure rolls back what started and throws. */
+  async start(): Promise<ReadyMessage> {
+    const {spec} = this
+    try {
+      await upsertRow(this.paths, this.baseRow())
+      this.rowWritten = true
+      this.event(`starting: ${spec.command} in ${spec.cwd} (PORT=${spec.port})`)
+      const port = await this.spawnDevServer()
+      this.event(`dev server ready on port ${port}`)
+      const key = loadJwtKey(this.paths)
+      this.gateway = await startGateway({
+        auth: {jwtKey: key, links: [], mode: spec.authMode, previewId: spec.id},
+        targetPort: port,
+      })
+      this.event(`gateway on ${this.gateway.url}`)
+      const driver = await selectDriver(spec.provider, process.env, spec.providers)
+      this.tunnel = await driver.open({
+        config: spec.providers[driver.name] ?? {},
+        env: process.env,
+        gatewayPort: this.gateway.port,
+        localUrl: this.gateway.url,
+        log: (line) => this.event(`tunnel: ${line}`),
+      })
+      this.tunnel.onExit((reason) => void this.onTunnelExit(reason, driver.name))
+      this.gateway.setPublicUrl(this.tunnel.publicUrl)
+      const link = await mintLink({
+        authMode: spec.authMode,
+        expiresAtEpoch: spec.expiresAtEpoch,
+        key,
+        previewId: spec.id,
+        publicUrl: this.tunnel.publicUrl,
+      })
+      this.gateway.setLinks([link.record])
+      const row = await patchRow(this.paths, spec.id, {
+        gateway_port: this.gateway.port,
+        links: [link.record],
+        port,
+        process_pgid: this.child?.pid ?? null,
+        process_pid: this.child?.pid ?? null,
+        process_start_time: this.child?.pid ? procStartTime(this.child.pid) : null,
+        public_url: this.tunnel.publicUrl,
+        share_url: link.url,
+        status: 'running',
+        tunnel_name: this.tunnel.name ?? null,
+        tunnel_pid: this.tunnel.pid ?? null,
+        tunnel_provider: driver.name,
+        tunnel_start_time: this.tunnel.pid ? procStartTime(this.tunnel.pid) : null,
+      })
+      if (!row) throw new StartFailed('The preview was stopped while it was starting.')
+      await appendAudit(this.paths, {
+        auth_mode: spec.authMode,
+        command: spec.command,
+        event: 'start',
+        expires_at_epoch: spec.expiresAtEpoch,
+        jti: link.record.jti,
+        preview_id: spec.id,
+        provider: driver.name,
+        sandbox_backend: spec.sandboxBackend,
+      })
+      this.ready = true
+      this.armTimers()
+      this.event(`running: ${row.public_url}`)
+      const warnings = spec.authMode === 'none' ? ['auth=none: anyone with the URL can reach this preview.'] : []
+      return {row, shareUrl: link.url, type: 'ready', warnings}
+    } catch (error) {
+      this.event(`start failed: ${(error as Error).message}`)
+      await this.teardown()
+      if (this.rowWritten) await removeRow(this.paths, spec.id)
+      this.log.end()
+      this.resolveDone()
+      throw this.withTail(error)
+    }
+  }
+
+  private baseRow(): PreviewRow {
+    const {spec} = this
+    return {
+      auth_mode: spec.authMode,
+      command: spec.command,
+      commit: spec.commit ?? null,
+      created_at_epoch: spec.createdAtEpoch,
+      cwd: spec.cwd,
+      expires_at_epoch: spec.expiresAtEpoch,
+      gateway_port: null,
+      links: [],
+      log_file: logFile(this.paths, spec.id),
+      port: null,
+      preview_id: spec.id,
+      process_pid: null,
+      public_url: null,
+      ref: spec.ref ?? null,
+      restarts: 0,
+      sandbox_backend: spec.sandboxBackend,
+      sandbox_session_id: spec.sandboxSessionId,
+      share_url: null,
+      status: 'starting',
+      supervisor_pid: process.pid,
+      supervisor_start_time: procStartTime(process.pid),
+      tunnel_name: null,
+      tunnel_provider: (spec.provider === 'auto' ? 'local' : spec.provider) as PreviewRow['tunnel_provider'],
+    }
+  }
+
+  private withTail(error: unknown): PreviewError {
+    const tail = [...this.tail]
+    if (isPreviewError(error)) {
+      if (error.details.length === 0 && tail.length > 0) error.details.push(`last ${tail.length} lines of the dev server's log:`, ...tail)
+      return error
+    }
+
+    return new StartFailed(`Start failed: ${(error as Error).message}`, tail.length > 0 ? [`last ${tail.length} lines of the dev server's log:`, ...tail] : [])
+  }
+
+  /** Spawns the dev server in its own process group and resolves with the port it serves on. */
+  private async spawnDevServer(): Promise<number> {
+    const {spec} = this
+    this.sniffer = new PortSniffer()
+    const child = spawnShellGroup(spec.command, {
+      cwd: spec.cwd,
+      env: {...spec.env, HOST: '127.0.0.1', PORT: String(spec.port)},
+    })
+    this.child = child
+    const exit = new Promise<number | null>((resolve) => {
+      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)))
+      child.once('error', () => resolve(127))
+    })
+    this.childExit = exit
+    const onLine = (line: string) => {
+      const clean = stripAnsi(line)
+      this.tail.push(clean)
+      if (this.tail.length > LOG_TAIL) this.tail.shift()
+      this.sniffer.push(line)
+    }
+
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue
+      stream.pipe(this.log, {end: false})
+      createInterface({crlfDelay: Infinity, input: stream}).on('line', onLine)
+    }
+
+    return this.waitForPort(child, exit)
+  }
+
+  /** Port from the output lines, else from the sockets the process tree listens on; confirmed by TCP connect. */
+  private async waitForPort(child: ChildProcess, exit: Promise<number | null>): Promise<number> {
+    const {spec} = this
+    const deadline = Date.now() + spec.readyTimeoutMs
+    let exited: number | null | undefined
+    void exit.then((code) => {
+      exited = code
+    })
+    let lastSocketScan = 0
+    let socketPorts: number[] = []
+    while (Date.now() < deadline) {
+      if (exited !== undefined) {
+        await sleep(50) // let the last output lines arrive
+        throw new StartFailed(`The dev server exited (code ${exited}) before it was ready.`, this.tailDetails(), 'Run the command by hand in the worktree to see why, or fix it and start again.')
+      }
+
+      const candidate = this.sniffer.best()
+      if (candidate && (await tcpProbe(candidate.port, candidate.host === '::1' || candidate.host === '[::1]' ? '::1' : '127.0.0.1', 500))) return candidate.port
+      if (Date.now() - lastSocketScan >= SOCKET_SCAN_MS && child.pid) {
+        lastSocketScan = Date.now()
+        socketPorts = listeningPorts(processTree(child.pid)).filter((p) => !this.sniffer.rejected.has(p))
+        if (socketPorts.includes(spec.port) && (await tcpProbe(spec.port))) return spec.port
+        // Without a banner, a single listening socket is the server (debugger ports are never the only one).
+        if (!candidate && socketPorts.length === 1 && socketPorts[0] !== 9229 && (await tcpProbe(socketPorts[0]!))) return socketPorts[0]!
+      }
+
+      await Promise.race([sleep(40), exit])
+    }
+
+    throw new PortNotDetected(
+      `The dev server did not become ready within ${Math.round(spec.readyTimeoutMs / 1000)}s (no port in its output, no listening socket).`,
+      this.tailDetails(),
+    )
+  }
+
+  private tailDetails(): string[] {
+    return this.tail.length > 0 ? [`last ${this.tail.length} lines of the dev server's log:`, ...this.tail] : ['(the dev server printed nothing)']
+  }
+
+  private armTimers(): void {
+    const {spec} = this
+    const ms = Math.max(0, spec.expiresAtEpoch * 1000 - Date.now())
+    this.expiryTimer = setTimeout(() => void this.stop('expiry'), ms)
+    // Revocations and new links are written to state.json by other processes; pick them up within a second.
+    watchFile(this.paths.state, {interval: LINKS_POLL_MS}, () => {
+      try {
+        const row = findRow(this.paths, spec.id)
+        if (row && this.gateway) this.gateway.setLinks(row.links)
+      } catch (error) {
+        this.event(`could not re-read links: ${(error as Error).message}`)
+      }
+    })
+    void this.childExit?.then((code) => this.onDevServerExit(code))
+  }
+
+  private async onDevServerExit(code: number | null): Promise<void> {
+    if (this.stopping || !this.ready) return
+    this.event(`dev server exited (code ${code})`)
+    if (this.restarts >= this.spec.maxRestarts) {
+      this.event(`restart limit (${this.spec.maxRestarts}) reached`)
+      await this.stop('crash')
+      return
+    }
+
+    this.restarts += 1
+    await sleep(RESTART_BACKOFF_MS * 2 ** (this.restarts - 1))
+    if (this.stopping) return
+    try {
+      if (this.child?.pid) await killGroup(this.child.pid, {graceMs: 1000})
+      this.tail = []
+      const port = await this.spawnDevServer()
+      this.gateway?.setTargetPort(port)
+      await patchRow(this.paths, this.spec.id, {
+        port,
+        process_pgid: this.child?.pid ?? null,
+        process_pid: this.child?.pid ?? null,
+        process_start_time: this.child?.pid ? procStartTime(this.child.pid) : null,
+        restarts: this.restarts,
+        status: 'running',
+      })
+      await appendAudit(this.paths, {event: 'restart', exit_code: code, preview_id: this.spec.id, restarts: this.restarts})
+      this.event(`restarted (${this.restarts}/${this.spec.maxRestarts})`)
+      void this.childExit?.then((c) => this.onDevServerExit(c))
+    } catch (error) {
+      this.event(`restart failed: ${(error as Error).message}`)
+      await this.stop('crash')
+    }
+  }
+
+  private async onTunnelExit(reason: string, provider: string): Promise<void> {
+    if (this.stopping || !this.ready) return
+    this.event(`tunnel (${provider}) exited: ${reason}`)
+    await this.stop('crash')
+  }
+
+  /** Tears down in order (tunnel, gateway, dev server), removes the row, records the stop. Idempotent. */
+  stop(reason: StopReason): Promise<void> {
+    if (this.stopping) return this.stopping
+    this.stopping = (async () => {
+      this.event(`stopping (${reason})`)
+      await patchRow(this.paths, this.spec.id, {status: 'stopping'}).catch(() => null)
+      await this.teardown()
+      const row = await removeRow(this.paths, this.spec.id).catch(() => null)
+      if (this.ready && row) await appendAudit(this.paths, {event: 'stop', preview_id: this.spec.id, reason})
+      this.event('stopped')
+      await new Promise<void>((resolve) => {
+        this.log.end(resolve)
+      })
+      this.resolveDone()
+    })()
+    return this.stopping
+  }
+
+  private async teardown(): Promise<void> {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer)
+    unwatchFile(this.paths.state)
+    const tunnel = this.tunnel
+    this.tunnel = null
+    if (tunnel) await tunnel.close().catch((error: Error) => this.event(`tunnel close: ${error.message}`))
+    const gateway = this.gateway
+    this.gateway = null
+    if (gateway) await gateway.close().catch((error: Error) => this.event(`gateway close: ${error.message}`))
+    const child = this.child
+    if (child?.pid) {
+      const tree = processTree(child.pid)
+      await killGroup(child.pid, {extraPids: tree})
+    }
+  }
+
+  /** True while the dev server's leader is alive (for tests and status). */
+  devServerAlive(): boolean {
+    return isAlive(this.child?.pid ?? null)
+  }
+}
+
+/** Turns any error into the JSON-safe shape sent over IPC. */
+export function serializeError(error: unknown): FailedMessage['error'] {
+  if (isPreviewError(error)) {
+    return {code: error.code, details: error.details, hint: error.hint ?? null, kind: error.kind, message: error.message}
+  }
+
+  return {code: 'INTERNAL', details: [], hint: null, kind: 'runtime', message: (error as Error)?.message ?? String(error)}
+}
