@@ -1,6 +1,6 @@
 // .sdd/preview.yaml: optional project settings (command, install, provider, auth, expire, ...).
 import {existsSync, readFileSync} from 'node:fs'
-import YAML from 'yaml'
+import {createRequire} from 'node:module'
 import {InvalidInput} from '../errors.js'
 import type {ProviderConfig} from '../tunnels/types.js'
 import type {SddPaths} from './paths.js'
@@ -19,11 +19,14 @@ export interface PreviewConfig {
   providers: Record<string, ProviderConfig>
 }
 
+// yaml is required lazily: only start reads the config, and list/status should not pay for the parser.
+const require = createRequire(import.meta.url)
+
 export function loadConfig(paths: SddPaths): PreviewConfig {
   if (!existsSync(paths.config)) return {providers: {}}
   let doc: unknown
   try {
-    doc = YAML.parse(readFileSync(paths.config, 'utf8'))
+    doc = (require('yaml') as typeof import('yaml')).parse(readFileSync(paths.config, 'utf8'))
   } catch (error) {
     throw new InvalidInput(`${paths.config} is not valid YAML: ${(error as Error).message}`, 'Fix the file (see .sdd.example/preview.yaml).')
   }

@@ -82,16 +82,3 @@ export async function verifyToken(token: string, key: Uint8Array, previewId: str
     return null
   }
 }
-
-/** Hides the secret part of a share URL (token value or basic password) for list/status output. */
-export function redactUrl(url: string | null): string | null {
-  if (!url) return url
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    if (u.searchParams.has('token')) u.searchParams.set('token', '***')
-    return u.toString().replace('token=***', 'token=***')
-  } catch {
-    return url
-  }
-}

@@ -9,13 +9,13 @@ import {ensureDir} from '../fsutil.js'
 import {isAlive, killGroup, spawnNodeDetached, waitForExit, killPid} from '../process.js'
 import {appendAudit} from './audit.js'
 import {loadConfig, type PreviewConfig} from './config.js'
-import {redactUrl} from './credentials.js'
+import {redactUrl} from './redact.js'
 import {chooseCommand, discoverCommands, type Discovery} from './discovery.js'
 import {parseDuration} from './duration.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
 import {excludeSdd, removeWorktree, repoRoot, resolveSandbox} from './sandbox.js'
 import {findRow, readState, removeRow} from './state.js'
-import {Supervisor, type ReadyMessage, type SupervisorMessage, type SupervisorSpec} from './supervisor.js'
+import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from './supervisor.js'
 import {AUTH_MODES, PROVIDERS, type AuthMode, type PreviewRow, type StopReason} from './types.js'
 
 export const DEFAULTS = {
@@ -149,6 +149,8 @@ export class PreviewManager {
         sddDir,
       }
       if (opts.foreground) {
+        // Loaded on demand: the supervisor pulls in the gateway and the tunnel drivers, which list/stop never need.
+        const {Supervisor} = await import('./supervisor.js')
         const supervisor = new Supervisor(spec)
         const ready = await supervisor.start()
         return {row: ready.row, shareUrl: ready.shareUrl, supervisor, warnings: ready.warnings}
