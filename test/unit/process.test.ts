@@ -1,0 +1,48 @@
+import {spawn} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+import {describe, expect, it} from 'vitest'
+import {groupMembers, isAlive, killGroup, listeningPorts, procStartTime, processTree, spawnShellGroup} from '../../src/core/process.js'
+import {waitFor} from '../helpers/proc.js'
+
+describe('process module', () => {
+  it('killGroup ends a shell, its children and grandchildren, even ones that ignore SIGTERM', async () => {
+    const child = spawnShellGroup(`sh -c 'trap "" TERM; sleep 300' & sleep 300 & node -e "setInterval(()=>{},1000)" & wait`, {
+      cwd: '/tmp',
+      env: process.env,
+    })
+    const pgid = child.pid!
+    expect(await waitFor(() => groupMembers(pgid).length >= 4, 5000)).toBe(true)
+    const members = groupMembers(pgid)
+    const started = Date.now()
+    await killGroup(pgid, {graceMs: 300})
+    expect(Date.now() - started).toBeLessThan(7000)
+    for (const pid of members) expect(isAlive(pid)).toBe(false)
+    expect(groupMembers(pgid)).toEqual([])
+  })
+
+  it('isAlive is false for a zombie and for a pid whose start time differs (reuse)', async () => {
+    const parent = spawn('sleep', ['5'], {stdio: 'ignore'})
+    expect(isAlive(parent.pid!)).toBe(true)
+    expect(isAlive(parent.pid!, procStartTime(parent.pid!))).toBe(true)
+    expect(isAlive(parent.pid!, (procStartTime(parent.pid!) ?? 0) + 1)).toBe(false)
+    parent.kill('SIGKILL')
+
+    // `exec sleep 5` replaces the shell, so nobody waits for the background sleep: it stays a zombie,
+    // which kill(pid, 0) would still call alive.
+    const zombieParent = spawn('sh', ['-c', 'sleep 0.1 & exec sleep 5'], {stdio: 'ignore'})
+    expect(await waitFor(() => processTree(zombieParent.pid!).length === 2, 2000)).toBe(true)
+    const bg = processTree(zombieParent.pid!)[1]!
+    expect(await waitFor(() => /\) Z /.test(readFileSync(`/proc/${bg}/stat`, 'utf8')), 3000)).toBe(true)
+    expect(() => process.kill(bg, 0)).not.toThrow()
+    expect(isAlive(bg)).toBe(false)
+    zombieParent.kill('SIGKILL')
+  })
+
+  it('listeningPorts finds the sockets a process tree listens on', async () => {
+    const child = spawnShellGroup(`node -e "require('net').createServer().listen(0,'127.0.0.1',function(){console.log(this.address().port)})"`, {cwd: '/tmp', env: process.env})
+    const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))))
+    expect(listeningPorts(processTree(child.pid!))).toEqual([port])
+    await killGroup(child.pid!, {graceMs: 500})
+    expect(listeningPorts(processTree(child.pid!))).toEqual([])
+  })
+})
