@@ -119,7 +119,8 @@ describe('token mode', () => {
       ['not-a-jwt', 'malformed', 401],
     ]
     for (const [token, kind, status] of cases) {
-      for (const headers of [{}, {authorization: `Bearer ${token}`}, {cookie: `${COOKIE}=${token}`}]) {
+      const variants: Record<string, string>[] = [{}, {authorization: `Bearer ${token}`}, {cookie: `${COOKIE}=${token}`}]
+      for (const headers of variants) {
         const url = Object.keys(headers).length === 0 ? `${gw.url}/echo?token=${token}` : `${gw.url}/echo`
         const r = await request(url, {headers})
         expect({kind, status: r.status}).toEqual({kind, status})
