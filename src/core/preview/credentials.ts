@@ -1,5 +1,5 @@
 // Link credentials: HS256 JWTs for token mode, random passwords for basic mode.
-import {createHash, randomBytes, randomUUID, timingSafeEqual} from 'node:crypto'
+import {createHash, createHmac, randomBytes, randomUUID, timingSafeEqual} from 'node:crypto'
 import {SignJWT, jwtVerify} from 'jose'
 import {readOrCreateKey} from '../fsutil.js'
 import type {SddPaths} from './paths.js'
@@ -81,4 +81,40 @@ export async function verifyToken(token: string, key: Uint8Array, previewId: str
   } catch {
     return null
   }
+}
+
+export type TokenCheck =
+  | {ok: true; jti: string; exp: number; nbf: number | null}
+  | {ok: false; reason: 'malformed' | 'algorithm' | 'signature' | 'other-preview' | 'claims'}
+
+function decodeJsonSegment(segment: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Synchronous HS256 check of a token's signature and subject (expiry is left to the caller, who caches this).
+ * The gateway calls it on its hot path, where jose's async jwtVerify would cost an await per request;
+ * it accepts exactly what jose mints: header alg HS256 and no `crit`, so `alg:none` and RS/ES tokens are refused.
+ */
+export function checkTokenSync(token: string, key: Uint8Array, previewId: string): TokenCheck {
+  if (token.length > 4096) return {ok: false, reason: 'malformed'}
+  const dot1 = token.indexOf('.')
+  const dot2 = token.indexOf('.', dot1 + 1)
+  if (dot1 <= 0 || dot2 <= dot1 + 1 || token.indexOf('.', dot2 + 1) !== -1) return {ok: false, reason: 'malformed'}
+  const header = decodeJsonSegment(token.slice(0, dot1))
+  if (!header) return {ok: false, reason: 'malformed'}
+  if (header.alg !== 'HS256' || header.crit !== undefined) return {ok: false, reason: 'algorithm'}
+  const signature = Buffer.from(token.slice(dot2 + 1), 'base64url')
+  const expected = createHmac('sha256', key).update(token.slice(0, dot2)).digest()
+  if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return {ok: false, reason: 'signature'}
+  const payload = decodeJsonSegment(token.slice(dot1 + 1, dot2))
+  if (!payload || typeof payload.jti !== 'string' || typeof payload.exp !== 'number') return {ok: false, reason: 'claims'}
+  if (payload.sub !== previewId) return {ok: false, reason: 'other-preview'}
+  const nbf = typeof payload.nbf === 'number' ? payload.nbf : null
+  return {exp: payload.exp, jti: payload.jti, nbf, ok: true}
 }

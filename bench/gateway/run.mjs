@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// Gateway benchmark, one run: wrk against the dev server direct, nginx as a reverse proxy, the gateway with a valid
+// token, and the other candidates, all in front of the same fixture; writes bench/gateway/RESULTS.md.
+//
+//   npm run build && node bench/gateway/run.mjs [--duration 8] [--rounds 2] [--connections 32]
+//
+// Each target is measured `rounds` times, interleaved, and the median is reported (the machines are noisy).
+import {spawn, spawnSync} from 'node:child_process'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, '../..')
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i === -1 ? dflt : Number(process.argv[i + 1])
+}
+
+const DURATION = arg('duration', 8)
+const ROUNDS = arg('rounds', 2)
+const CONNECTIONS = arg('connections', 32)
+const children = []
+
+function startNode(script, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(here, script), ...args.map(String)], {stdio: ['ignore', 'pipe', 'inherit']})
+    children.push(child)
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 10_000)
+    child.stdout.on('data', (d) => {
+      out += d
+      const m = /READY (\d+)(?: (\S+))?/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve({extra: m[2], port: Number(m[1])})
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}`)))
+  })
+}
+
+async function freePort() {
+  const s = net.createServer()
+  await new Promise((r) => s.listen(0, '127.0.0.1', r))
+  const {port} = s.address()
+  await new Promise((r) => s.close(r))
+  return port
+}
+
+async function waitForPort(port) {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy()
+        resolve(true)
+      })
+      s.on('error', () => resolve(false))
+    })
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+
+  throw new Error(`nothing listens on ${port}`)
+}
+
+async function startNginx(target) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-nginx-'))
+  const port = await freePort()
+  for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(dir, d))
+  const conf = `
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+${process.getuid?.() === 0 ? 'user root;' : ''}
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream dev { server 127.0.0.1:${target}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://dev;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host localhost:${target};
+    }
+  }
+}
+`
+  writeFileSync(path.join(dir, 'nginx.conf'), conf)
+  const child = spawn('nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir], {stdio: ['ignore', 'ignore', 'inherit']})
+  children.push(child)
+  await waitForPort(port)
+  return {cleanup: () => rmSync(dir, {force: true, recursive: true}), port}
+}
+
+function wrk(port, headers = []) {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency']
+  for (const h of headers) args.push('-H', h)
+  args.push(`http://127.0.0.1:${port}/`)
+  const r = spawnSync('wrk', args, {encoding: 'utf8'})
+  if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`)
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1])
+  const p99 = /99%\s+([\d.]+\w+)/.exec(r.stdout)?.[1] ?? '?'
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0)
+  const errors = /Socket errors: (.*)/.exec(r.stdout)?.[1] ?? 'none'
+  return {errors, non2xx, p99, rps}
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor((s.length - 1) / 2)]
+}
+
+async function main() {
+  const fixture = await startNode('fixture.mjs', [0])
+  const nginx = await startNginx(fixture.port)
+  const gateway = await startNode('gateway-proc.mjs', [fixture.port])
+  const nodeHttp = await startNode('candidate-node-http.mjs', [fixture.port])
+  const tcp = await startNode('candidate-tcp-pipe.mjs', [fixture.port])
+  const cookie = `Cookie: ${gateway.extra}`
+  const targets = [
+    {headers: [], name: 'dev server direct', port: fixture.port},
+    {headers: [], name: 'nginx reverse proxy (1 worker, keepalive upstream)', port: nginx.port},
+    {headers: [cookie], name: 'preview gateway (token cookie)', port: gateway.port},
+    {headers: [cookie], name: 'candidate: node:http + http.request keep-alive agent', port: nodeHttp.port},
+    {headers: [], name: 'yardstick: raw TCP pipe, no HTTP', port: tcp.port},
+  ]
+  const runs = new Map(targets.map((t) => [t.name, []]))
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const t of targets) {
+        const r = wrk(t.port, t.headers)
+        if (r.non2xx > 0) throw new Error(`${t.name}: ${r.non2xx} non-2xx responses (auth failed?)`)
+        runs.get(t.name).push(r)
+        console.error(`round ${round + 1} ${t.name}: ${Math.round(r.rps)} rps p99 ${r.p99}`)
+      }
+    }
+  } finally {
+    for (const c of children) c.kill('SIGTERM')
+    nginx.cleanup()
+  }
+
+  const nginxRps = median(runs.get(targets[1].name).map((r) => r.rps))
+  const rows = targets.map((t) => {
+    const rs = runs.get(t.name)
+    const rps = median(rs.map((r) => r.rps))
+    return `| ${t.name} | ${Math.round(rps)} | ${(rps / nginxRps).toFixed(2)} | ${rs.map((r) => r.p99).join(', ')} | ${rs.map((r) => Math.round(r.rps)).join(', ')} |`
+  })
+  const cpu = os.cpus()[0]?.model ?? 'unknown'
+  const text = `# Gateway benchmark
+
+Written by \`bench/gateway/run.mjs\` on ${new Date().toISOString()}.
+Machine: ${os.cpus().length} x ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}.
+Load: \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s\` on loopback, GET / of a ${'Node fixture'} (small JSON body),
+${ROUNDS} interleaved rounds per target, median reported. Everything shares the same cores.
+
+| target | req/s (median) | x nginx | p99 per round | req/s per round |
+|---|---:|---:|---|---|
+${rows.join('\n')}
+`
+  writeFileSync(path.join(here, 'RESULTS.md'), text)
+  process.stdout.write(text)
+}
+
+main().catch((error) => {
+  for (const c of children) c.kill('SIGTERM')
+  console.error(error)
+  process.exitCode = 1
+})
