@@ -76,6 +76,18 @@ describe('preview start | list | status | stop (local provider)', () => {
     expect(start.stdout).not.toContain('clipboard') // CI and no TTY: no clipboard
     const id = /p-[0-9a-f]{8}/.exec(lines[0]!)![0]
 
+    // The link is enforced: without it 401; with it a cookie and a redirect to the URL without the token.
+    const shareUrl = lines[1]!.slice(5)
+    const publicUrl = new URL(shareUrl).origin + '/'
+    expect((await fetch(publicUrl)).status).toBe(401)
+    const first = await fetch(shareUrl, {redirect: 'manual'})
+    expect([302, 303]).toContain(first.status)
+    expect(first.headers.get('location')).not.toContain('token=')
+    const cookie = first.headers.get('set-cookie')!.split(';')[0]!
+    const page = await fetch(publicUrl, {headers: {cookie}})
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('hello from the app')
+
     const listed = await runCli(['list'], {cwd: repo.dir})
     expect(listed.stdout).toMatch(new RegExp(`^ID\\s+STATUS\\s+PROVIDER`))
     expect(listed.stdout).toContain(id)
