@@ -50,6 +50,7 @@ describe('stripAnsi', () => {
     expect(stripAnsi('⠋ wait\r⠙ wait\r\u001B[2Kdone')).toBe('done')
     expect(stripAnsi('line\r\n')).toBe('line')
     expect(stripAnsi('\u009B31mred\u009B0m')).toBe('red')
+    expect(stripAnsi('\u001B7saved\u001B8')).toBe('saved')
   })
 })
 
@@ -61,6 +62,8 @@ describe('parsePortLine', () => {
     expect(parsePortLine('Server listening on http://[::1]:3000')).toMatchObject({host: '::1', port: 3000, url: 'http://[::1]:3000'})
     expect(parsePortLine('Tomcat started on port 8080 (http)')).toMatchObject({host: null, port: 8080, url: null})
     expect(parsePortLine('   INFO  Server running on [http://127.0.0.1:8000].')).toMatchObject({url: 'http://127.0.0.1:8000'})
+    expect(parsePortLine('listening on http://[::ffff:127.0.0.1]:3000')?.port).toBe(3000)
+    expect(parsePortLine('* Listening on tcp://0.0.0.0:9292')).toMatchObject({host: '0.0.0.0', url: 'tcp://0.0.0.0:9292'})
   })
 
   it('returns null for debugger, HMR, LAN and "in use" lines', () => {

@@ -12,6 +12,9 @@
 //   fallback that `best()` returns only while nothing better was seen (a server bound to a LAN address only).
 //   Callers that act on `push()` therefore never act on a LAN line; the socket scan covers the rest.
 // - Equal scores keep the first seen: Puma and Flask print the loopback address before the others.
+// - `url` is the URL as printed (Puma's `tcp://` included); null when the line named only host:port or a port.
+// - Node's readline also splits on a bare \r; `stripAnsi` keeps the text after the last \r for callers that
+//   split on \n only, so a spinner redrawn in place never hides the address printed after it.
 
 /** One address read from the output. `host` is unbracketed (`::1`); `url` is the URL as printed, if any. */
 export interface PortCandidate {
@@ -30,7 +33,7 @@ export const LAN_FALLBACK_SCORE = 5
 
 // CSI (ESC [ ... final, or 8-bit 0x9b), OSC (ESC ] ... BEL or ST), and the two-byte ESC sequences.
 // eslint-disable-next-line no-control-regex
-const ANSI_RE = /\u001B\[[0-?]*[ -/]*[@-~]|\u009B[0-?]*[ -/]*[@-~]|\u001B\][^\u0007\u001B]*(?:\u0007|\u001B\\)|\u001B[PX^_][^\u001B]*\u001B\\|\u001B[@-Z\\-_]/g
+const ANSI_RE = /\u001B\[[0-?]*[ -/]*[@-~]|\u009B[0-?]*[ -/]*[@-~]|\u001B\][^\u0007\u001B]*(?:\u0007|\u001B\\)|\u001B[PX^_][^\u001B]*\u001B\\|\u001B[@-Z\\-_78=>c]/g
 
 /** Removes ANSI CSI/OSC escape sequences and applies carriage returns (keeps the text after the last `\r`). */
 export function stripAnsi(text: string): string {
@@ -105,7 +108,7 @@ type HostClass = 'loopback' | 'wildcard' | 'name' | 'lan'
 function hostClass(host: string | null): HostClass {
   if (host === null) return 'wildcard'
   const h = host.toLowerCase()
-  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h)) return 'loopback'
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^(?:::ffff:)?127\.\d+\.\d+\.\d+$/.test(h)) return 'loopback'
   if (h === '0.0.0.0' || h === '::' || h === '*' || h === '[::]' || h === '') return 'wildcard'
   if (/^\d{1,3}(?:\.\d{1,3}){3}$/.test(h) || h.includes(':')) return 'lan'
   return 'name'
