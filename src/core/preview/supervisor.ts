@@ -13,7 +13,7 @@ import {appendAudit} from './audit.js'
 import {loadJwtKey, mintLink} from './credentials.js'
 import {startGateway, type Gateway} from './gateway.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
-import {PortSniffer, stripAnsi} from './port-capture.js'
+import {PortSniffer, stripAnsi, type PortCandidate} from './port-capture.js'
 import {findRow, patchRow, removeRow, upsertRow} from './state.js'
 import type {AuthMode, PreviewRow, SandboxBackend, StopReason} from './types.js'
 
@@ -72,6 +72,12 @@ function tcpProbe(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<b
   })
 }
 
+/** Connects to where the output said the server is (IPv6 loopback when it said so). */
+function probeCandidate(candidate: PortCandidate): Promise<boolean> {
+  const host = candidate.host === '::1' || candidate.host === '::' ? '::1' : '127.0.0.1'
+  return tcpProbe(candidate.port, host, 500).then((ok) => ok || (host === '::1' ? false : tcpProbe(candidate.port, '::1', 500)))
+}
+
 export class Supervisor {
   readonly paths: SddPaths
   readonly log: WriteStream
@@ -81,6 +87,8 @@ export class Supervisor {
   private tunnel: TunnelHandle | null = null
   private tail: string[] = []
   private sniffer = new PortSniffer()
+  /** The latest address the output named (push() results; LAN fallbacks are only taken at the end). */
+  private lineCandidate: PortCandidate | null = null
   private stopping: Promise<void> | null = null
   private expiryTimer: NodeJS.Timeout | null = null
   private rowWritten = false
@@ -220,6 +228,7 @@ export class Supervisor {
   private async spawnDevServer(): Promise<number> {
     const {spec} = this
     this.sniffer = new PortSniffer()
+    this.lineCandidate = null
     const child = spawnShellGroup(spec.command, {
       cwd: spec.cwd,
       env: {...spec.env, HOST: '127.0.0.1', PORT: String(spec.port)},
@@ -234,7 +243,9 @@ export class Supervisor {
       const clean = stripAnsi(line)
       this.tail.push(clean)
       if (this.tail.length > LOG_TAIL) this.tail.shift()
-      this.sniffer.push(line)
+      const candidate = this.sniffer.push(line)
+      if (candidate) this.lineCandidate = candidate
+      else if (this.lineCandidate && this.sniffer.rejected.has(this.lineCandidate.port)) this.lineCandidate = this.sniffer.best()
     }
 
     for (const stream of [child.stdout, child.stderr]) {
@@ -262,8 +273,8 @@ export class Supervisor {
         throw new StartFailed(`The dev server exited (code ${exited}) before it was ready.`, this.tailDetails(), 'Run the command by hand in the worktree to see why, or fix it and start again.')
       }
 
-      const candidate = this.sniffer.best()
-      if (candidate && (await tcpProbe(candidate.port, candidate.host === '::1' || candidate.host === '[::1]' ? '::1' : '127.0.0.1', 500))) return candidate.port
+      const candidate = this.lineCandidate
+      if (candidate && (await probeCandidate(candidate))) return candidate.port
       if (Date.now() - lastSocketScan >= SOCKET_SCAN_MS && child.pid) {
         lastSocketScan = Date.now()
         socketPorts = listeningPorts(processTree(child.pid)).filter((p) => !this.sniffer.rejected.has(p))
@@ -275,6 +286,9 @@ export class Supervisor {
       await Promise.race([sleep(40), exit])
     }
 
+    // Last resort: an address only a LAN line named.
+    const fallback = this.sniffer.best()
+    if (fallback && (await probeCandidate(fallback))) return fallback.port
     throw new PortNotDetected(
       `The dev server did not become ready within ${Math.round(spec.readyTimeoutMs / 1000)}s (no port in its output, no listening socket).`,
       this.tailDetails(),
