@@ -20,8 +20,9 @@ export abstract class BaseCommand extends Command {
         this.exit(err.exitCode)
       }
 
-      // oclif prints "Error: <message>" to stderr and exits with the given code
-      throw new Errors.CLIError(lines.join('\n'), {exit: err.exitCode})
+      // Printed as is (oclif's own printer re-wraps long lines and would split paths and URLs).
+      this.logToStderr(`Error: ${lines.join('\n')}`)
+      this.exit(err.exitCode)
     }
 
     // oclif's own parse errors (unknown flag, bad option value) are bad input: exit 2.

@@ -21,6 +21,7 @@ export default class Start extends BaseCommand {
     cwd: Flags.string({description: 'run here instead of the newest .sdd worktree'}),
     expire: Flags.string({description: 'link lifetime: 30s, 30m, 4h, 1d (default 4h, at most max_expire)'}),
     foreground: Flags.boolean({default: false, description: 'run the supervisor in this process until Ctrl-C'}),
+    'idle-ttl': Flags.string({description: 'stop the dev server after this long without requests; the next request wakes it'}),
     'list-commands': Flags.boolean({default: false, description: 'print every candidate dev command in order and start nothing'}),
     provider: Flags.string({description: 'auto | cloudflared | ngrok | bore | tailscale | localtunnel | ssh | local'}),
     'ready-timeout': Flags.string({description: 'how long to wait for the dev server (default 30s)'}),
@@ -36,6 +37,7 @@ export default class Start extends BaseCommand {
       cwd: flags.cwd,
       expire: flags.expire,
       foreground: flags.foreground,
+      idleTtl: flags['idle-ttl'],
       provider: flags.provider,
       readyTimeout: flags['ready-timeout'],
     })

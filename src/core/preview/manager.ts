@@ -43,6 +43,8 @@ export interface StartOptions {
   auth?: string | undefined
   expire?: string | undefined
   readyTimeout?: string | undefined
+  /** Idle scale-to-zero TTL (off unless given here or as idle_ttl in preview.yaml). */
+  idleTtl?: string | undefined
   /** Run the supervisor in this process (until stop); otherwise a detached supervisor process. */
   foreground?: boolean
 }
@@ -139,6 +141,7 @@ export class PreviewManager {
         env: Object.fromEntries(Object.entries(this.env).filter((e): e is [string, string] => typeof e[1] === 'string')),
         expiresAtEpoch: now + settings.expireSeconds,
         id: newPreviewId(),
+        idleTtlMs: settings.idleTtlSeconds === null ? null : settings.idleTtlSeconds * 1000,
         maxRestarts: config.max_restarts ?? DEFAULTS.maxRestarts,
         port: await freePort(),
         provider: settings.provider,
@@ -280,5 +283,7 @@ export function resolveSettings(opts: StartOptions, config: PreviewConfig) {
   }
 
   const readyTimeoutSeconds = parseDuration(opts.readyTimeout ?? config.ready_timeout ?? DEFAULTS.readyTimeout, '--ready-timeout')
-  return {auth: auth as AuthMode, expireSeconds, provider, readyTimeoutSeconds}
+  const idleText = opts.idleTtl ?? config.idle_ttl
+  const idleTtlSeconds = idleText === undefined ? null : parseDuration(idleText, '--idle-ttl')
+  return {auth: auth as AuthMode, expireSeconds, idleTtlSeconds, provider, readyTimeoutSeconds}
 }

@@ -30,6 +30,8 @@ export interface SupervisorSpec {
   authMode: AuthMode
   expiresAtEpoch: number
   readyTimeoutMs: number
+  /** Idle scale-to-zero: stop the dev server after this long without a request (null: off). */
+  idleTtlMs: number | null
   maxRestarts: number
   port: number
   env: Record<string, string>
@@ -56,6 +58,8 @@ export type SupervisorMessage = ReadyMessage | FailedMessage
 export const RESTART_BACKOFF_MS = 500
 export const SOCKET_SCAN_MS = 150
 export const LINKS_POLL_MS = 300
+/** How often the idle timer looks at the last activity (at most; shorter for short TTLs). */
+export const IDLE_CHECK_MS = 1000
 const LOG_TAIL = 20
 
 function tcpProbe(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
@@ -94,6 +98,10 @@ export class Supervisor {
   private rowWritten = false
   private ready = false
   private restarts = 0
+  private lastActivity = Date.now()
+  private idle = false
+  private waking: Promise<void> | null = null
+  private idleTimer: NodeJS.Timeout | null = null
   private resolveDone!: () => void
   /** Resolves when the preview has been torn down (for whatever reason). */
   readonly done = new Promise<void>((resolve) => {
@@ -124,6 +132,9 @@ export class Supervisor {
       this.gateway = await startGateway({
         auth: {jwtKey: key, links: [], mode: spec.authMode, previewId: spec.id},
         targetPort: port,
+        ...(spec.idleTtlMs
+          ? {ensureUpstream: () => this.ensureAwake(), onActivity: () => (this.lastActivity = Date.now())}
+          : {}),
       })
       this.event(`gateway on ${this.gateway.url}`)
       const driver = await selectDriver(spec.provider, process.env, spec.providers)
@@ -313,10 +324,50 @@ export class Supervisor {
       }
     })
     void this.childExit?.then((code) => this.onDevServerExit(code))
+    if (spec.idleTtlMs) {
+      const ttl = spec.idleTtlMs
+      this.idleTimer = setInterval(() => void this.checkIdle(ttl), Math.min(IDLE_CHECK_MS, Math.max(100, ttl / 4)))
+    }
+  }
+
+  /** Scale to zero: after the TTL without gateway activity, stop the dev server; the gateway and tunnel stay. */
+  private async checkIdle(ttl: number): Promise<void> {
+    if (this.idle || this.waking || this.stopping || Date.now() - this.lastActivity < ttl) return
+    this.idle = true
+    this.event(`idle for ${Math.round(ttl / 1000)}s: stopping the dev server until the next request`)
+    const child = this.child
+    if (child?.pid) await killGroup(child.pid, {extraPids: processTree(child.pid)})
+    await patchRow(this.paths, this.spec.id, {process_pgid: null, process_pid: null, process_start_time: null, status: 'idle'})
+  }
+
+  /** Called by the gateway before it opens an upstream connection: wakes an idle dev server and waits for it. */
+  private ensureAwake(): Promise<void> {
+    this.lastActivity = Date.now()
+    if (!this.idle) return Promise.resolve()
+    this.waking ??= (async () => {
+      this.event('request while idle: starting the dev server again')
+      this.tail = []
+      const port = await this.spawnDevServer()
+      this.gateway?.setTargetPort(port)
+      this.idle = false
+      this.lastActivity = Date.now()
+      await patchRow(this.paths, this.spec.id, {
+        port,
+        process_pgid: this.child?.pid ?? null,
+        process_pid: this.child?.pid ?? null,
+        process_start_time: this.child?.pid ? procStartTime(this.child.pid) : null,
+        status: 'running',
+      })
+      this.event(`awake on port ${port}`)
+      void this.childExit?.then((c) => this.onDevServerExit(c))
+    })().finally(() => {
+      this.waking = null
+    })
+    return this.waking
   }
 
   private async onDevServerExit(code: number | null): Promise<void> {
-    if (this.stopping || !this.ready) return
+    if (this.stopping || !this.ready || this.idle) return
     this.event(`dev server exited (code ${code})`)
     if (this.restarts >= this.spec.maxRestarts) {
       this.event(`restart limit (${this.spec.maxRestarts}) reached`)
@@ -375,6 +426,7 @@ export class Supervisor {
 
   private async teardown(): Promise<void> {
     if (this.expiryTimer) clearTimeout(this.expiryTimer)
+    if (this.idleTimer) clearInterval(this.idleTimer)
     unwatchFile(this.paths.state)
     const tunnel = this.tunnel
     this.tunnel = null
