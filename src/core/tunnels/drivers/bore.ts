@@ -75,7 +75,7 @@ export const boreDriver: TunnelDriver = {
     const found = findBinary('bore', 'BORE_BIN', opts.env, BORE_INSTALL_HINT)
     if (!found.ok) throw new TunnelFailed('bore', 'binary-missing', 'bore is not installed.', found.hint)
     const {args, secret, server} = boreArgs(opts.gatewayPort, opts.config)
-    const env: NodeJS.ProcessEnv = {...opts.env, NO_COLOR: '1'}
+    const env: NodeJS.ProcessEnv = {...opts.env}
     if (secret) env.BORE_SECRET = secret
     let state = initialBoreState()
     return openProcessTunnel({
