@@ -151,6 +151,7 @@ export async function openProcessTunnel(spec: ProcessTunnelSpec): Promise<Tunnel
   let opened = false
   let closing: Promise<void> | null = null
   let exitReported = false
+  let exitReason: string | null = null
   let stopOut: () => void = () => {}
   let stopErr: () => void = () => {}
 
@@ -191,8 +192,9 @@ export async function openProcessTunnel(spec: ProcessTunnelSpec): Promise<Tunnel
       close,
       name: name ?? null,
       onExit(cb) {
-        if (exitReported) return
-        exitCbs.push(cb)
+        // A late subscriber still hears about a death that already happened.
+        if (exitReason !== null) queueMicrotask(() => cb(exitReason!))
+        else exitCbs.push(cb)
       },
       pid,
       publicUrl: url,
@@ -273,6 +275,7 @@ export async function openProcessTunnel(spec: ProcessTunnelSpec): Promise<Tunnel
           exitReported = true
           const last = tail.filter((l) => l.trim() !== '').at(-1)
           const reason = `${spec.provider} exited (${how})${last ? `: ${last}` : ''}`
+          exitReason = reason
           for (const cb of exitCbs.splice(0)) cb(reason)
           // Reap anything the tool left in its group.
           void close()
