@@ -1,18 +1,28 @@
 // Driver lookup and `auto` selection, with install hints when nothing is available.
 import {InvalidInput, TunnelFailed} from '../errors.js'
 import {PROVIDERS, type ProviderName} from '../preview/types.js'
+import {boreDriver} from './drivers/bore.js'
+import {cloudflaredDriver} from './drivers/cloudflared.js'
 import {localDriver} from './drivers/local.js'
-import type {DriverContext, ProviderConfig, TunnelDriver} from './types.js'
+import {localtunnelDriver} from './drivers/localtunnel.js'
+import {ngrokDriver} from './drivers/ngrok.js'
+import {sshDriver} from './drivers/ssh.js'
+import {tailscaleDriver} from './drivers/tailscale.js'
+import type {Availability, DriverContext, ProviderConfig, TunnelDriver} from './types.js'
 
-const drivers = new Map<ProviderName, TunnelDriver>([['local', localDriver]])
+const drivers = new Map<ProviderName, TunnelDriver>(
+  [cloudflaredDriver, ngrokDriver, boreDriver, tailscaleDriver, localtunnelDriver, sshDriver, localDriver].map((d) => [d.name, d]),
+)
 
 /** Order `auto` tries; `local` and explicit-only providers (localtunnel, ssh) are never picked by auto. */
 export const AUTO_ORDER: readonly ProviderName[] = ['cloudflared', 'ngrok', 'tailscale', 'bore']
 
+/** Adds or replaces a driver (tests register fakes; the built-in ones are registered above). */
 export function registerDriver(driver: TunnelDriver): void {
   drivers.set(driver.name, driver)
 }
 
+/** The driver for an explicit provider name; unknown names are bad input. */
 export function getDriver(name: string): TunnelDriver {
   if (!PROVIDERS.includes(name as ProviderName)) {
     throw new InvalidInput(`Unknown provider "${name}".`, `Use one of: auto, ${PROVIDERS.join(', ')}.`)
@@ -42,16 +52,27 @@ export async function selectDriver(
     }
 
     const ctx: DriverContext = {config: providers[candidate] ?? {}, env}
-    // eslint-disable-next-line no-await-in-loop -- the order is the point: first available wins
-    const availability = await driver.available(ctx)
+    let availability: Availability
+    try {
+      // eslint-disable-next-line no-await-in-loop -- the order is the point: first available wins
+      availability = await driver.available(ctx)
+    } catch (error) {
+      availability = {hint: `could not check (${(error as Error).message})`, ok: false}
+    }
+
     if (availability.ok) return driver
     hints.push(`${candidate}: ${availability.hint}`)
   }
 
+  // Never picked by auto, but worth naming: they work when asked for.
+  hints.push(
+    'localtunnel: explicit only: --provider localtunnel (public loca.lt server, or providers.localtunnel.host)',
+    'ssh: explicit only: --provider ssh with providers.ssh.destination (any OpenSSH server, localhost.run, sish, pinggy)',
+  )
   throw new TunnelFailed(
     'auto',
     'binary-missing',
-    'No tunnel provider is available.',
+    'No tunnel provider is available for --provider auto.',
     'Install or configure one of the providers above, or run with --provider local for a loopback-only preview.',
     hints,
   )
