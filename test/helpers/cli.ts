@@ -16,7 +16,7 @@ export function runCli(args: string[], opts: {cwd: string; env?: NodeJS.ProcessE
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd,
-      env: {...process.env, CI: 'true', NO_COLOR: '1', ...opts.env},
+      env: {...process.env, CI: 'true', NO_COLOR: '1', PREVIEW_PROBE_TIMEOUT_MS: '0', ...opts.env},
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''

@@ -60,6 +60,8 @@ export const SOCKET_SCAN_MS = 150
 export const LINKS_POLL_MS = 300
 /** How often the idle timer looks at the last activity (at most; shorter for short TTLs). */
 export const IDLE_CHECK_MS = 1000
+/** At most this long is spent checking that the public URL answers before the link is printed. */
+export const PROBE_BUDGET_MS = 3000
 const LOG_TAIL = 20
 
 function tcpProbe(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
@@ -98,6 +100,7 @@ export class Supervisor {
   private rowWritten = false
   private ready = false
   private restarts = 0
+  private tunnelRestarted = false
   private lastActivity = Date.now()
   private idle = false
   private waking: Promise<void> | null = null
@@ -185,6 +188,8 @@ export class Supervisor {
       this.armTimers()
       this.event(`running: ${row.public_url}`)
       const warnings = spec.authMode === 'none' ? ['auth=none: anyone with the URL can reach this preview.'] : []
+      const unreachable = await this.probe(driver.name, row.public_url!)
+      if (unreachable) warnings.push(unreachable)
       return {row, shareUrl: link.url, type: 'ready', warnings}
     } catch (error) {
       this.event(`start failed: ${(error as Error).message}`)
@@ -194,6 +199,19 @@ export class Supervisor {
       this.resolveDone()
       throw this.withTail(error)
     }
+  }
+
+  /**
+   * Quick-tunnel hostnames resolve a few seconds after they are printed: wait for the public URL, bounded,
+   * and warn rather than fail. PREVIEW_PROBE_TIMEOUT_MS=0 turns it off (tests: no traffic off loopback).
+   */
+  private async probe(provider: string, url: string): Promise<string | null> {
+    const budget = Number(this.spec.env.PREVIEW_PROBE_TIMEOUT_MS ?? PROBE_BUDGET_MS)
+    if (provider === 'local' || !(budget > 0)) return null
+    const {probePublicUrl} = await import('../tunnels/probe.js')
+    const warning = await probePublicUrl(url, {timeoutMs: budget})
+    if (warning) this.event(`probe: ${warning}`)
+    return warning
   }
 
   private baseRow(): PreviewRow {
@@ -400,10 +418,46 @@ export class Supervisor {
     }
   }
 
+  /** A tunnel that dies after start is reopened once; if it dies again (or cannot reopen) the preview stops (crash). */
   private async onTunnelExit(reason: string, provider: string): Promise<void> {
     if (this.stopping || !this.ready) return
     this.event(`tunnel (${provider}) exited: ${reason}`)
-    await this.stop('crash')
+    if (this.tunnelRestarted || !this.gateway) {
+      await this.stop('crash')
+      return
+    }
+
+    this.tunnelRestarted = true
+    try {
+      const driver = await selectDriver(provider, process.env, this.spec.providers)
+      const tunnel = await driver.open({
+        config: this.spec.providers[provider] ?? {},
+        env: process.env,
+        gatewayPort: this.gateway.port,
+        localUrl: this.gateway.url,
+        log: (line) => this.event(`tunnel: ${line}`),
+      })
+      if (this.stopping) {
+        await tunnel.close()
+        return
+      }
+
+      this.tunnel = tunnel
+      tunnel.onExit((why) => void this.onTunnelExit(why, provider))
+      this.gateway.setPublicUrl(tunnel.publicUrl)
+      // A quick tunnel comes back under a new hostname; tokens do not name the host, so the link moves with it.
+      await patchRow(this.paths, this.spec.id, {
+        public_url: tunnel.publicUrl,
+        share_url: rehost(findRow(this.paths, this.spec.id)?.share_url ?? null, tunnel.publicUrl),
+        tunnel_name: tunnel.name ?? null,
+        tunnel_pid: tunnel.pid ?? null,
+        tunnel_start_time: tunnel.pid ? procStartTime(tunnel.pid) : null,
+      })
+      this.event(`tunnel reopened: ${tunnel.publicUrl}`)
+    } catch (error) {
+      this.event(`tunnel reopen failed: ${(error as Error).message}`)
+      await this.stop('crash')
+    }
   }
 
   /** Tears down in order (tunnel, gateway, dev server), removes the row, records the stop. Idempotent. */
@@ -445,6 +499,16 @@ export class Supervisor {
   devServerAlive(): boolean {
     return isAlive(this.child?.pid ?? null)
   }
+}
+
+/** The same link on another origin (after a tunnel came back under a new hostname). */
+export function rehost(link: string | null, publicUrl: string): string | null {
+  if (!link) return link
+  const u = new URL(link)
+  const origin = new URL(publicUrl)
+  u.protocol = origin.protocol
+  u.host = origin.host
+  return u.toString()
 }
 
 /** Turns any error into the JSON-safe shape sent over IPC. */
