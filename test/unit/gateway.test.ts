@@ -204,6 +204,32 @@ describe('proxying', () => {
     expect(raw).toMatch(/^HTTP\/1.1 400/)
   })
 
+  it('frames request bodies so a body can never smuggle a request past the auth check', async () => {
+    const s = net.connect(gw.port, '127.0.0.1')
+    let got = ''
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')))
+    const waitFor = async (re: RegExp) => {
+      for (let i = 0; i < 100 && !re.test(got); i++) await new Promise((r) => setTimeout(r, 20))
+      return got
+    }
+
+    try {
+      const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n'
+      s.write(`POST /echo HTTP/1.1\r\nHost: x\r\nCookie: ${COOKIE}=${good.token}\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`)
+      await waitFor(/"url":"\/echo"/)
+      const chunkedBody = `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`
+      s.write(`POST /echo?two HTTP/1.1\r\nHost: x\r\nCookie: ${COOKIE}=${good.token}\r\nTransfer-Encoding: chunked\r\n\r\n${chunkedBody}`)
+      await waitFor(/"url":"\/echo\?two"/)
+      // Same connection, no credentials: refused even though the previous requests were authenticated.
+      s.write('GET /third HTTP/1.1\r\nHost: x\r\n\r\n')
+      expect(await waitFor(/HTTP\/1.1 401/)).toMatch(/HTTP\/1.1 401/)
+    } finally {
+      s.destroy()
+    }
+
+    expect(dev.seen.some((r) => r.url === '/smuggled' || r.url === '/third')).toBe(false)
+  })
+
   it('streams SSE events as they are sent', async () => {
     const times: number[] = []
     const start = Date.now()
