@@ -76,6 +76,12 @@ describe('token mode', () => {
     expect(seen.headers.cookie).toBe('other=1; x=2')
   })
 
+  it('never redirects off the preview', async () => {
+    const r = await request(`${gw.url}//evil.test/x?token=${good.token}`)
+    expect(r.status).toBe(302)
+    expect(r.headers.location).toBe('/evil.test/x')
+  })
+
   it('accepts Authorization: Bearer and strips it', async () => {
     const r = await request(`${gw.url}/echo`, {headers: {authorization: `Bearer ${good.token}`}})
     expect(r.status).toBe(200)

@@ -583,7 +583,8 @@ class Connection {
     if (!auth.ok) return this.refuse(auth.refusal, auth.clearCookie, method)
     target = auth.target
     if (auth.consumedToken !== null && (method === 'GET' || method === 'HEAD') && !isUpgrade && bodyMode === Mode.Head) {
-      return this.redirectWithCookie(target, auth.consumedToken)
+      // One leading slash only: `//evil.test/` would be a protocol-relative redirect off the preview.
+      return this.redirectWithCookie(`/${target.replace(/^[/\\]+/, '')}`, auth.consumedToken)
     }
 
     // CSRF: the dev server will only ever see a local Origin, so the gateway checks the real one.
