@@ -76,6 +76,12 @@ describe('token mode', () => {
     expect(seen.headers.cookie).toBe('other=1; x=2')
   })
 
+  it('never redirects off the preview', async () => {
+    const r = await request(`${gw.url}//evil.test/x?token=${good.token}`)
+    expect(r.status).toBe(302)
+    expect(r.headers.location).toBe('/evil.test/x')
+  })
+
   it('accepts Authorization: Bearer and strips it', async () => {
     const r = await request(`${gw.url}/echo`, {headers: {authorization: `Bearer ${good.token}`}})
     expect(r.status).toBe(200)
@@ -202,6 +208,32 @@ describe('proxying', () => {
       `POST /echo HTTP/1.1\r\nHost: x\r\nCookie: ${COOKIE}=${good.token}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
     )
     expect(raw).toMatch(/^HTTP\/1.1 400/)
+  })
+
+  it('frames request bodies so a body can never smuggle a request past the auth check', async () => {
+    const s = net.connect(gw.port, '127.0.0.1')
+    let got = ''
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')))
+    const waitFor = async (re: RegExp) => {
+      for (let i = 0; i < 100 && !re.test(got); i++) await new Promise((r) => setTimeout(r, 20))
+      return got
+    }
+
+    try {
+      const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n'
+      s.write(`POST /echo HTTP/1.1\r\nHost: x\r\nCookie: ${COOKIE}=${good.token}\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`)
+      expect(await waitFor(/"url":"\/echo"/)).toMatch(/"url":"\/echo"/)
+      const chunkedBody = `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`
+      s.write(`POST /echo?two HTTP/1.1\r\nHost: x\r\nCookie: ${COOKIE}=${good.token}\r\nTransfer-Encoding: chunked\r\n\r\n${chunkedBody}`)
+      expect(await waitFor(/"url":"\/echo\?two"/)).toMatch(/"url":"\/echo\?two"/)
+      // Same connection, no credentials: refused even though the previous requests were authenticated.
+      s.write('GET /third HTTP/1.1\r\nHost: x\r\n\r\n')
+      expect(await waitFor(/HTTP\/1.1 401/)).toMatch(/HTTP\/1.1 401/)
+    } finally {
+      s.destroy()
+    }
+
+    expect(dev.seen.some((r) => r.url === '/smuggled' || r.url === '/third')).toBe(false)
   })
 
   it('streams SSE events as they are sent', async () => {

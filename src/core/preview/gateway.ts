@@ -305,6 +305,8 @@ class Connection {
 
   private onClientData(data: Buffer): void {
     if (this.mode === Mode.Tunnel) {
+      // An open HMR socket with traffic means someone is looking at the preview.
+      this.g.onActivity?.()
       this.toUpstream(data)
       return
     }
@@ -576,21 +578,20 @@ class Connection {
     }
 
     // Authentication
-    const auth = this.authenticate(target, authorization, cookies)
+    const ownCookie = cookies !== null && g.authority.mode === 'token' ? takeCookie(cookies, g.authority.cookieName) : null
+    const auth = this.authenticate(target, authorization, ownCookie?.value ?? null)
     if (!auth.ok) return this.refuse(auth.refusal, auth.clearCookie, method)
     target = auth.target
     if (auth.consumedToken !== null && (method === 'GET' || method === 'HEAD') && !isUpgrade && bodyMode === Mode.Head) {
-      return this.redirectWithCookie(target, auth.consumedToken)
+      // One leading slash only: `//evil.test/` would be a protocol-relative redirect off the preview.
+      return this.redirectWithCookie(`/${target.replace(/^[/\\]+/, '')}`, auth.consumedToken)
     }
 
     // CSRF: the dev server will only ever see a local Origin, so the gateway checks the real one.
     if (origin !== null && !this.originAllowed(origin)) return this.refuse('origin', false, method)
 
     if (authorization !== null && !auth.stripAuthorization) out += `Authorization: ${authorization}\r\n`
-    if (cookies !== null) {
-      const rest = g.authority.mode === 'token' ? takeCookie(cookies, g.authority.cookieName).rest : cookies
-      for (const c of rest) out += `Cookie: ${c}\r\n`
-    }
+    if (cookies !== null) for (const c of ownCookie?.rest ?? cookies) out += `Cookie: ${c}\r\n`
 
     const local = `http://${this.localHost}`
     if (origin !== null) out += `Origin: ${local}\r\n`
@@ -613,7 +614,7 @@ class Connection {
     }
   }
 
-  private authenticate(target: string, authorization: string | null, cookies: string[] | null): AuthResult {
+  private authenticate(target: string, authorization: string | null, cookie: string | null): AuthResult {
     const authority = this.g.authority
     if (authority.mode === 'none') return {consumedToken: null, ok: true, stripAuthorization: false, target}
     const now = Date.now() / 1000
@@ -626,7 +627,6 @@ class Connection {
     let refusal: RefusalKind | null = null
     let session = false
     let clearCookie = false
-    const cookie = cookies === null ? null : takeCookie(cookies, authority.cookieName).value
     if (cookie !== null) {
       const verdict = authority.checkToken(cookie, now)
       if (verdict.ok) session = true

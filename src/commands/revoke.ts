@@ -1,0 +1,32 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base-command.js'
+import {resolveSddDir, revokeLinks} from '../core/preview/links.js'
+import {sddPaths} from '../core/preview/paths.js'
+
+export interface RevokeCommandResult {
+  preview_id: string
+  revoked: string[]
+}
+
+export default class Revoke extends BaseCommand {
+  static override summary = "Revoke a preview's links; the running gateway refuses them within a second."
+  static override examples = [
+    '<%= config.bin %> revoke p-abc12345 --link 3f0c9a4e-1b2d-4c6e-9f00-123456789abc',
+    '<%= config.bin %> revoke p-abc12345 --all-links',
+  ]
+
+  static override args = {id: Args.string({description: 'preview id (see `preview list`)', required: true})}
+  static override flags = {
+    'all-links': Flags.boolean({default: false, description: 'revoke every link of the preview', exclusive: ['link']}),
+    link: Flags.string({description: 'the jti of the link to revoke (see `preview status <id> --json`)', exclusive: ['all-links']}),
+  }
+
+  async run(): Promise<RevokeCommandResult> {
+    const {args, flags} = await this.parse(Revoke)
+    const paths = sddPaths(await resolveSddDir(process.cwd(), this.coreEnv()))
+    const {revoked} = await revokeLinks({all: flags['all-links'], id: args.id, jti: flags.link, paths})
+    if (revoked.length === 0) this.log(`Nothing to revoke: the link(s) of ${args.id} were already revoked.`)
+    else this.log(`Revoked ${revoked.length} link(s) of ${args.id}: ${revoked.join(', ')}`)
+    return {preview_id: args.id, revoked}
+  }
+}
