@@ -5,11 +5,6 @@ import {isPreviewError} from '../core/errors.js'
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true
 
-  /** Common core options from the environment: the .sdd root override used by tests and power users. */
-  protected coreEnv(): NodeJS.ProcessEnv {
-    return process.env
-  }
-
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     if (isPreviewError(err)) {
       const lines = [err.message]

@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
-import {resolveSddDir, revokeLinks} from '../core/preview/links.js'
-import {sddPaths} from '../core/preview/paths.js'
+import {PreviewManager} from '../core/preview/manager.js'
 
 export interface RevokeCommandResult {
   preview_id: string
@@ -23,8 +22,7 @@ export default class Revoke extends BaseCommand {
 
   async run(): Promise<RevokeCommandResult> {
     const {args, flags} = await this.parse(Revoke)
-    const paths = sddPaths(await resolveSddDir(process.cwd(), this.coreEnv()))
-    const {revoked} = await revokeLinks({all: flags['all-links'], id: args.id, jti: flags.link, paths})
+    const {revoked} = await new PreviewManager({cwd: process.cwd()}).revoke({all: flags['all-links'], id: args.id, jti: flags.link})
     if (revoked.length === 0) this.log(`Nothing to revoke: the link(s) of ${args.id} were already revoked.`)
     else this.log(`Revoked ${revoked.length} link(s) of ${args.id}: ${revoked.join(', ')}`)
     return {preview_id: args.id, revoked}

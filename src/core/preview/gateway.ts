@@ -22,6 +22,12 @@ export interface GatewayAuth {
   jwtKey: Uint8Array
   /** From state.json row.links; a jti not present or revoked is refused; basic mode uses password_sha256. */
   links: LinkRecord[]
+  /**
+   * Reads the current links again (from state.json). Called, at most every RELOAD_MIN_MS, when a correctly
+   * signed token names an unknown link or basic credentials match nothing: a link `preview share` minted a
+   * moment ago works at once instead of after the supervisor's next poll.
+   */
+  reloadLinks?: () => LinkRecord[] | null
 }
 
 export interface GatewayOptions {
@@ -66,6 +72,9 @@ export type RefusalKind =
   | 'revoked'
   | 'basic'
   | 'origin'
+
+/** Least time between two re-reads of the links triggered by unknown credentials. */
+export const RELOAD_MIN_MS = 200
 
 export const REFUSAL_HEADER = 'X-Preview-Refusal'
 export const PUBLIC_HOST_HEADER = 'X-Preview-Public-Host'
@@ -137,6 +146,8 @@ class Authority {
   private readonly cache = new Map<string, TokenCheck>()
   private links = new Map<string, LinkRecord>()
   private basic: {hash: Buffer; link: LinkRecord}[] = []
+  private readonly reload: (() => LinkRecord[] | null) | undefined
+  private lastReload = 0
 
   constructor(auth: GatewayAuth) {
     this.mode = auth.mode
@@ -144,7 +155,17 @@ class Authority {
     this.key = auth.jwtKey
     // Named for the preview: on localhost every preview shares one cookie jar across ports.
     this.cookieName = `preview_${auth.previewId.replaceAll(/[^A-Za-z0-9_-]/g, '_')}`
+    this.reload = auth.reloadLinks
     this.setLinks(auth.links)
+  }
+
+  /** Re-reads the links when allowed (rate-limited); true when it did. */
+  private tryReload(): boolean {
+    if (!this.reload || Date.now() - this.lastReload < RELOAD_MIN_MS) return false
+    this.lastReload = Date.now()
+    const links = this.reload()
+    if (links) this.setLinks(links)
+    return links !== null
   }
 
   setLinks(links: LinkRecord[]): void {
@@ -166,7 +187,7 @@ class Authority {
     if (!verdict.ok) return {ok: false, refusal: verdict.reason}
     if (verdict.exp <= now) return {ok: false, refusal: 'expired'}
     if (verdict.nbf !== null && verdict.nbf > now + CLOCK_SKEW_SECONDS) return {ok: false, refusal: 'not-yet-valid'}
-    const link = this.links.get(verdict.jti)
+    const link = this.links.get(verdict.jti) ?? (this.tryReload() ? this.links.get(verdict.jti) : undefined)
     if (!link) return {ok: false, refusal: 'unknown-link'}
     if (link.revoked) return {ok: false, refusal: 'revoked'}
     if (link.expires_at_epoch <= now) return {ok: false, refusal: 'expired'}
@@ -181,11 +202,18 @@ class Authority {
     if (colon === -1) return 'basic'
     const userOk = decoded.slice(0, colon) === BASIC_USER
     const hash = createHash('sha256').update(decoded.slice(colon + 1)).digest()
-    let match: LinkRecord | null = null
     // No early exit: every candidate is compared, so timing does not say which link (or whether any) matched.
-    for (const candidate of this.basic) {
-      if (timingSafeEqual(candidate.hash, hash) && match === null) match = candidate.link
+    const find = () => {
+      let found: LinkRecord | null = null
+      for (const candidate of this.basic) {
+        if (timingSafeEqual(candidate.hash, hash) && found === null) found = candidate.link
+      }
+
+      return found
     }
+
+    let match = find()
+    if (!match && userOk && this.tryReload()) match = find()
 
     if (!userOk || !match) return 'basic'
     if (match.revoked) return 'revoked'

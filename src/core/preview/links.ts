@@ -107,17 +107,3 @@ export async function revokeLinks(opts: RevokeOptions): Promise<{revoked: string
 
   return {revoked}
 }
-
-/**
- * The .sdd directory for commands: PREVIEW_SDD_DIR, else <git top-level of cwd>/.sdd.
- * A stand-in until the manager's `locate` is shared; same rule.
- */
-export async function resolveSddDir(cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
-  if (env.PREVIEW_SDD_DIR) return path.resolve(env.PREVIEW_SDD_DIR)
-  const top = await run('git', ['rev-parse', '--show-toplevel'], {cwd, timeoutMs: 10_000})
-  if (top.exitCode !== 0 || top.stdout.trim() === '') {
-    throw new NotAGitRepository(cwd)
-  }
-
-  return path.join(top.stdout.trim(), '.sdd')
-}

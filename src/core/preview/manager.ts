@@ -12,6 +12,7 @@ import {loadConfig, type PreviewConfig} from './config.js'
 import {redactUrl} from './redact.js'
 import {chooseCommand, discoverCommands, type Discovery} from './discovery.js'
 import {parseDuration} from './duration.js'
+import {revokeLinks, shareLink, type ShareResult} from './links.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
 import {excludeSdd, removeWorktree, repoRoot, resolveSandbox} from './sandbox.js'
 import {findRow, readState, removeRow} from './state.js'
@@ -216,6 +217,23 @@ export class PreviewManager {
     return present(reconcile(row), opts.showSecrets ?? false)
   }
 
+  /** Mints another link to a running preview (a `link` audit entry). */
+  async share(opts: {id: string; expire?: string | undefined; auth?: string | undefined}): Promise<ShareResult> {
+    const {paths} = await this.locate()
+    if (opts.auth !== undefined && !AUTH_MODES.includes(opts.auth as AuthMode)) {
+      throw new InvalidInput(`Unknown auth mode "${opts.auth}".`, `Use one of: ${AUTH_MODES.join(', ')}.`)
+    }
+
+    const expireSeconds = resolveExpire(opts.expire, loadConfig(paths))
+    return shareLink({authMode: opts.auth as AuthMode | undefined, expireSeconds, id: opts.id, paths})
+  }
+
+  /** Revokes one link (by jti) or all of a preview's links; the running gateway refuses them within a second. */
+  async revoke(opts: {id: string; jti?: string | undefined; all?: boolean}): Promise<{revoked: string[]}> {
+    const {paths} = await this.locate()
+    return revokeLinks({all: opts.all ?? false, id: opts.id, jti: opts.jti, paths})
+  }
+
   /** Stops previews: signals each supervisor and waits; cleans up by itself when a supervisor is gone. */
   async stop(opts: {ids?: string[]; all?: boolean}): Promise<StopResult[]> {
     const {paths} = await this.locate()
@@ -263,6 +281,21 @@ function present(row: PreviewRow, showSecrets: boolean): PreviewRow {
   return showSecrets ? row : {...row, share_url: redactUrl(row.share_url)}
 }
 
+/** --expire (or config `expire`, or 4h) in seconds; above max_expire (default 24h) is bad input. */
+export function resolveExpire(flag: string | undefined, config: PreviewConfig): number {
+  const maxExpireSeconds = parseDuration(config.max_expire ?? DEFAULTS.maxExpire, 'max_expire in .sdd/preview.yaml')
+  const expireText = flag ?? config.expire ?? DEFAULTS.expire
+  const expireSeconds = parseDuration(expireText, '--expire')
+  if (expireSeconds > maxExpireSeconds) {
+    throw new InvalidInput(
+      `--expire ${expireText} is longer than the maximum of ${config.max_expire ?? DEFAULTS.maxExpire}.`,
+      'Use a shorter --expire, or raise max_expire in .sdd/preview.yaml.',
+    )
+  }
+
+  return expireSeconds
+}
+
 /** Validates flags against config and defaults; every bad value is an InvalidInput (exit 2). */
 export function resolveSettings(opts: StartOptions, config: PreviewConfig) {
   const provider = opts.provider ?? config.provider ?? DEFAULTS.provider
@@ -272,15 +305,7 @@ export function resolveSettings(opts: StartOptions, config: PreviewConfig) {
 
   const auth = opts.auth ?? config.auth ?? DEFAULTS.auth
   if (!AUTH_MODES.includes(auth as AuthMode)) throw new InvalidInput(`Unknown auth mode "${auth}".`, `Use one of: ${AUTH_MODES.join(', ')}.`)
-  const maxExpireSeconds = parseDuration(config.max_expire ?? DEFAULTS.maxExpire, 'max_expire in .sdd/preview.yaml')
-  const expireText = opts.expire ?? config.expire ?? DEFAULTS.expire
-  const expireSeconds = parseDuration(expireText, '--expire')
-  if (expireSeconds > maxExpireSeconds) {
-    throw new InvalidInput(
-      `--expire ${expireText} is longer than the maximum of ${config.max_expire ?? DEFAULTS.maxExpire}.`,
-      'Use a shorter --expire, or raise max_expire in .sdd/preview.yaml.',
-    )
-  }
+  const expireSeconds = resolveExpire(opts.expire, config)
 
   const readyTimeoutSeconds = parseDuration(opts.readyTimeout ?? config.ready_timeout ?? DEFAULTS.readyTimeout, '--ready-timeout')
   const idleText = opts.idleTtl ?? config.idle_ttl

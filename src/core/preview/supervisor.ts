@@ -133,7 +133,7 @@ export class Supervisor {
       this.event(`dev server ready on port ${port}`)
       const key = loadJwtKey(this.paths)
       this.gateway = await startGateway({
-        auth: {jwtKey: key, links: [], mode: spec.authMode, previewId: spec.id},
+        auth: {jwtKey: key, links: [], mode: spec.authMode, previewId: spec.id, reloadLinks: () => this.currentLinks()},
         targetPort: port,
         ...(spec.idleTtlMs
           ? {ensureUpstream: () => this.ensureAwake(), onActivity: () => (this.lastActivity = Date.now())}
@@ -328,18 +328,23 @@ export class Supervisor {
     return this.tail.length > 0 ? [`last ${this.tail.length} lines of the dev server's log:`, ...this.tail] : ['(the dev server printed nothing)']
   }
 
+  /** The row's links as state.json has them now (null when unreadable or the row is gone). */
+  private currentLinks(): PreviewRow['links'] | null {
+    try {
+      return findRow(this.paths, this.spec.id)?.links ?? null
+    } catch {
+      return null
+    }
+  }
+
   private armTimers(): void {
     const {spec} = this
     const ms = Math.max(0, spec.expiresAtEpoch * 1000 - Date.now())
     this.expiryTimer = setTimeout(() => void this.stop('expiry'), ms)
     // Revocations and new links are written to state.json by other processes; pick them up within a second.
     watchFile(this.paths.state, {interval: LINKS_POLL_MS}, () => {
-      try {
-        const row = findRow(this.paths, spec.id)
-        if (row && this.gateway) this.gateway.setLinks(row.links)
-      } catch (error) {
-        this.event(`could not re-read links: ${(error as Error).message}`)
-      }
+      const links = this.currentLinks()
+      if (links && this.gateway) this.gateway.setLinks(links)
     })
     void this.childExit?.then((code) => this.onDevServerExit(code))
     if (spec.idleTtlMs) {
