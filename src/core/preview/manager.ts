@@ -1,12 +1,13 @@
 // PreviewManager: the programmatic API behind every command (start, list, status, stop, list-commands).
 import {randomBytes} from 'node:crypto'
-import {openSync, closeSync} from 'node:fs'
+import {closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, type Dirent} from 'node:fs'
+import {setTimeout as sleep} from 'node:timers/promises'
 import net from 'node:net'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {InvalidInput, PreviewError, PreviewNotFound, StartFailed} from '../errors.js'
 import {ensureDir} from '../fsutil.js'
-import {isAlive, killGroup, spawnNodeDetached, waitForExit, killPid} from '../process.js'
+import {isAlive, killGroup, killPid, run, spawnNodeDetached, waitForExit} from '../process.js'
 import {appendAudit} from './audit.js'
 import {loadConfig, type PreviewConfig} from './config.js'
 import {redactUrl} from './redact.js'
@@ -14,8 +15,9 @@ import {chooseCommand, discoverCommands, type Discovery} from './discovery.js'
 import {parseDuration} from './duration.js'
 import {revokeLinks, shareLink, type ShareResult} from './links.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
-import {excludeSdd, removeWorktree, repoRoot, resolveSandbox} from './sandbox.js'
-import {findRow, readState, removeRow} from './state.js'
+import {installCommand} from './install.js'
+import {excludeSdd, isBranch, listWorktrees, pullBranch, removeWorktree, repoRoot, resolveSandbox} from './sandbox.js'
+import {findRow, patchRow, readState, removeRow} from './state.js'
 import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from './supervisor.js'
 import {AUTH_MODES, PROVIDERS, type AuthMode, type PreviewRow, type StopReason} from './types.js'
 
@@ -44,6 +46,12 @@ export interface StartOptions {
   auth?: string | undefined
   expire?: string | undefined
   readyTimeout?: string | undefined
+  /** Preview this branch, tag or commit in a worktree of its own. */
+  ref?: string | undefined
+  /** Skip the dependency install of a fresh worktree. */
+  noInstall?: boolean
+  /** Called for each step of the start (discover, sandbox, install, dev server, port, tunnel, link). */
+  onProgress?: (step: string, detail: string) => void
   /** Idle scale-to-zero TTL (off unless given here or as idle_ttl in preview.yaml). */
   idleTtl?: string | undefined
   /** Run the supervisor in this process (until stop); otherwise a detached supervisor process. */
@@ -123,20 +131,26 @@ export class PreviewManager {
 
   /** Starts a preview: validates input, picks the sandbox and command, runs the supervisor, returns the row and link. */
   async start(opts: StartOptions): Promise<StartResult> {
+    const progress = opts.onProgress ?? (() => {})
     const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
     if (explicitCwd) await repoRoot(explicitCwd) // not a directory / not a repo: exit 2 before anything starts
     const {paths, root, sddDir} = await this.locate(explicitCwd ?? this.cwd)
     const config = loadConfig(paths)
     const settings = resolveSettings(opts, config)
     if (root) excludeSdd(root)
-    const sandbox = await resolveSandbox({cwd: explicitCwd, paths, root: root ?? this.cwd})
+    const sandbox = await resolveSandbox({cwd: explicitCwd, paths, ref: opts.ref, root: root ?? this.cwd})
+    progress('sandbox', sandbox.sessionId ? `${sandbox.backend}/${sandbox.sessionId}` : sandbox.cwd)
     try {
       const discovery = discoverCommands({configCommand: config.command, configFile: paths.config, cwd: sandbox.cwd, explicit: opts.command})
       const chosen = chooseCommand(discovery)
+      progress('discover', `${chosen.command} (${chosen.source})`)
       const now = Math.floor(Date.now() / 1000)
       const spec: SupervisorSpec = {
         authMode: settings.auth,
         command: chosen.command,
+        commit: sandbox.commit,
+        install: installCommand(sandbox.cwd, {configured: config.install, skip: opts.noInstall ?? false}),
+        ref: sandbox.ref,
         createdAtEpoch: now,
         cwd: sandbox.cwd,
         env: Object.fromEntries(Object.entries(this.env).filter((e): e is [string, string] => typeof e[1] === 'string')),
@@ -155,12 +169,12 @@ export class PreviewManager {
       if (opts.foreground) {
         // Loaded on demand: the supervisor pulls in the gateway and the tunnel drivers, which list/stop never need.
         const {Supervisor} = await import('./supervisor.js')
-        const supervisor = new Supervisor(spec)
+        const supervisor = new Supervisor(spec, progress)
         const ready = await supervisor.start()
         return {row: ready.row, shareUrl: ready.shareUrl, supervisor, warnings: ready.warnings}
       }
 
-      const ready = await this.spawnSupervisor(spec, paths)
+      const ready = await this.spawnSupervisor(spec, paths, progress)
       return {row: ready.row, shareUrl: ready.shareUrl, warnings: ready.warnings}
     } catch (error) {
       if (sandbox.created && root) await removeWorktree(root, sandbox.cwd)
@@ -169,7 +183,7 @@ export class PreviewManager {
   }
 
   /** Spawns the detached supervisor and waits on IPC for ready or failed. */
-  private spawnSupervisor(spec: SupervisorSpec, paths: SddPaths): Promise<ReadyMessage> {
+  private spawnSupervisor(spec: SupervisorSpec, paths: SddPaths, progress: (step: string, detail: string) => void): Promise<ReadyMessage> {
     const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'supervisor-main.js')
     ensureDir(paths.logs)
     // The supervisor's own stdout/stderr (crash traces) go to the preview's log file.
@@ -188,7 +202,8 @@ export class PreviewManager {
       }
 
       child.on('message', (msg: SupervisorMessage) => {
-        if (msg.type === 'ready') finish(() => resolve(msg))
+        if (msg.type === 'progress') progress(msg.step, msg.detail)
+        else if (msg.type === 'ready') finish(() => resolve(msg))
         else {
           const e = msg.error
           finish(() => reject(new PreviewError(e.code, e.message, {details: e.details, kind: e.kind, ...(e.hint ? {hint: e.hint} : {})})))
@@ -234,6 +249,125 @@ export class PreviewManager {
     return revokeLinks({all: opts.all ?? false, id: opts.id, jti: opts.jti, paths})
   }
 
+  /**
+   * Restarts a preview's dev server behind the same gateway, tunnel and links. With `pull`, a branch preview's
+   * worktree is first brought to the branch tip (fetching its upstream when it has one).
+   */
+  async restart(opts: {id: string; pull?: boolean; timeoutMs?: number}): Promise<PreviewRow> {
+    const {paths, root} = await this.locate()
+    const row = findRow(paths, opts.id)
+    if (!row) throw new PreviewNotFound(opts.id)
+    if (!isAlive(row.supervisor_pid, row.supervisor_start_time)) {
+      throw new PreviewError('PREVIEW_NOT_RUNNING', `Preview ${opts.id} has no running supervisor (${row.status === 'crashed' ? 'crashed' : 'gone'}).`, {
+        hint: `Run \`preview stop ${opts.id}\` and start it again.`,
+      })
+    }
+
+    const patch: Partial<PreviewRow> = {restart_requested_at_ms: Date.now()}
+    if (opts.pull) {
+      if (!row.ref || !root || !(await isBranch(root, row.ref))) {
+        throw new InvalidInput(`--pull needs a preview of a branch; ${opts.id} ${row.ref ? `previews ${row.ref}, which is not a branch` : 'was not started with --ref'}.`, 'Start it with `preview start --ref BRANCH`, or restart without --pull.')
+      }
+
+      patch.commit = await pullBranch(root, row.cwd, row.ref)
+    }
+
+    await patchRow(paths, opts.id, patch)
+    killPid(row.supervisor_pid!, 'SIGUSR2')
+    const deadline = Date.now() + (opts.timeoutMs ?? RESTART_WAIT_MS)
+    const requested = patch.restart_requested_at_ms as number
+    while (Date.now() < deadline) {
+      const now = findRow(paths, opts.id)
+      if (!now) throw new StartFailed(`The dev server of ${opts.id} did not come back after the restart; the preview stopped.`, [], `See ${row.log_file ?? 'its log'} (preview logs ${opts.id} is gone with it).`)
+      if (Number(now.restarted_at_ms ?? 0) >= requested) return present(now, false)
+      await sleep(100)
+    }
+
+    throw new StartFailed(`The restart of ${opts.id} did not finish within ${Math.round((opts.timeoutMs ?? RESTART_WAIT_MS) / 1000)}s.`, [], `Run \`preview logs ${opts.id}\` to see why.`)
+  }
+
+  /** The last `lines` lines of a preview's log (dev-server output and the supervisor's own [preview] lines). */
+  async logs(opts: {id: string; lines?: number}): Promise<{file: string; lines: string[]}> {
+    const {paths} = await this.locate()
+    const file = findRow(paths, opts.id)?.log_file ?? logFile(paths, opts.id)
+    if (!existsSync(file)) throw new PreviewNotFound(opts.id)
+    return {file, lines: tailLines(readFileSync(file, 'utf8'), opts.lines ?? 100)}
+  }
+
+  /**
+   * Follows a log: calls `onText` with what is appended, across dev-server restarts (one file), until the
+   * preview is gone or `signal` aborts. Resolves when following ends.
+   */
+  async followLogs(opts: {id: string; signal?: AbortSignal; onText: (text: string) => void; pollMs?: number}): Promise<void> {
+    const {paths} = await this.locate()
+    const file = findRow(paths, opts.id)?.log_file ?? logFile(paths, opts.id)
+    if (!existsSync(file)) throw new PreviewNotFound(opts.id)
+    let offset = statSync(file).size
+    const drain = () => {
+      const size = statSync(file).size
+      if (size < offset) offset = 0 // truncated: start over
+      if (size === offset) return
+      const fd = openSync(file, 'r')
+      try {
+        const buf = Buffer.alloc(size - offset)
+        readSync(fd, buf, 0, buf.length, offset)
+        offset = size
+        opts.onText(buf.toString('utf8'))
+      } finally {
+        closeSync(fd)
+      }
+    }
+
+    while (!opts.signal?.aborted) {
+      await sleep(opts.pollMs ?? 200)
+      drain()
+      if (!findRow(paths, opts.id)) {
+        drain()
+        return
+      }
+    }
+  }
+
+  /** What cleanup would remove: worktrees no preview uses, and logs of previews that are gone. */
+  async cleanupPlan(): Promise<CleanupPlan> {
+    const {paths} = await this.locate()
+    const rows = readState(paths).previews
+    const used = new Set(rows.map((r) => path.resolve(r.cwd)))
+    const ids = new Set(rows.map((r) => r.preview_id))
+    const worktrees = listWorktrees(paths)
+      .filter((w) => !used.has(path.resolve(w.dir)))
+      .map((w) => ({bytes: diskUsage(w.dir), path: w.dir}))
+    const logs = existsSync(paths.logs)
+      ? readdirSync(paths.logs)
+          .filter((f) => f.endsWith('.log') && !ids.has(f.slice(0, -4)))
+          .map((f) => ({bytes: statSync(path.join(paths.logs, f)).size, path: path.join(paths.logs, f)}))
+      : []
+    const total = [...worktrees, ...logs].reduce((sum, e) => sum + e.bytes, 0)
+    return {logs, total_bytes: total, worktrees}
+  }
+
+  /** Removes what cleanupPlan lists (worktrees through git, so git forgets them too). */
+  async cleanup(plan: CleanupPlan): Promise<CleanupPlan> {
+    const {paths, root} = await this.locate()
+    const inUse = new Set(readState(paths).previews.map((r) => path.resolve(r.cwd)))
+    const removed: CleanupPlan = {logs: [], total_bytes: 0, worktrees: []}
+    for (const w of plan.worktrees) {
+      if (inUse.has(path.resolve(w.path))) continue // a preview started meanwhile
+      if (root) await removeWorktree(root, w.path)
+      if (existsSync(w.path)) rmSync(w.path, {force: true, recursive: true})
+      removed.worktrees.push(w)
+    }
+
+    if (root) await run('git', ['worktree', 'prune'], {cwd: root, timeoutMs: 30_000})
+    for (const l of plan.logs) {
+      rmSync(l.path, {force: true})
+      removed.logs.push(l)
+    }
+
+    removed.total_bytes = [...removed.worktrees, ...removed.logs].reduce((sum, e) => sum + e.bytes, 0)
+    return removed
+  }
+
   /** Stops previews: signals each supervisor and waits; cleans up by itself when a supervisor is gone. */
   async stop(opts: {ids?: string[]; all?: boolean}): Promise<StopResult[]> {
     const {paths} = await this.locate()
@@ -269,6 +403,52 @@ async function stopOne(paths: SddPaths, row: PreviewRow): Promise<StopResult> {
   // Only a preview that reached running has a start entry to balance.
   if (removed && removed.status !== 'starting') await appendAudit(paths, {cleaned_up_by: 'stop', event: 'stop', preview_id: id, reason})
   return {cleaned_up: true, preview_id: id, reason, stopped: true}
+}
+
+export interface CleanupPlan {
+  worktrees: Array<{path: string; bytes: number}>
+  logs: Array<{path: string; bytes: number}>
+  total_bytes: number
+}
+
+/** How long `preview restart` waits for the dev server to come back. */
+export const RESTART_WAIT_MS = 120_000
+
+function tailLines(text: string, n: number): string[] {
+  const lines = text.split('\n')
+  if (lines.at(-1) === '') lines.pop()
+  return n <= 0 ? [] : lines.slice(-n)
+}
+
+/** Bytes under a directory (symlinks not followed), bounded to 1,000,000 entries. */
+function diskUsage(dir: string): number {
+  let total = 0
+  let seen = 0
+  const stack = [dir]
+  while (stack.length > 0 && seen < 1_000_000) {
+    const current = stack.pop()!
+    let entries: Dirent[]
+    try {
+      entries = readdirSync(current, {withFileTypes: true})
+    } catch {
+      continue
+    }
+
+    for (const e of entries) {
+      seen += 1
+      const full = path.join(current, e.name)
+      if (e.isDirectory()) stack.push(full)
+      else {
+        try {
+          total += lstatSync(full).size
+        } catch {
+          // vanished
+        }
+      }
+    }
+  }
+
+  return total
 }
 
 /** A row whose supervisor is gone is `crashed`, whatever it last said. */

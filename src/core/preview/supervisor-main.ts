@@ -13,8 +13,10 @@ function send(msg: SupervisorMessage): Promise<void> {
 }
 
 process.once('message', async (spec: SupervisorSpec) => {
-  const supervisor = new Supervisor(spec)
+  const supervisor = new Supervisor(spec, (step, detail) => void send({detail, step, type: 'progress'}))
   const onSignal = () => void supervisor.stop('operator')
+  // `preview restart` asks for a fresh dev server with SIGUSR2 (the request itself is in the row).
+  process.on('SIGUSR2', () => void supervisor.restartDevServer())
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
   process.on('SIGHUP', () => {}) // a closed terminal is not a stop

@@ -11,6 +11,7 @@ import {selectDriver} from '../tunnels/registry.js'
 import type {ProviderConfig, TunnelHandle} from '../tunnels/types.js'
 import {appendAudit} from './audit.js'
 import {loadJwtKey, mintLink} from './credentials.js'
+import {INSTALL_TIMEOUT_MS} from './install.js'
 import {startGateway, type Gateway} from './gateway.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
 import {PortSniffer, stripAnsi, type PortCandidate} from './port-capture.js'
@@ -32,6 +33,8 @@ export interface SupervisorSpec {
   readyTimeoutMs: number
   /** Idle scale-to-zero: stop the dev server after this long without a request (null: off). */
   idleTtlMs: number | null
+  /** A dependency install to run before the dev command (fresh worktrees), or null. */
+  install: string | null
   maxRestarts: number
   port: number
   env: Record<string, string>
@@ -52,7 +55,14 @@ export interface FailedMessage {
   error: {code: string; message: string; hint: string | null; details: string[]; kind: 'bad-input' | 'runtime'}
 }
 
-export type SupervisorMessage = ReadyMessage | FailedMessage
+/** A step of the start, for the progress display (discover, sandbox, install, dev server, port, tunnel, link). */
+export interface ProgressMessage {
+  type: 'progress'
+  step: string
+  detail: string
+}
+
+export type SupervisorMessage = ReadyMessage | FailedMessage | ProgressMessage
 
 /** Named so tests (and slow machines) can see them. */
 export const RESTART_BACKOFF_MS = 500
@@ -101,6 +111,7 @@ export class Supervisor {
   private ready = false
   private restarts = 0
   private tunnelRestarted = false
+  private operatorRestart = false
   private lastActivity = Date.now()
   private idle = false
   private waking: Promise<void> | null = null
@@ -111,7 +122,10 @@ export class Supervisor {
     this.resolveDone = resolve
   })
 
-  constructor(readonly spec: SupervisorSpec) {
+  constructor(
+    readonly spec: SupervisorSpec,
+    private readonly progress: (step: string, detail: string) => void = () => {},
+  ) {
     this.paths = sddPaths(spec.sddDir)
     ensureDir(this.paths.logs)
     this.log = createWriteStream(logFile(this.paths, spec.id), {flags: 'a', mode: 0o600})
@@ -128,9 +142,12 @@ export class Supervisor {
     try {
       await upsertRow(this.paths, this.baseRow())
       this.rowWritten = true
+      if (spec.install) await this.runInstall(spec.install)
       this.event(`starting: ${spec.command} in ${spec.cwd} (PORT=${spec.port})`)
+      this.progress('dev server', spec.command)
       const port = await this.spawnDevServer()
       this.event(`dev server ready on port ${port}`)
+      this.progress('port', String(port))
       const key = loadJwtKey(this.paths)
       this.gateway = await startGateway({
         auth: {jwtKey: key, links: [], mode: spec.authMode, previewId: spec.id, reloadLinks: () => this.currentLinks()},
@@ -141,6 +158,7 @@ export class Supervisor {
       })
       this.event(`gateway on ${this.gateway.url}`)
       const driver = await selectDriver(spec.provider, process.env, spec.providers)
+      this.progress('tunnel', driver.name)
       this.tunnel = await driver.open({
         config: spec.providers[driver.name] ?? {},
         env: process.env,
@@ -150,6 +168,7 @@ export class Supervisor {
       })
       this.tunnel.onExit((reason) => void this.onTunnelExit(reason, driver.name))
       this.gateway.setPublicUrl(this.tunnel.publicUrl)
+      this.progress('link', spec.authMode)
       const link = await mintLink({
         authMode: spec.authMode,
         expiresAtEpoch: spec.expiresAtEpoch,
@@ -198,6 +217,78 @@ export class Supervisor {
       this.log.end()
       this.resolveDone()
       throw this.withTail(error)
+    }
+  }
+
+  /** The clean install of a fresh worktree, output to the log; a failure fails the start with its last lines. */
+  private async runInstall(command: string): Promise<void> {
+    this.event(`installing dependencies: ${command}`)
+    this.progress('install', command)
+    const child = spawnShellGroup(command, {cwd: this.spec.cwd, env: {...this.spec.env, CI: 'true'}})
+    this.child = child
+    const exit = new Promise<number | null>((resolve) => {
+      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)))
+      child.once('error', () => resolve(127))
+    })
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue
+      stream.pipe(this.log, {end: false})
+      createInterface({crlfDelay: Infinity, input: stream}).on('line', (line) => {
+        this.tail.push(stripAnsi(line))
+        if (this.tail.length > LOG_TAIL) this.tail.shift()
+      })
+    }
+
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), INSTALL_TIMEOUT_MS)
+    })
+    const code = await Promise.race([exit, timedOut])
+    clearTimeout(timer)
+    if (code === 'timeout') {
+      await killGroup(child.pid, {extraPids: child.pid ? processTree(child.pid) : []})
+      throw new StartFailed(`${command} did not finish within ${INSTALL_TIMEOUT_MS / 60_000} minutes.`, this.tailDetails(), 'Install by hand in the worktree, then start with --no-install.')
+    }
+
+    if (code !== 0) {
+      throw new StartFailed(`${command} failed (exit ${code}).`, this.tailDetails(), 'Fix the install (see the lines above), or set `install:` in .sdd/preview.yaml, or pass --no-install.')
+    }
+
+    this.child = null
+    this.tail = []
+    this.event('dependencies installed')
+  }
+
+  /** `preview restart`: a fresh dev server in the same sandbox, behind the same gateway, tunnel and links. */
+  async restartDevServer(): Promise<void> {
+    if (this.stopping || !this.ready || this.operatorRestart) return
+    const requestedAt = Number(findRow(this.paths, this.spec.id)?.restart_requested_at_ms ?? Date.now())
+    this.event('restart requested')
+    this.idle = false
+    this.operatorRestart = true
+    try {
+      if (this.child?.pid) await killGroup(this.child.pid, {extraPids: processTree(this.child.pid)})
+      this.tail = []
+      const port = await this.spawnDevServer()
+      this.gateway?.setTargetPort(port)
+      this.lastActivity = Date.now()
+      await patchRow(this.paths, this.spec.id, {
+        port,
+        process_pgid: this.child?.pid ?? null,
+        process_pid: this.child?.pid ?? null,
+        process_start_time: this.child?.pid ? procStartTime(this.child.pid) : null,
+        restarted_at_ms: Math.max(requestedAt, Date.now()),
+        status: 'running',
+      })
+      await appendAudit(this.paths, {event: 'restart', preview_id: this.spec.id, reason: 'operator', restarts: this.restarts})
+      this.event(`restarted on port ${port}`)
+      void this.childExit?.then((c) => this.onDevServerExit(c))
+    } catch (error) {
+      this.event(`restart failed: ${(error as Error).message}`)
+      await patchRow(this.paths, this.spec.id, {restart_error: (error as Error).message, restarted_at_ms: Date.now()}).catch(() => null)
+      await this.stop('crash')
+    } finally {
+      this.operatorRestart = false
     }
   }
 
@@ -390,7 +481,7 @@ export class Supervisor {
   }
 
   private async onDevServerExit(code: number | null): Promise<void> {
-    if (this.stopping || !this.ready || this.idle) return
+    if (this.stopping || !this.ready || this.idle || this.operatorRestart) return
     this.event(`dev server exited (code ${code})`)
     if (this.restarts >= this.spec.maxRestarts) {
       this.event(`restart limit (${this.spec.maxRestarts}) reached`)
