@@ -1,8 +1,11 @@
 // The audit log: append-only JSON lines, each HMAC-chained to the one before (see ARCHITECTURE.md).
 import {createHmac} from 'node:crypto'
 import {closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, writeSync} from 'node:fs'
-import {ensureDir, readOrCreateKey} from '../fsutil.js'
+import {NotAGitRepository} from '../errors.js'
+import {ensureDir, readOrCreateKey, writeFileAtomic} from '../fsutil.js'
 import {withLock} from '../lock.js'
+import {run} from '../process.js'
+import path from 'node:path'
 import type {SddPaths} from './paths.js'
 import type {StopReason} from './types.js'
 
@@ -33,11 +36,13 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`
 }
 
+/** The HMAC of one entry: over the canonical JSON of everything but `mac`. */
 export function macOf(key: Uint8Array, entry: Omit<AuditEntry, 'mac'> | AuditEntry): string {
   const {mac: _mac, ...rest} = entry as AuditEntry
   return createHmac('sha256', key).update(canonicalJson(rest)).digest('hex')
 }
 
+/** The chain's HMAC key, made (0600, 32 random bytes) on first use. */
 export function loadAuditKey(paths: SddPaths): Buffer {
   return readOrCreateKey(paths.auditKey, 32)
 }
@@ -94,6 +99,7 @@ export async function appendAudit(paths: SddPaths, input: AuditInput): Promise<A
       closeSync(fd)
     }
 
+    writeAuditHead(paths, key, full)
     return full
   })
 }
@@ -102,12 +108,57 @@ function defaultActor(): string {
   return process.env.PREVIEW_ACTOR ?? process.env.USER ?? 'unknown'
 }
 
-/** All entries, in file order (lines that are not JSON are returned as null so verify can name them). */
+/** The non-empty lines of the log, in file order. */
 export function readAuditLines(paths: SddPaths): string[] {
   if (!existsSync(paths.audit)) return []
   return readFileSync(paths.audit, 'utf8').split('\n').filter((l) => l.trim() !== '')
 }
 
+/** All entries parsed, in file order (throws on a line that is not JSON; verify reports those instead). */
 export function readAudit(paths: SddPaths): AuditEntry[] {
   return readAuditLines(paths).map((l) => JSON.parse(l) as AuditEntry)
+}
+
+/** Where the head anchor lives: the last seq and mac, MACed, so that cutting lines off the end shows. */
+export function auditHeadFile(paths: SddPaths): string {
+  return `${paths.audit}.head`
+}
+
+function headMac(key: Uint8Array, seq: number, mac: string): string {
+  return createHmac('sha256', key).update(canonicalJson({anchor: 'head', mac, seq})).digest('hex')
+}
+
+// Written under the log's lock right after the append; a crash in between leaves the log one entry
+// ahead of the anchor, which verify accepts.
+function writeAuditHead(paths: SddPaths, key: Uint8Array, entry: AuditEntry): void {
+  writeFileAtomic(auditHeadFile(paths), canonicalJson({hmac: headMac(key, entry.seq, entry.mac), mac: entry.mac, seq: entry.seq}) + '\n')
+}
+
+/** The head anchor: null when there is none (a log older than anchors), 'invalid' when its MAC is not ours. */
+export function readAuditHead(paths: SddPaths): {seq: number; mac: string} | null | 'invalid' {
+  let text: string
+  try {
+    text = readFileSync(auditHeadFile(paths), 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw error
+  }
+
+  try {
+    const head = JSON.parse(text) as {seq?: unknown; mac?: unknown; hmac?: unknown}
+    if (!Number.isSafeInteger(head.seq) || typeof head.mac !== 'string' || typeof head.hmac !== 'string') return 'invalid'
+    const key = loadAuditKey(paths)
+    return headMac(key, head.seq as number, head.mac) === head.hmac ? {mac: head.mac, seq: head.seq as number} : 'invalid'
+  } catch {
+    return 'invalid'
+  }
+}
+
+/** The .sdd root for commands: PREVIEW_SDD_DIR, else `<git top-level of cwd>/.sdd`. */
+export async function resolveSddDir(opts: {cwd: string; env: NodeJS.ProcessEnv}): Promise<string> {
+  const override = opts.env.PREVIEW_SDD_DIR
+  if (override) return path.resolve(opts.cwd, override)
+  const res = await run('git', ['rev-parse', '--show-toplevel'], {cwd: opts.cwd, timeoutMs: 10_000})
+  if (res.exitCode !== 0 || res.stdout.trim() === '') throw new NotAGitRepository(opts.cwd)
+  return path.join(res.stdout.trim(), '.sdd')
 }
