@@ -16,7 +16,6 @@ async function appendMany(n: number): Promise<AuditEntry[]> {
   const out: AuditEntry[] = []
   for (let i = 1; i <= n; i++) {
     const id = `p-0000000${i % 3}`
-    // eslint-disable-next-line no-await-in-loop -- the chain is sequential by design
     out.push(await appendAudit(paths, i % 2 === 1 ? {auth_mode: 'token', event: 'start', preview_id: id, provider: 'local'} : {event: 'stop', preview_id: id, reason: 'operator'}))
   }
 

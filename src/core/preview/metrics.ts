@@ -182,7 +182,8 @@ export class MetricsReader {
     const m = this.metrics
     switch (entry.event) {
       case 'start': {
-        m.started.inc({auth_mode: label(entry.auth_mode), provider: label(entry.provider)})
+        // prom-client prints labels in insertion order: provider first, as the series is documented.
+        m.started.inc({provider: label(entry.provider), auth_mode: label(entry.auth_mode)})
         m.linkIssued.inc({auth_mode: label(entry.auth_mode)})
         this.perPreview.set(id, (this.perPreview.get(id) ?? 0) + 1)
         break
