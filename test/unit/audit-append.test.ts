@@ -1,5 +1,4 @@
 // Parallel writers in separate processes never fork the chain: appendAudit takes the lock.
-import {rmSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {readAudit} from '../../src/core/preview/audit.js'
@@ -30,7 +29,6 @@ beforeAll(async () => {
 
 afterAll(() => {
   sdd.cleanup()
-  if (dist) rmSync(dist, {force: true, recursive: true})
 })
 
 describe('appendAudit across processes', () => {

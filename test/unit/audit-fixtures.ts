@@ -1,6 +1,6 @@
 // Shared helpers for the audit and metrics tests: temp .sdd trees, synthetic chains, a compiled copy of src.
-import {randomBytes} from 'node:crypto'
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {createHash, randomBytes} from 'node:crypto'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
@@ -53,18 +53,54 @@ export function forgedLine(fields: Record<string, unknown>): string {
   return canonicalJson({...body, mac: macOf(randomBytes(32), body as Omit<AuditEntry, 'mac'>)})
 }
 
+/** Hash of everything the compiled output depends on: the sources and the compiler options. */
+function sourceHash(): string {
+  const h = createHash('sha256')
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir, {withFileTypes: true}).sort((a, b) => a.name.localeCompare(b.name))) {
+      const full = path.join(dir, name.name)
+      if (name.isDirectory()) walk(full)
+      else {
+        h.update(path.relative(ROOT, full))
+        h.update(readFileSync(full))
+      }
+    }
+  }
+
+  walk(path.join(ROOT, 'src'))
+  h.update(readFileSync(path.join(ROOT, 'tsconfig.json')))
+  return h.digest('hex').slice(0, 16)
+}
+
 /**
- * Compiles src with the project's tsc into a private directory under test/.tmp (inside the repo, so that
- * node_modules resolves), for tests that need real child processes running our code.
+ * Compiles src with the project's tsc into test/.tmp/dist-<hash of src> (inside the repo, so that
+ * node_modules resolves), for tests that need real child processes running our code. Test files running
+ * in parallel may both build; the first rename wins and the other reuses it.
  */
 export async function buildDist(): Promise<string> {
-  const out = path.join(ROOT, 'test', '.tmp', `dist-${process.pid}-${randomBytes(3).toString('hex')}`)
+  const cacheRoot = path.join(ROOT, 'test', '.tmp')
+  const out = path.join(cacheRoot, `dist-${sourceHash()}`)
+  if (existsSync(path.join(out, 'commands', 'metrics.js'))) return out
+  const building = `${out}.${process.pid}.${randomBytes(3).toString('hex')}.building`
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
-  const res = await run(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', out, '--declaration', 'false', '--sourceMap', 'false'], {
+  const res = await run(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', building, '--declaration', 'false', '--sourceMap', 'false'], {
     cwd: ROOT,
     timeoutMs: 120_000,
   })
   if (res.exitCode !== 0) throw new Error(`tsc failed:\n${res.stdout}\n${res.stderr}`)
+  try {
+    renameSync(building, out)
+  } catch {
+    rmSync(building, {force: true, recursive: true}) // another test file won the race
+  }
+
+  // Builds of older sources are dead weight.
+  for (const name of readdirSync(cacheRoot)) {
+    if (name.startsWith('dist-') && path.join(cacheRoot, name) !== out && !name.endsWith('.building')) {
+      rmSync(path.join(cacheRoot, name), {force: true, recursive: true})
+    }
+  }
+
   return out
 }
 
