@@ -44,8 +44,8 @@ export default class Metrics extends BaseCommand {
     }
 
     const server = await serveMetrics({host: flags.host ?? DEFAULT_HOST, paths, port: flags.port ?? DEFAULT_PORT})
-    // The address is progress, not the result: stderr keeps stdout for --json.
-    this.logToStderr(`Serving Prometheus metrics at ${server.url}/metrics (Ctrl-C to stop).`)
+    // The address is progress, not the result: stderr, and in --json mode too (logToStderr would be silenced).
+    process.stderr.write(`Serving Prometheus metrics at ${server.url}/metrics (Ctrl-C to stop).\n`)
     await new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGINT', stop)
