@@ -1,10 +1,12 @@
 // Parallel writers in separate processes never fork the chain: appendAudit takes the lock.
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {readAudit} from '../../src/core/preview/audit.js'
+import {appendFileSync, readFileSync} from 'node:fs'
+import {appendAudit, readAudit} from '../../src/core/preview/audit.js'
 import {verifyAudit} from '../../src/core/preview/audit-verify.js'
 import {run} from '../../src/core/process.js'
 import {buildDist, tempSdd} from './audit-fixtures.js'
+
 
 const WORKERS = 4
 const PER_WORKER = 25
@@ -63,5 +65,24 @@ describe('appendAudit across processes', () => {
     const switches = entries.slice(1).filter((e, i) => e.preview_id !== entries[i]?.preview_id).length
     expect(switches).toBeGreaterThan(WORKERS)
     expect(verifyAudit(sdd.paths)).toEqual({entries: WORKERS * PER_WORKER, ok: true})
+  })
+})
+
+describe('appendAudit after a line cut short', () => {
+  it('starts a line of its own, continues the chain from the last real entry, and verify names the bad line', async () => {
+    const local = tempSdd()
+    try {
+      await appendAudit(local.paths, {auth_mode: 'token', event: 'start', preview_id: 'p-00000001', provider: 'local'})
+      await appendAudit(local.paths, {event: 'stop', preview_id: 'p-00000001', reason: 'operator'})
+      appendFileSync(local.paths.audit, '{"actor":"x","event":"sta') // a write cut short (disk full, power loss)
+      const next = await appendAudit(local.paths, {auth_mode: 'basic', event: 'start', preview_id: 'p-00000002', provider: 'local'})
+      expect(next.seq).toBe(3)
+      const lines = readFileSync(local.paths.audit, 'utf8').split('\n')
+      expect(lines[2]).toBe('{"actor":"x","event":"sta')
+      expect(JSON.parse(lines[3] as string)).toMatchObject({mac: next.mac, seq: 3})
+      expect(verifyAudit(local.paths)).toMatchObject({entries: 4, firstBad: {line: 3, problem: 'malformed'}, ok: false})
+    } finally {
+      local.cleanup()
+    }
   })
 })

@@ -47,28 +47,44 @@ export function loadAuditKey(paths: SddPaths): Buffer {
   return readOrCreateKey(paths.auditKey, 32)
 }
 
-/** The last complete line of the log, read from the tail (the log can be long). */
-function lastEntry(file: string): AuditEntry | null {
-  if (!existsSync(file)) return null
+function parseEntry(line: string): AuditEntry | null {
+  try {
+    const value: unknown = JSON.parse(line)
+    const e = value as Partial<AuditEntry> | null
+    return e && typeof e === 'object' && Number.isSafeInteger(e.seq) && typeof e.mac === 'string' ? (e as AuditEntry) : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The last entry of the log, read from the tail (the log can be long), and whether the file ends with a
+ * newline. Trailing lines that are not entries (a write cut short by a full disk, a hand edit) are passed
+ * over: the chain continues from the last real entry, and verify names the bad line.
+ */
+function lastEntry(file: string): {entry: AuditEntry | null; endsWithNewline: boolean} {
+  if (!existsSync(file)) return {endsWithNewline: true, entry: null}
   const fd = openSync(file, 'r')
   try {
     const size = fstatSync(fd).size
+    if (size === 0) return {endsWithNewline: true, entry: null}
     let chunk = 4096
-    while (chunk <= 1 << 24) {
+    for (;;) {
       const start = Math.max(0, size - chunk)
       const buf = Buffer.alloc(size - start)
       readSync(fd, buf, 0, buf.length, start)
-      const lines = buf.toString('utf8').split('\n').filter((l) => l.trim() !== '')
-      // Need at least one whole line: either we read from the start, or more than one line is present.
-      if (lines.length > 1 || start === 0) {
-        const last = lines.at(-1)
-        return last ? (JSON.parse(last) as AuditEntry) : null
+      const endsWithNewline = buf.at(-1) === 0x0a
+      const lines = buf.toString('utf8').split('\n')
+      // Unless we read from the start, the first piece may be the tail of a longer line: never trust it.
+      const whole = start === 0 ? lines : lines.slice(1)
+      for (let i = whole.length - 1; i >= 0; i--) {
+        const entry = whole[i]?.trim() ? parseEntry(whole[i] as string) : null
+        if (entry) return {endsWithNewline, entry}
       }
 
+      if (start === 0) return {endsWithNewline, entry: null}
       chunk *= 4
     }
-
-    return null
   } finally {
     closeSync(fd)
   }
@@ -79,7 +95,7 @@ export async function appendAudit(paths: SddPaths, input: AuditInput): Promise<A
   ensureDir(paths.auditDir)
   const key = loadAuditKey(paths)
   return withLock(paths.audit, () => {
-    const last = lastEntry(paths.audit)
+    const {entry: last, endsWithNewline} = lastEntry(paths.audit)
     const {actor, event, preview_id: previewId, ...details} = input
     const entry = {
       ...details,
@@ -93,7 +109,8 @@ export async function appendAudit(paths: SddPaths, input: AuditInput): Promise<A
     const full = {...entry, mac: macOf(key, entry)} as AuditEntry
     const fd = openSync(paths.audit, 'a', 0o600)
     try {
-      writeSync(fd, canonicalJson(full) + '\n')
+      // After a cut-short line, start on a line of our own so this entry stays readable.
+      writeSync(fd, (endsWithNewline ? '' : '\n') + canonicalJson(full) + '\n')
       fsyncSync(fd)
     } finally {
       closeSync(fd)
