@@ -172,8 +172,8 @@ describe('verifyAudit names the first bad seq and what was done', () => {
     rmSync(auditHeadFile(paths))
     writeFileSync(paths.auditKey, Buffer.alloc(32, 7), {mode: 0o600})
     const res = verifyAudit(paths)
-    expect(res.ok).toBe(false)
-    expect(res.firstBad?.seq).toBe(1)
+    expect(res.firstBad).toMatchObject({line: 1, problem: 'forged', seq: 1})
+    expect(res.firstBad?.message).toContain('No entry carries a valid MAC')
   })
 
   it('without a head anchor, cutting the tail is not detectable (documented limit)', () => {

@@ -1,5 +1,5 @@
 // Verifies the HMAC chain of the audit log and names the first bad entry and what was done to it.
-import {createHmac} from 'node:crypto'
+import {createHmac, createSecretKey, type KeyObject} from 'node:crypto'
 import {existsSync, readFileSync} from 'node:fs'
 import {canonicalJson, loadAuditKey, readAuditHead} from './audit.js'
 import type {SddPaths} from './paths.js'
@@ -33,7 +33,7 @@ interface Parsed {
 
 type ParseOutcome = Parsed | {line: number; seq: number | null; error: string}
 
-function parseLine(key: Buffer, text: string, line: number): ParseOutcome {
+function parseLine(key: KeyObject, text: string, line: number): ParseOutcome {
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -57,7 +57,7 @@ function parseLine(key: Buffer, text: string, line: number): ParseOutcome {
  * This is sound because a match means we MACed exactly those bytes. Lines that are not canonical (say,
  * reformatted by hand without changing a value) fall back to the canonical form of the parsed object.
  */
-function macMatches(key: Buffer, text: string, obj: Record<string, unknown>, mac: string): boolean {
+function macMatches(key: KeyObject, text: string, obj: Record<string, unknown>, mac: string): boolean {
   const hmac = (s: string) => createHmac('sha256', key).update(s).digest('hex')
   const fast = withoutMac(text, mac)
   if (fast !== null && timingSafeHexEqual(hmac(fast), mac)) return true
@@ -94,7 +94,8 @@ function timingSafeHexEqual(a: string, b: string): boolean {
  */
 export function verifyAudit(paths: SddPaths): AuditVerifyResult {
   if (!existsSync(paths.audit)) return checkHead(paths, [], {entries: 0, ok: true})
-  const key = loadAuditKey(paths)
+  // One KeyObject for all lines: importing a raw key is most of createHmac's cost.
+  const key = createSecretKey(loadAuditKey(paths))
   const texts = readFileSync(paths.audit, 'utf8').split('\n')
   const parsed: ParseOutcome[] = []
   for (let i = 0; i < texts.length; i++) {
@@ -118,6 +119,12 @@ function classify(entries: ParseOutcome[]): AuditBadEntry | undefined {
     const at = lines.get(e.seq)
     if (at) at.push(i)
     else lines.set(e.seq, [i])
+  }
+
+  // Not one authentic line: the key is not the one that wrote this log (or the whole log is forged).
+  const first = entries[0]
+  if (first && !('error' in first) && entries.every((e) => 'error' in e || !e.macOk)) {
+    return {line: first.line, message: `No entry carries a valid MAC: the key in .sdd/audit/.key did not write this log, or the whole log was forged.`, problem: 'forged', seq: first.seq}
   }
 
   let before: Parsed | null = null
@@ -202,7 +209,8 @@ function checkHead(paths: SddPaths, entries: Parsed[], result: AuditVerifyResult
   }
 
   // The log may be ahead of the anchor (a writer died between the two writes), never at odds with it.
-  const anchored = entries.find((e) => e.seq === head.seq)
+  // The chain checked out, so seq n sits at index n - 1.
+  const anchored = entries[head.seq - 1]
   if (anchored && anchored.mac !== head.mac) {
     return {...result, firstBad: {line: anchored.line, message: `Entry seq ${head.seq} (line ${anchored.line}) is not the one the head anchor recorded: the log was replaced.`, problem: 'edited', seq: head.seq}, ok: false}
   }
