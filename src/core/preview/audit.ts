@@ -1,8 +1,11 @@
 // The audit log: append-only JSON lines, each HMAC-chained to the one before (see ARCHITECTURE.md).
 import {createHmac} from 'node:crypto'
 import {closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, writeSync} from 'node:fs'
-import {ensureDir, readOrCreateKey} from '../fsutil.js'
+import {NotAGitRepository} from '../errors.js'
+import {ensureDir, readOrCreateKey, writeFileAtomic} from '../fsutil.js'
 import {withLock} from '../lock.js'
+import {run} from '../process.js'
+import path from 'node:path'
 import type {SddPaths} from './paths.js'
 import type {StopReason} from './types.js'
 
@@ -33,37 +36,55 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`
 }
 
+/** The HMAC of one entry: over the canonical JSON of everything but `mac`. */
 export function macOf(key: Uint8Array, entry: Omit<AuditEntry, 'mac'> | AuditEntry): string {
   const {mac: _mac, ...rest} = entry as AuditEntry
   return createHmac('sha256', key).update(canonicalJson(rest)).digest('hex')
 }
 
+/** The chain's HMAC key, made (0600, 32 random bytes) on first use. */
 export function loadAuditKey(paths: SddPaths): Buffer {
   return readOrCreateKey(paths.auditKey, 32)
 }
 
-/** The last complete line of the log, read from the tail (the log can be long). */
-function lastEntry(file: string): AuditEntry | null {
-  if (!existsSync(file)) return null
+function parseEntry(line: string): AuditEntry | null {
+  try {
+    const value: unknown = JSON.parse(line)
+    const e = value as Partial<AuditEntry> | null
+    return e && typeof e === 'object' && Number.isSafeInteger(e.seq) && typeof e.mac === 'string' ? (e as AuditEntry) : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The last entry of the log, read from the tail (the log can be long), and whether the file ends with a
+ * newline. Trailing lines that are not entries (a write cut short by a full disk, a hand edit) are passed
+ * over: the chain continues from the last real entry, and verify names the bad line.
+ */
+function lastEntry(file: string): {entry: AuditEntry | null; endsWithNewline: boolean} {
+  if (!existsSync(file)) return {endsWithNewline: true, entry: null}
   const fd = openSync(file, 'r')
   try {
     const size = fstatSync(fd).size
+    if (size === 0) return {endsWithNewline: true, entry: null}
     let chunk = 4096
-    while (chunk <= 1 << 24) {
+    for (;;) {
       const start = Math.max(0, size - chunk)
       const buf = Buffer.alloc(size - start)
       readSync(fd, buf, 0, buf.length, start)
-      const lines = buf.toString('utf8').split('\n').filter((l) => l.trim() !== '')
-      // Need at least one whole line: either we read from the start, or more than one line is present.
-      if (lines.length > 1 || start === 0) {
-        const last = lines.at(-1)
-        return last ? (JSON.parse(last) as AuditEntry) : null
+      const endsWithNewline = buf.at(-1) === 0x0a
+      const lines = buf.toString('utf8').split('\n')
+      // Unless we read from the start, the first piece may be the tail of a longer line: never trust it.
+      const whole = start === 0 ? lines : lines.slice(1)
+      for (let i = whole.length - 1; i >= 0; i--) {
+        const entry = whole[i]?.trim() ? parseEntry(whole[i] as string) : null
+        if (entry) return {endsWithNewline, entry}
       }
 
+      if (start === 0) return {endsWithNewline, entry: null}
       chunk *= 4
     }
-
-    return null
   } finally {
     closeSync(fd)
   }
@@ -74,7 +95,7 @@ export async function appendAudit(paths: SddPaths, input: AuditInput): Promise<A
   ensureDir(paths.auditDir)
   const key = loadAuditKey(paths)
   return withLock(paths.audit, () => {
-    const last = lastEntry(paths.audit)
+    const {entry: last, endsWithNewline} = lastEntry(paths.audit)
     const {actor, event, preview_id: previewId, ...details} = input
     const entry = {
       ...details,
@@ -88,12 +109,14 @@ export async function appendAudit(paths: SddPaths, input: AuditInput): Promise<A
     const full = {...entry, mac: macOf(key, entry)} as AuditEntry
     const fd = openSync(paths.audit, 'a', 0o600)
     try {
-      writeSync(fd, canonicalJson(full) + '\n')
+      // After a cut-short line, start on a line of our own so this entry stays readable.
+      writeSync(fd, (endsWithNewline ? '' : '\n') + canonicalJson(full) + '\n')
       fsyncSync(fd)
     } finally {
       closeSync(fd)
     }
 
+    writeAuditHead(paths, key, full)
     return full
   })
 }
@@ -102,12 +125,57 @@ function defaultActor(): string {
   return process.env.PREVIEW_ACTOR ?? process.env.USER ?? 'unknown'
 }
 
-/** All entries, in file order (lines that are not JSON are returned as null so verify can name them). */
+/** The non-empty lines of the log, in file order. */
 export function readAuditLines(paths: SddPaths): string[] {
   if (!existsSync(paths.audit)) return []
   return readFileSync(paths.audit, 'utf8').split('\n').filter((l) => l.trim() !== '')
 }
 
+/** All entries parsed, in file order (throws on a line that is not JSON; verify reports those instead). */
 export function readAudit(paths: SddPaths): AuditEntry[] {
   return readAuditLines(paths).map((l) => JSON.parse(l) as AuditEntry)
+}
+
+/** Where the head anchor lives: the last seq and mac, MACed, so that cutting lines off the end shows. */
+export function auditHeadFile(paths: SddPaths): string {
+  return `${paths.audit}.head`
+}
+
+function headMac(key: Uint8Array, seq: number, mac: string): string {
+  return createHmac('sha256', key).update(canonicalJson({anchor: 'head', mac, seq})).digest('hex')
+}
+
+// Written under the log's lock right after the append; a crash in between leaves the log one entry
+// ahead of the anchor, which verify accepts.
+function writeAuditHead(paths: SddPaths, key: Uint8Array, entry: AuditEntry): void {
+  writeFileAtomic(auditHeadFile(paths), canonicalJson({hmac: headMac(key, entry.seq, entry.mac), mac: entry.mac, seq: entry.seq}) + '\n')
+}
+
+/** The head anchor: null when there is none (a log older than anchors), 'invalid' when its MAC is not ours. */
+export function readAuditHead(paths: SddPaths): {seq: number; mac: string} | null | 'invalid' {
+  let text: string
+  try {
+    text = readFileSync(auditHeadFile(paths), 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw error
+  }
+
+  try {
+    const head = JSON.parse(text) as {seq?: unknown; mac?: unknown; hmac?: unknown}
+    if (!Number.isSafeInteger(head.seq) || typeof head.mac !== 'string' || typeof head.hmac !== 'string') return 'invalid'
+    const key = loadAuditKey(paths)
+    return headMac(key, head.seq as number, head.mac) === head.hmac ? {mac: head.mac, seq: head.seq as number} : 'invalid'
+  } catch {
+    return 'invalid'
+  }
+}
+
+/** The .sdd root for commands: PREVIEW_SDD_DIR, else `<git top-level of cwd>/.sdd`. */
+export async function resolveSddDir(opts: {cwd: string; env: NodeJS.ProcessEnv}): Promise<string> {
+  const override = opts.env.PREVIEW_SDD_DIR
+  if (override) return path.resolve(opts.cwd, override)
+  const res = await run('git', ['rev-parse', '--show-toplevel'], {cwd: opts.cwd, timeoutMs: 10_000})
+  if (res.exitCode !== 0 || res.stdout.trim() === '') throw new NotAGitRepository(opts.cwd)
+  return path.join(res.stdout.trim(), '.sdd')
 }
