@@ -2,9 +2,8 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {InvalidInput} from '../core/errors.js'
-import {resolveSddDir} from '../core/preview/audit.js'
 import {renderMetrics, serveMetrics} from '../core/preview/metrics.js'
-import {sddPaths} from '../core/preview/paths.js'
+import {PreviewManager} from '../core/preview/manager.js'
 
 const DEFAULT_HOST = '127.0.0.1'
 /** 9464: the port OpenTelemetry's Prometheus exporter uses, free of the usual dev-server ports. */
@@ -32,7 +31,7 @@ export default class Metrics extends BaseCommand {
 
   async run(): Promise<MetricsOutput> {
     const {flags} = await this.parse(Metrics)
-    const paths = sddPaths(await resolveSddDir({cwd: process.cwd(), env: this.coreEnv()}))
+    const paths = await new PreviewManager({cwd: process.cwd()}).sddPaths()
     if (!flags.serve) {
       if (flags.host !== undefined || flags.port !== undefined) {
         throw new InvalidInput('--host and --port only apply with --serve.', 'Run `preview metrics --serve --port 9464`.')

@@ -4,7 +4,8 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 import AuditVerify from '../../src/commands/audit/verify.js'
 import Metrics from '../../src/commands/metrics.js'
-import {appendAudit, resolveSddDir} from '../../src/core/preview/audit.js'
+import {appendAudit} from '../../src/core/preview/audit.js'
+import {PreviewManager} from '../../src/core/preview/manager.js'
 import {run} from '../../src/core/process.js'
 import {ROOT, tempSdd} from './audit-fixtures.js'
 
@@ -12,20 +13,25 @@ let sdd: ReturnType<typeof tempSdd>
 let saved: string | undefined
 
 /** Runs a command class in-process; returns what it wrote to stdout and the exit code oclif would use. */
-async function runCommand(cmd: {run(argv: string[], root: string): Promise<unknown>}, argv: string[]): Promise<{stdout: string; exit: number; error?: Error}> {
+async function runCommand(cmd: {run(argv: string[], root: string): Promise<unknown>}, argv: string[]): Promise<{stdout: string; stderr: string; exit: number; error?: Error}> {
   let stdout = ''
+  let stderr = ''
+  const errSpy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+    stderr += args.map(String).join(' ') + '\n'
+  })
   // oclif writes stdout through console.log
   const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
     stdout += args.map(String).join(' ') + '\n'
   })
   try {
     await cmd.run(argv, ROOT)
-    return {exit: 0, stdout}
+    return {exit: 0, stderr, stdout}
   } catch (error) {
     const exit = (error as {oclif?: {exit?: number}}).oclif?.exit ?? 1
-    return {error: error as Error, exit, stdout}
+    return {error: error as Error, exit, stderr, stdout}
   } finally {
     spy.mockRestore()
+    errSpy.mockRestore()
   }
 }
 
@@ -67,8 +73,8 @@ describe('preview audit verify', () => {
     editLine(2)
     const res = await runCommand(AuditVerify, [])
     expect(res.exit).toBe(1)
-    expect(res.error?.message).toMatch(/broken at seq 2 \(edited\)/)
-    expect(res.error?.message).toContain('Keep a copy of the log')
+    expect(res.stderr).toMatch(/broken at seq 2 \(edited\)/)
+    expect(res.stderr).toContain('Keep a copy of the log')
   })
 
   it('--json on a broken log: the verify result and the error, exit 1, one document on stdout', async () => {
@@ -92,11 +98,12 @@ describe('preview metrics', () => {
   it('--port without --serve is bad input (exit 2)', async () => {
     const res = await runCommand(Metrics, ['--port', '9999'])
     expect(res.exit).toBe(2)
-    expect(res.error?.message).toContain('--host and --port only apply with --serve')
+    expect(res.stderr).toContain('--host and --port only apply with --serve')
   })
 })
 
-describe('resolveSddDir', () => {
+describe('locating .sdd (PreviewManager.sddPaths)', () => {
+  const resolveSddDir = async (opts: {cwd: string; env: NodeJS.ProcessEnv}) => (await new PreviewManager(opts).sddPaths()).root
   it('PREVIEW_SDD_DIR wins; otherwise <git top-level>/.sdd; outside git, a clear error', async () => {
     expect(await resolveSddDir({cwd: '/', env: {PREVIEW_SDD_DIR: '/x/.sdd'}})).toBe('/x/.sdd')
     const repo = path.join(sdd.dir, 'repo')

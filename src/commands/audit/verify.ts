@@ -1,9 +1,8 @@
 // `preview audit verify`: checks the audit log's HMAC chain and names the first bad entry.
 import {BaseCommand} from '../../cli/base-command.js'
 import {PreviewError} from '../../core/errors.js'
-import {resolveSddDir} from '../../core/preview/audit.js'
 import {type AuditBadEntry, verifyAudit} from '../../core/preview/audit-verify.js'
-import {sddPaths} from '../../core/preview/paths.js'
+import {PreviewManager} from '../../core/preview/manager.js'
 
 export interface AuditVerifyOutput {
   ok: boolean
@@ -34,7 +33,7 @@ export default class AuditVerify extends BaseCommand {
 
   async run(): Promise<AuditVerifyOutput> {
     await this.parse(AuditVerify)
-    const paths = sddPaths(await resolveSddDir({cwd: process.cwd(), env: this.coreEnv()}))
+    const paths = await new PreviewManager({cwd: process.cwd()}).sddPaths()
     const result = verifyAudit(paths)
     const output: AuditVerifyOutput = {entries: result.entries, first_bad: result.firstBad ?? null, ok: result.ok}
     if (!result.ok) throw new AuditBroken(paths.audit, output)

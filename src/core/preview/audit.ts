@@ -170,12 +170,3 @@ export function readAuditHead(paths: SddPaths): {seq: number; mac: string} | nul
     return 'invalid'
   }
 }
-
-/** The .sdd root for commands: PREVIEW_SDD_DIR, else `<git top-level of cwd>/.sdd`. */
-export async function resolveSddDir(opts: {cwd: string; env: NodeJS.ProcessEnv}): Promise<string> {
-  const override = opts.env.PREVIEW_SDD_DIR
-  if (override) return path.resolve(opts.cwd, override)
-  const res = await run('git', ['rev-parse', '--show-toplevel'], {cwd: opts.cwd, timeoutMs: 10_000})
-  if (res.exitCode !== 0 || res.stdout.trim() === '') throw new NotAGitRepository(opts.cwd)
-  return path.join(res.stdout.trim(), '.sdd')
-}

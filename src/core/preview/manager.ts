@@ -121,6 +121,11 @@ export class PreviewManager {
     return {paths: sddPaths(sddDir), root, sddDir}
   }
 
+  /** The .sdd paths for this directory (for commands that read the tree directly: audit, metrics). */
+  async sddPaths(): Promise<SddPaths> {
+    return (await this.locate()).paths
+  }
+
   /** Every candidate dev command in order, without starting anything. */
   async listCommands(opts: {cwd?: string | undefined; command?: string | undefined}): Promise<Discovery & {cwd: string}> {
     const dir = opts.cwd ? path.resolve(this.cwd, opts.cwd) : this.cwd
