@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
+import {Progress, qrCode} from '../cli/progress.js'
 import {startBanner} from '../cli/render.js'
 import {PreviewManager, type StartResult} from '../core/preview/manager.js'
 import type {Discovery} from '../core/preview/discovery.js'
@@ -12,6 +13,7 @@ export default class Start extends BaseCommand {
     '<%= config.bin %> start --provider local --auth none',
     '<%= config.bin %> start --cwd . --command "npm run dev" --expire 30m --json',
     '<%= config.bin %> start --list-commands',
+    '<%= config.bin %> start --ref feature/login --qr',
   ]
 
   static override flags = {
@@ -19,6 +21,9 @@ export default class Start extends BaseCommand {
     clipboard: Flags.boolean({allowNo: true, default: true, description: 'copy the URL to the clipboard (off in CI or without a TTY)'}),
     command: Flags.string({description: 'the dev command (overrides discovery)'}),
     cwd: Flags.string({description: 'run here instead of the newest .sdd worktree'}),
+    install: Flags.boolean({allowNo: true, default: true, description: 'install dependencies in a fresh worktree (lockfile present, node_modules missing)'}),
+    qr: Flags.boolean({default: false, description: 'print a QR code of the link, for phones'}),
+    ref: Flags.string({description: 'preview this branch, tag or commit in a worktree of its own'}),
     expire: Flags.string({description: 'link lifetime: 30s, 30m, 4h, 1d (default 4h, at most max_expire)'}),
     foreground: Flags.boolean({default: false, description: 'run the supervisor in this process until Ctrl-C'}),
     'idle-ttl': Flags.string({description: 'stop the dev server after this long without requests; the next request wakes it'}),
@@ -31,7 +36,11 @@ export default class Start extends BaseCommand {
     const {flags} = await this.parse(Start)
     const manager = new PreviewManager({cwd: process.cwd()})
     if (flags['list-commands']) return this.listCommands(manager, flags.cwd, flags.command)
+    const progress = new Progress(!this.jsonEnabled())
     const result = await manager.start({
+      noInstall: !flags.install,
+      onProgress: (step, detail) => progress.step(step, detail),
+      ref: flags.ref,
       auth: flags.auth,
       command: flags.command,
       cwd: flags.cwd,
@@ -41,8 +50,10 @@ export default class Start extends BaseCommand {
       provider: flags.provider,
       readyTimeout: flags['ready-timeout'],
     })
+    progress.done()
     for (const w of result.warnings) this.warn(w)
     for (const line of startBanner(result.row, result.shareUrl)) this.log(line)
+    if (flags.qr && !this.jsonEnabled()) this.log(await qrCode(result.shareUrl))
     if (flags.clipboard && !process.env.CI && process.stdout.isTTY && !this.jsonEnabled()) await this.copy(result.shareUrl)
     if (flags.foreground) await this.untilSignal(result)
     return {...result.row, share_url: result.shareUrl}
@@ -71,6 +82,7 @@ export default class Start extends BaseCommand {
     const stop = () => void supervisor.stop('operator')
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
+    process.on('SIGUSR2', () => void supervisor.restartDevServer()) // `preview restart` of a foreground preview
     this.logToStderr('Running in the foreground; press Ctrl-C to stop.')
     await supervisor.done
   }
