@@ -11,7 +11,7 @@ export default class Logs extends BaseCommand {
     lines: Flags.integer({char: 'n', default: 100, description: 'how many lines from the end', min: 0}),
   }
 
-  async run(): Promise<{file: string; lines: string[]}> {
+  async run(): Promise<{file: string; lines: string[]; bytes: number}> {
     const {args, flags} = await this.parse(Logs)
     const manager = new PreviewManager({cwd: process.cwd()})
     const result = await manager.logs({id: args.id, lines: flags.lines})
@@ -21,7 +21,7 @@ export default class Logs extends BaseCommand {
       const stop = () => abort.abort()
       process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
-      await manager.followLogs({id: args.id, onText: (text) => process.stdout.write(text), signal: abort.signal})
+      await manager.followLogs({fromByte: result.bytes, id: args.id, onText: (text) => process.stdout.write(text), signal: abort.signal})
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
     }

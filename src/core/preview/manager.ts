@@ -292,22 +292,24 @@ export class PreviewManager {
   }
 
   /** The last `lines` lines of a preview's log (dev-server output and the supervisor's own [preview] lines). */
-  async logs(opts: {id: string; lines?: number}): Promise<{file: string; lines: string[]}> {
+  async logs(opts: {id: string; lines?: number}): Promise<{file: string; lines: string[]; bytes: number}> {
     const {paths} = await this.locate()
     const file = findRow(paths, opts.id)?.log_file ?? logFile(paths, opts.id)
     if (!existsSync(file)) throw new PreviewNotFound(opts.id)
-    return {file, lines: tailLines(readFileSync(file, 'utf8'), opts.lines ?? 100)}
+    const text = readFileSync(file)
+    return {bytes: text.length, file, lines: tailLines(text.toString('utf8'), opts.lines ?? 100)}
   }
 
   /**
    * Follows a log: calls `onText` with what is appended, across dev-server restarts (one file), until the
    * preview is gone or `signal` aborts. Resolves when following ends.
    */
-  async followLogs(opts: {id: string; signal?: AbortSignal; onText: (text: string) => void; pollMs?: number}): Promise<void> {
+  async followLogs(opts: {id: string; signal?: AbortSignal; onText: (text: string) => void; pollMs?: number; fromByte?: number}): Promise<void> {
     const {paths} = await this.locate()
     const file = findRow(paths, opts.id)?.log_file ?? logFile(paths, opts.id)
     if (!existsSync(file)) throw new PreviewNotFound(opts.id)
-    let offset = statSync(file).size
+    // From where `logs` stopped reading, so nothing written in between is lost.
+    let offset = opts.fromByte ?? statSync(file).size
     const drain = () => {
       const size = statSync(file).size
       if (size < offset) offset = 0 // truncated: start over
