@@ -38,8 +38,8 @@ describe('commands in-process', () => {
   it('status of an unknown id is exit 2 with advice; --json errors are JSON', async () => {
     const res = await runInProcess(['status', 'p-deadbeef'], repo.dir)
     expect(res.error?.oclif?.exit).toBe(2)
-    expect(res.error?.message).toContain('No preview with id p-deadbeef.')
-    expect(res.error?.message).toContain('preview list')
+    expect(res.stderr).toContain('Error: No preview with id p-deadbeef.')
+    expect(res.stderr).toContain('preview list')
     const asJson = await runInProcess(['status', 'p-deadbeef', '--json'], repo.dir)
     expect(JSON.parse(asJson.stdout)).toMatchObject({error: {code: 'PREVIEW_NOT_FOUND'}})
   })
@@ -47,6 +47,6 @@ describe('commands in-process', () => {
   it('stop with neither ids nor --all is exit 2', async () => {
     const res = await runInProcess(['stop'], repo.dir)
     expect(res.error?.oclif?.exit).toBe(2)
-    expect(res.error?.message).toMatch(/name a preview id or pass --all/)
+    expect(res.stderr).toMatch(/name a preview id or pass --all/)
   })
 })

@@ -104,7 +104,7 @@ describe('shareLink / revokeLinks', () => {
 })
 
 describe('share and revoke commands', () => {
-  it('share prints JSON, caps --expire at 24h; revoke takes it back', async () => {
+  it('share prints JSON (--expire 24h at most; more is exit 2); revoke takes it back', async () => {
     vi.stubEnv('PREVIEW_SDD_DIR', paths.root)
     const out: string[] = []
     const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
@@ -116,7 +116,9 @@ describe('share and revoke commands', () => {
     })
     const errSpy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
     try {
-      const shared = (await Share.run([ID, '--expire', '3d', '--json'], import.meta.url)) as {jti: string; expires_at_epoch: number; url: string}
+      await expect(Share.run([ID, '--expire', '3d'], import.meta.url)).rejects.toMatchObject({oclif: {exit: 2}})
+      out.length = 0
+      const shared = (await Share.run([ID, '--expire', '1d', '--json'], import.meta.url)) as {jti: string; expires_at_epoch: number; url: string}
       expect(shared.expires_at_epoch - Math.floor(Date.now() / 1000)).toBeLessThanOrEqual(86_400)
       expect(shared.expires_at_epoch - Math.floor(Date.now() / 1000)).toBeGreaterThan(86_300)
       expect(JSON.parse(out.join('\n'))).toMatchObject({jti: shared.jti, preview_id: ID})
