@@ -1,11 +1,15 @@
 // Link credentials: HS256 JWTs for token mode, random passwords for basic mode.
 import {createHash, createHmac, randomBytes, randomUUID, timingSafeEqual} from 'node:crypto'
-import {SignJWT, jwtVerify} from 'jose'
 import {readOrCreateKey} from '../fsutil.js'
 import type {SddPaths} from './paths.js'
 import type {AuthMode, LinkRecord} from './types.js'
 
 export const BASIC_USER = 'preview'
+
+/** jose on first use: listing and stopping previews never mint a token, and should not pay for loading it. */
+function loadJose(): Promise<typeof import('jose')> {
+  return import('jose')
+}
 
 /** The JWT signing key (32 random bytes, 0600), made on first use. */
 export function loadJwtKey(paths: SddPaths): Uint8Array {
@@ -47,6 +51,7 @@ export async function mintLink(opts: {
   }
   const url = new URL(opts.publicUrl)
   if (opts.authMode === 'token') {
+    const {SignJWT} = await loadJose()
     const token = await new SignJWT({})
       .setProtectedHeader({alg: 'HS256', typ: 'JWT'})
       .setSubject(opts.previewId)
@@ -75,6 +80,7 @@ export interface VerifiedToken {
 /** Verifies a token as one of this preview's (HS256 only, so `alg:none` and others are refused). */
 export async function verifyToken(token: string, key: Uint8Array, previewId: string): Promise<VerifiedToken | null> {
   try {
+    const {jwtVerify} = await loadJose()
     const {payload} = await jwtVerify(token, key, {algorithms: ['HS256'], subject: previewId})
     if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number' || typeof payload.sub !== 'string') return null
     return {exp: payload.exp, jti: payload.jti, sub: payload.sub}

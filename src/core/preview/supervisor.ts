@@ -7,12 +7,10 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {PortNotDetected, PreviewError, StartFailed, isPreviewError} from '../errors.js'
 import {ensureDir} from '../fsutil.js'
 import {isAlive, killGroup, listeningPorts, procStartTime, processTree, spawnShellGroup} from '../process.js'
-import {selectDriver} from '../tunnels/registry.js'
 import type {ProviderConfig, TunnelHandle} from '../tunnels/types.js'
 import {appendAudit} from './audit.js'
-import {loadJwtKey, mintLink} from './credentials.js'
 import {INSTALL_TIMEOUT_MS} from './install.js'
-import {startGateway, type Gateway} from './gateway.js'
+import type {Gateway} from './gateway.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
 import {PortSniffer, stripAnsi, type PortCandidate} from './port-capture.js'
 import {findRow, patchRow, removeRow, upsertRow} from './state.js'
@@ -94,6 +92,19 @@ function probeCandidate(candidate: PortCandidate): Promise<boolean> {
   return tcpProbe(candidate.port, host, 500).then((ok) => ok || (host === '::1' ? false : tcpProbe(candidate.port, '::1', 500)))
 }
 
+/**
+ * The gateway, the tunnel drivers and the token code, loaded while the dev server boots: a start spends most
+ * of its time waiting for the dev server, so their import cost (~150 ms here) overlaps with it instead of
+ * adding to it.
+ */
+function loadStartModules() {
+  return Promise.all([import('./gateway.js'), import('../tunnels/registry.js'), import('./credentials.js')]).then(
+    ([gateway, registry, credentials]) => ({...credentials, ...gateway, ...registry}),
+  )
+}
+
+type StartModules = Awaited<ReturnType<typeof loadStartModules>>
+
 export class Supervisor {
   readonly paths: SddPaths
   readonly log: WriteStream
@@ -105,11 +116,13 @@ export class Supervisor {
   private sniffer = new PortSniffer()
   /** The latest address the output named (push() results; LAN fallbacks are only taken at the end). */
   private lineCandidate: PortCandidate | null = null
+  private wakePortWait: (() => void) | null = null
   private stopping: Promise<void> | null = null
   private expiryTimer: NodeJS.Timeout | null = null
   private rowWritten = false
   private ready = false
   private restarts = 0
+  private modules: Promise<StartModules> | null = null
   private tunnelRestarted = false
   private operatorRestart = false
   private lastActivity = Date.now()
@@ -139,6 +152,8 @@ export class Supervisor {
   /** Starts everything; on any failure rolls back what started and throws. */
   async start(): Promise<ReadyMessage> {
     const {spec} = this
+    const modules = (this.modules = loadStartModules())
+    modules.catch(() => {}) // awaited below; an early failure must not be an unhandled rejection
     try {
       await upsertRow(this.paths, this.baseRow())
       this.rowWritten = true
@@ -148,6 +163,7 @@ export class Supervisor {
       const port = await this.spawnDevServer()
       this.event(`dev server ready on port ${port}`)
       this.progress('port', String(port))
+      const {loadJwtKey, mintLink, selectDriver, startGateway} = await modules
       const key = loadJwtKey(this.paths)
       this.gateway = await startGateway({
         auth: {jwtKey: key, links: [], mode: spec.authMode, previewId: spec.id, reloadLinks: () => this.currentLinks()},
@@ -364,7 +380,10 @@ export class Supervisor {
       this.tail.push(clean)
       if (this.tail.length > LOG_TAIL) this.tail.shift()
       const candidate = this.sniffer.push(line)
-      if (candidate) this.lineCandidate = candidate
+      if (candidate) {
+        this.lineCandidate = candidate
+        this.wakePortWait?.() // probe now rather than at the next tick
+      }
       else if (this.lineCandidate && this.sniffer.rejected.has(this.lineCandidate.port)) this.lineCandidate = this.sniffer.best()
     }
 
@@ -403,7 +422,8 @@ export class Supervisor {
         if (!candidate && socketPorts.length === 1 && socketPorts[0] !== 9229 && (await tcpProbe(socketPorts[0]!))) return socketPorts[0]!
       }
 
-      await Promise.race([sleep(40), exit])
+      await Promise.race([sleep(40), exit, new Promise<void>((resolve) => (this.wakePortWait = resolve))])
+      this.wakePortWait = null
     }
 
     // Last resort: an address only a LAN line named.
@@ -525,6 +545,7 @@ export class Supervisor {
 
     this.tunnelRestarted = true
     try {
+      const {selectDriver} = await this.modules!
       const driver = await selectDriver(provider, process.env, this.spec.providers)
       const tunnel = await driver.open({
         config: this.spec.providers[provider] ?? {},
