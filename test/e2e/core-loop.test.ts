@@ -168,3 +168,33 @@ describe('bad input and rollback', () => {
     expect(res.stderr).toMatch(/No preview with id p-00000000/)
   })
 })
+
+describe('--foreground', () => {
+  it('runs the supervisor in the CLI process until Ctrl-C, then tears everything down', async () => {
+    const repo = makeRepo()
+    try {
+      const {spawn} = await import('node:child_process')
+      const {BIN} = await import('../helpers/cli.js')
+      const child = spawn(process.execPath, [BIN, 'start', '--foreground', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js'], {
+        cwd: repo.dir,
+        env: {...process.env, CI: 'true'},
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+      expect(await waitFor(() => /URL: (\S+)/.test(out), 20_000)).toBe(true)
+      const url = /URL: (\S+)/.exec(out)![1]!
+      expect(await (await fetch(url)).text()).toContain('hello from the app')
+      const row = json(await runCli(['list', '--json'], {cwd: repo.dir}))[0]
+      expect(row.supervisor_pid).toBe(child.pid)
+      child.kill('SIGINT')
+      expect(await exited).toBe(0)
+      expect(pidsInside(repo.dir)).toEqual([])
+      expect(await portOpen(row.port)).toBe(false)
+      expect(json(await runCli(['list', '--json'], {cwd: repo.dir}))).toEqual([])
+    } finally {
+      repo.cleanup()
+    }
+  })
+})

@@ -146,6 +146,7 @@ export class Supervisor {
 
   /** A line of the supervisor's own, in the log file next to the dev server's output. */
   event(text: string): void {
+    if (this.log.writableEnded) return // a late event after teardown (the log is closed by then)
     this.log.write(`[preview] ${new Date().toISOString()} ${text}\n`)
   }
 
