@@ -2,6 +2,9 @@
 import {execFile, spawn, type ChildProcess, type SpawnOptions} from 'node:child_process'
 import {readdirSync, readFileSync, readlinkSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
+import {debugFor} from './debug.js'
+
+const debug = debugFor('process')
 
 /** How long a process group gets between SIGTERM and SIGKILL. Tests may lower it. */
 export const TERM_GRACE_MS = 3000
@@ -154,6 +157,7 @@ export interface GroupSpawnOptions {
 
 /** Runs a shell command line as the leader of a new process group (so the whole tree can be signalled). */
 export function spawnShellGroup(command: string, opts: GroupSpawnOptions): ChildProcess {
+  debug('spawn group: sh -c %o in %s', command, opts.cwd)
   return spawn('/bin/sh', ['-c', command], {
     cwd: opts.cwd,
     detached: true,
@@ -164,6 +168,7 @@ export function spawnShellGroup(command: string, opts: GroupSpawnOptions): Child
 
 /** Runs a binary with arguments as the leader of a new process group. */
 export function spawnGroup(file: string, args: string[], opts: GroupSpawnOptions): ChildProcess {
+  debug('spawn group: %s %o in %s', file, args, opts.cwd)
   return spawn(file, args, {
     cwd: opts.cwd,
     detached: true,
@@ -208,12 +213,14 @@ export async function killGroup(
 
   const leftovers = () => [...groupMembers(pgid), ...(opts.extraPids ?? []).filter((p) => isAlive(p))]
   if (leftovers().length === 0) return
+  debug('SIGTERM group %d (%d processes)', pgid, leftovers().length)
   signalGroup(pgid, 'SIGTERM')
   for (const pid of opts.extraPids ?? []) killPid(pid, 'SIGTERM')
   const grace = opts.graceMs ?? TERM_GRACE_MS
   const deadline = Date.now() + grace
   while (Date.now() < deadline && leftovers().length > 0) await sleep(25)
   if (leftovers().length === 0) return
+  debug('SIGKILL group %d after %d ms grace: %o', pgid, grace, leftovers())
   signalGroup(pgid, 'SIGKILL')
   for (const pid of leftovers()) killPid(pid, 'SIGKILL')
   const killDeadline = Date.now() + KILL_WAIT_MS
@@ -250,6 +257,7 @@ export function run(
   args: string[],
   opts: {cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string} = {cwd: '.'},
 ): Promise<{exitCode: number; stdout: string; stderr: string; timedOut: boolean}> {
+  debug('run %s %o in %s', file, args, opts.cwd)
   return new Promise((resolve) => {
     const child = execFile(
       file,

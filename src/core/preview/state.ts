@@ -1,10 +1,13 @@
 // The registry of previews: state.json (0600), written under a lock by temp file + rename.
 import {copyFileSync, existsSync, readFileSync} from 'node:fs'
+import {debugFor} from '../debug.js'
 import {StateCorrupt} from '../errors.js'
 import {writeFileAtomic} from '../fsutil.js'
 import {withLock} from '../lock.js'
 import type {SddPaths} from './paths.js'
 import type {PreviewRow, StateFile} from './types.js'
+
+const debug = debugFor('state')
 
 function emptyState(): StateFile {
   return {previews: [], version: 1}
@@ -46,6 +49,7 @@ export async function updateState<T>(paths: SddPaths, fn: (state: StateFile) => 
     const state = readState(paths)
     const result = await fn(state)
     writeFileAtomic(paths.state, JSON.stringify(state, null, 2) + '\n', 0o600)
+    debug('wrote %s (%d previews)', paths.state, state.previews.length)
     return result
   })
 }

@@ -5,6 +5,7 @@ import {createInterface} from 'node:readline'
 import type {ChildProcess} from 'node:child_process'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {PortNotDetected, PreviewError, StartFailed, isPreviewError} from '../errors.js'
+import {debugFor} from '../debug.js'
 import {ensureDir} from '../fsutil.js'
 import {isAlive, killGroup, listeningPorts, procStartTime, processTree, spawnShellGroup} from '../process.js'
 import type {ProviderConfig, TunnelHandle} from '../tunnels/types.js'
@@ -61,6 +62,8 @@ export interface ProgressMessage {
 }
 
 export type SupervisorMessage = ReadyMessage | FailedMessage | ProgressMessage
+
+const debug = debugFor('supervisor')
 
 /** Named so tests (and slow machines) can see them. */
 export const RESTART_BACKOFF_MS = 500
@@ -146,6 +149,7 @@ export class Supervisor {
 
   /** A line of the supervisor's own, in the log file next to the dev server's output. */
   event(text: string): void {
+    debug('%s %s', this.spec.id, text)
     if (this.log.writableEnded) return // a late event after teardown (the log is closed by then)
     this.log.write(`[preview] ${new Date().toISOString()} ${text}\n`)
   }
