@@ -18,6 +18,11 @@ describe('supervision', () => {
     repo = makeRepo()
     // A server that serves, then exits after 0.7 s: every run of it crashes.
     repo.write('crashy.js', `require('http').createServer((q,s)=>s.end('up')).listen(process.env.PORT,'127.0.0.1',()=>console.log('Local: http://localhost:'+process.env.PORT)); setTimeout(()=>process.exit(1),700)`)
+    // A server that accepts WebSocket upgrades (the handshake by hand: the temp repo has no node_modules).
+    repo.write('wsserver.js', `const crypto = require('crypto'); const s = require('http').createServer((q, r) => r.end('ws app'));
+s.on('upgrade', (req, socket) => { const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n'); socket.on('error', () => {}) });
+s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localhost:' + process.env.PORT))`)
     repo.commit('crashy')
   })
   afterAll(async () => {
@@ -68,6 +73,24 @@ describe('supervision', () => {
     const after = state.previews.find((r: any) => r.preview_id === row.preview_id)
     expect(after.status).toBe('running')
     expect(after.process_pid).not.toBe(firstPid)
+    expect((await runCli(['stop', row.preview_id], {cwd: repo.dir})).code).toBe(0)
+  })
+
+  it('--idle-ttl: an open WebSocket (HMR) keeps the preview awake; closing it lets it go idle', async () => {
+    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node wsserver.js', '--idle-ttl', '2s', '--json'], {cwd: repo.dir})
+    expect(start.code, start.stderr).toBe(0)
+    const row = json(start)
+    const {default: WebSocket} = await import('ws')
+    const socket = new WebSocket(row.public_url.replace('http:', 'ws:') + '/hmr')
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve())
+      socket.once('error', reject)
+    })
+    const status = async () => json(await runCli(['status', row.preview_id, '--json'], {cwd: repo.dir})).status
+    await new Promise((r) => setTimeout(r, 4500)) // more than twice the TTL, with the socket quiet
+    expect(await status()).toBe('running')
+    socket.terminate() // the page goes away (the fixture does not answer close frames)
+    expect(await waitFor(async () => (await status()) === 'idle', 12_000)).toBe(true)
     expect((await runCli(['stop', row.preview_id], {cwd: repo.dir})).code).toBe(0)
   })
 

@@ -52,6 +52,8 @@ export interface Gateway {
   setPublicUrl(url: string): void
   /** Replaces the links (the supervisor calls it when state.json changes); takes effect on the next request. */
   setLinks(links: LinkRecord[]): void
+  /** Upgraded (WebSocket) connections open now: an open HMR socket keeps an idle-tracked preview awake. */
+  openSockets(): number
   /** New client connections go to this port; existing ones keep theirs. */
   setTargetPort(port: number): void
   /** Closes the listener and every socket. */
@@ -72,6 +74,9 @@ export type RefusalKind =
   | 'revoked'
   | 'basic'
   | 'origin'
+
+/** How long one side of a connection may stay open after the other side ended it. */
+export const HALF_CLOSE_MS = 2000
 
 /** Least time between two re-reads of the links triggered by unknown credentials. */
 export const RELOAD_MIN_MS = 200
@@ -294,6 +299,12 @@ interface GatewayState {
 /** One client connection and the upstream connection paired with it. */
 class Connection {
   private mode = Mode.Head
+
+  /** True once the connection was upgraded (101) and carries raw bytes both ways. */
+  get upgraded(): boolean {
+    return this.mode === Mode.Tunnel
+  }
+  private halfCloseTimer: NodeJS.Timeout | null = null
   private pending: Buffer | null = null
   private remaining = 0
   private chunk = Chunk.Size
@@ -320,6 +331,7 @@ class Connection {
   }
 
   destroy(): void {
+    if (this.halfCloseTimer) clearTimeout(this.halfCloseTimer)
     this.mode = Mode.Closed
     this.pending = null
     this.client.destroy()
@@ -329,6 +341,19 @@ class Connection {
   private onClientEnd(): void {
     if (this.upstream && this.mode !== Mode.Closed) this.upstream.end()
     else this.client.end()
+    this.boundHalfClose()
+  }
+
+  /**
+   * One side of an upgraded (WebSocket) connection said it is done: the other gets HALF_CLOSE_MS to finish, then the pair is destroyed. Without
+   * this, a dev server that never answers a FIN (a hand-rolled WebSocket, a hung process) would keep the
+   * connection, and the preview's "open socket" activity, alive forever.
+   */
+  private boundHalfClose(): void {
+    // HTTP keeps half-close semantics (a client may shut its side and still read a long response).
+    if (this.halfCloseTimer || this.mode !== Mode.Tunnel) return
+    this.halfCloseTimer = setTimeout(() => this.destroy(), HALF_CLOSE_MS)
+    this.halfCloseTimer.unref()
   }
 
   private onClientData(data: Buffer): void {
@@ -802,6 +827,7 @@ class Connection {
     up.on('drain', () => this.client.resume())
     up.on('end', () => {
       if (this.mode !== Mode.Closed) this.client.end()
+      this.boundHalfClose()
     })
     up.on('error', () => {
       if (this.awaitingResponse && this.mode !== Mode.Closed) {
@@ -901,6 +927,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       for (const c of connections) c.destroy()
       connections.clear()
       await closed
+    },
+    openSockets() {
+      let n = 0
+      for (const c of connections) if (c.upgraded) n += 1
+      return n
     },
     port,
     setLinks(links) {

@@ -471,6 +471,8 @@ export class Supervisor {
 
   /** Scale to zero: after the TTL without gateway activity, stop the dev server; the gateway and tunnel stay. */
   private async checkIdle(ttl: number): Promise<void> {
+    // An open WebSocket (HMR) is activity even when quiet: the page is open somewhere.
+    if ((this.gateway?.openSockets() ?? 0) > 0) this.lastActivity = Date.now()
     if (this.idle || this.waking || this.stopping || Date.now() - this.lastActivity < ttl) return
     this.idle = true
     this.event(`idle for ${Math.round(ttl / 1000)}s: stopping the dev server until the next request`)
