@@ -68,13 +68,15 @@ export async function shout(_previous: string, formData: FormData): Promise<stri
 `,
   'app/action/echo.tsx': `'use client'
 
-import {useActionState} from 'react'
+import {useActionState, useEffect, useState} from 'react'
 import {shout} from './actions'
 
 export function Echo() {
   const [reply, action, pending] = useActionState(shout, '')
+  const [hydrated, setHydrated] = useState(false)
+  useEffect(() => setHydrated(true), [])
   return (
-    <form action={action}>
+    <form action={action} data-hydrated={hydrated ? 'yes' : 'no'}>
       <input name="text" id="text" defaultValue="" />
       <button type="submit" id="send" disabled={pending}>Send</button>
       <p id="reply">{reply}</p>

@@ -87,6 +87,19 @@ export class AppPreview {
     return context
   }
 
+  /** A browser without the link gets the gateway's 401, not the app. */
+  async expectLocked(browser: Browser): Promise<void> {
+    const stranger = await browser.newContext()
+    try {
+      const page = await stranger.newPage()
+      const response = await page.goto(`${this.row!.public_url}/`)
+      expect(response?.status()).toBe(401)
+      expect(response?.headers()['x-preview-refusal']).toBe('missing')
+    } finally {
+      await stranger.close()
+    }
+  }
+
   /** Opens the share link and checks the app loaded with the token gone from the address bar. */
   async open(context: BrowserContext, expectText: string | RegExp, timeoutMs = 90_000): Promise<Page> {
     const row = this.row!
@@ -148,6 +161,7 @@ export class AppPreview {
     const res = await runCli(['stop', row.preview_id, '--json'], {cwd: this.repo, timeoutMs: 60_000})
     expect(res.code, res.stderr).toBe(0)
     this.row = null
+    expect(json(await runCli(['list', '--json'], {cwd: this.repo}))).toEqual([])
     expect(await waitFor(() => pidsInside(this.repo).length === 0, 10_000), `processes left in ${this.repo}: ${pidsInside(this.repo).join(' ')}`).toBe(true)
     expect(await portOpen(row.gateway_port)).toBe(false)
     expect(await portOpen(row.port)).toBe(false)

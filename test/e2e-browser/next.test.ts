@@ -19,6 +19,7 @@ describe('Next.js (create-next-app) through preview', () => {
 
   it('serves the app, drops the token, hot-updates an edit, runs a Server Action, and stops clean', async () => {
     const row = await app.start()
+    await app.expectLocked(browser)
     context = await app.tunnelContext(browser)
     const page = await app.open(context, 'To get started, edit the')
     const socket = await app.hmrSocket()
@@ -30,9 +31,9 @@ describe('Next.js (create-next-app) through preview', () => {
 
     // Server Action: a POST with the browser's Origin; the gateway checks it, Next.js compares it with the host.
     await page.goto(`${row.public_url}/action`, {timeout: 90_000})
-    await page.locator('#text').waitFor({timeout: 60_000})
-    // The form only submits as an action once React hydrated it; before that it would be a plain form post.
-    await page.waitForFunction(() => document.querySelector('#send') !== null && !(document.querySelector('#send') as HTMLButtonElement).disabled)
+    // Only a hydrated form submits through the Server Action client (the `Next-Action` fetch); before that it
+    // would be a plain form post.
+    await page.locator('form[data-hydrated="yes"]').waitFor({timeout: 60_000})
     const posted = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/action', {timeout: 60_000})
     await page.locator('#text').fill('hello preview')
     await page.locator('#send').click()

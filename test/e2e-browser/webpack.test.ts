@@ -18,6 +18,7 @@ describe('webpack-dev-server through preview', () => {
 
   it('serves the app, drops the token from the address bar, hot-updates an edit, and stops clean', async () => {
     const row = await app.start()
+    await app.expectLocked(browser)
     context = await app.tunnelContext(browser)
     const page = await app.open(context, 'Hello from webpack')
     const socket = await app.hmrSocket()
