@@ -13,6 +13,7 @@
 import {createHash, timingSafeEqual} from 'node:crypto'
 import net from 'node:net'
 import {BASIC_USER, checkTokenSync, type TokenCheck} from './credentials.js'
+import {DevSocketPortRewriter, isScriptRequest} from './socket-url-rewrite.js'
 import type {AuthMode, LinkRecord} from './types.js'
 
 export interface GatewayAuth {
@@ -305,6 +306,8 @@ class Connection {
     return this.mode === Mode.Tunnel
   }
   private halfCloseTimer: NodeJS.Timeout | null = null
+  /** Set while the response to a script request streams: webpack-dev-server's socket port is rewritten in it. */
+  private rewriter: DevSocketPortRewriter | null = null
   private pending: Buffer | null = null
   private remaining = 0
   private chunk = Chunk.Size
@@ -516,6 +519,7 @@ class Connection {
     let cookies: string[] | null = null
     let origin: string | null = null
     let referer: string | null = null
+    let acceptEncoding: string | null = null
     let contentLength: string | null = null
     let transferEncoding: string | null = null
     let connection = ''
@@ -561,6 +565,11 @@ class Connection {
 
         case 'referer': {
           referer = value
+          break
+        }
+
+        case 'accept-encoding': {
+          acceptEncoding = line
           break
         }
 
@@ -645,6 +654,12 @@ class Connection {
 
     if (authorization !== null && !auth.stripAuthorization) out += `Authorization: ${authorization}\r\n`
     if (cookies !== null) for (const c of ownCookie?.rest ?? cookies) out += `Cookie: ${c}\r\n`
+
+    // Scripts come back uncompressed (loopback: it costs nothing) so the dev-socket port rewrite can see them.
+    const script = method === 'GET' && isScriptRequest(target)
+    if (acceptEncoding !== null && !script) out += `${acceptEncoding}\r\n`
+    this.rewriter = script ? (this.rewriter ?? new DevSocketPortRewriter(this.targetPort)) : null
+    this.rewriter?.reset()
 
     const local = `http://${this.localHost}`
     if (origin !== null) out += `Origin: ${local}\r\n`
@@ -870,6 +885,7 @@ class Connection {
     }
 
     if (this.mode === Mode.Closed) return
+    if (this.rewriter !== null && this.mode !== Mode.Tunnel) this.rewriter.rewrite(data)
     if (!this.client.write(data)) this.upstream?.pause()
   }
 }

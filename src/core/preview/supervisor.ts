@@ -372,7 +372,8 @@ export class Supervisor {
     this.lineCandidate = null
     const child = spawnShellGroup(spec.command, {
       cwd: spec.cwd,
-      env: {...spec.env, HOST: '127.0.0.1', PORT: String(spec.port)},
+      // WDS_SOCKET_PORT=0: Create React App's HMR socket then uses the page's port (the gateway's or the tunnel's).
+      env: {WDS_SOCKET_PORT: '0', ...spec.env, HOST: '127.0.0.1', PORT: String(spec.port)},
     })
     this.child = child
     const exit = new Promise<number | null>((resolve) => {
