@@ -82,8 +82,8 @@ export class StateCorrupt extends PreviewError {
   constructor(file: string, why: string, backup?: string) {
     super('STATE_CORRUPT', `The state file ${file} cannot be read: ${why}.`, {
       hint: backup
-        ? `A copy was kept at ${backup}. Fix the JSON by hand, or move the file away (previews it listed keep running; stop them with kill) and run again.`
-        : 'Fix the JSON by hand, or move the file away and run again.',
+        ? `A copy was kept at ${backup}. Fix the JSON by hand, or move the file away: the previews it listed then stop by themselves within a second.`
+        : 'Fix the JSON by hand, or move the file away (the previews it listed then stop by themselves).',
     })
   }
 }

@@ -1,5 +1,5 @@
 // Supervision as a user meets it: crash restarts, expiry, idle scale-to-zero, kill -9, parallel starts.
-import {readFileSync, writeFileSync} from 'node:fs'
+import {readFileSync, renameSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {json, runCli} from '../helpers/cli.js'
@@ -135,18 +135,32 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
     expect(await waitFor(() => pidsInside(repo.dir).length === 0, 10_000)).toBe(true)
   })
 
-  it('a corrupt state.json is an error naming the file; nothing is overwritten; a backup is kept', async () => {
+  it('a corrupt state.json: a clear error naming the file, nothing overwritten, a backup kept; moving it away recovers', async () => {
+    const running = json(await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js', '--json'], {cwd: repo.dir}))
     const state = path.join(repo.dir, '.sdd', 'runtime', 'preview', 'state.json')
     const garbage = '{"version":1,"previews":[{"preview_id": "p-1234'
     writeFileSync(state, garbage)
-    const res = await runCli(['list'], {cwd: repo.dir})
-    expect(res.code).toBe(1)
-    expect(res.stderr).toContain(state)
-    expect(res.stderr).toMatch(/copy was kept at .*state\.json\.corrupt-\d+/)
-    const start = await runCli(['start', '--provider', 'local', '--cwd', '.'], {cwd: repo.dir})
-    expect(start.code).toBe(1)
-    expect(readFileSync(state, 'utf8')).toBe(garbage)
-    expect(pidsInside(repo.dir)).toEqual([])
-    writeFileSync(state, '{"version":1,"previews":[]}')
+    try {
+      const res = await runCli(['list'], {cwd: repo.dir})
+      expect(res.code).toBe(1)
+      expect(res.stderr).toContain(state)
+      expect(res.stderr).toMatch(/copy was kept at .*state\.json\.corrupt-\d+/)
+      const start = await runCli(['start', '--provider', 'local', '--cwd', '.'], {cwd: repo.dir})
+      expect(start.code).toBe(1)
+      expect(readFileSync(state, 'utf8')).toBe(garbage)
+      // The running preview is untouched by the unreadable file...
+      await new Promise((r) => setTimeout(r, 800))
+      expect((await fetch(running.public_url)).status).toBe(200)
+    } finally {
+      // ...and the documented recovery, moving the file away, makes it stop by itself: nothing is orphaned.
+      renameSync(state, `${state}.moved-away`)
+    }
+
+    expect(await waitFor(() => !alive(running.supervisor_pid) && pidsInside(repo.dir).length === 0, 10_000)).toBe(true)
+    expect(await portOpen(running.port)).toBe(false)
+    const last = readAudit(repo).at(-1)!
+    expect([last.event, last.preview_id]).toEqual(['stop', running.preview_id])
+    expect(json(await runCli(['list', '--json'], {cwd: repo.dir}))).toEqual([])
   })
+
 })

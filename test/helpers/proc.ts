@@ -55,3 +55,4 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
 
   return cond()
 }
+

@@ -3,6 +3,7 @@ import {execFileSync} from 'node:child_process'
 import {mkdtempSync, mkdirSync, realpathSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import {pidsInside} from './proc.js'
 
 export const SERVER_JS = `
 const http = require('http')
@@ -56,7 +57,18 @@ export function makeRepo(opts: {files?: Record<string, string>; body?: string; d
 
   commit('init')
   return {
-    cleanup: () => rmSync(dir, {force: true, recursive: true}),
+    // A test that failed half-way may have left a supervisor or dev server running in the repo: never orphan it.
+    cleanup: () => {
+      for (const pid of pidsInside(dir)) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // gone
+        }
+      }
+
+      rmSync(dir, {force: true, recursive: true})
+    },
     commit,
     dir,
     write,

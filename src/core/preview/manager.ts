@@ -4,7 +4,6 @@ import {closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, r
 import {setTimeout as sleep} from 'node:timers/promises'
 import net from 'node:net'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {InvalidInput, PreviewError, PreviewNotFound, StartFailed} from '../errors.js'
 import {ensureDir} from '../fsutil.js'
 import {isAlive, killGroup, killPid, run, spawnNodeDetached, waitForExit} from '../process.js'
@@ -16,6 +15,7 @@ import {parseDuration} from './duration.js'
 import {revokeLinks, shareLink, type ShareResult} from './links.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
 import {installCommand} from './install.js'
+import {SUPERVISOR_SCRIPT, takePrewarmed} from './prewarm.js'
 import {excludeSdd, isBranch, listWorktrees, pullBranch, removeWorktree, repoRoot, resolveSandbox} from './sandbox.js'
 import {findRow, patchRow, readState, removeRow} from './state.js'
 import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from './supervisor.js'
@@ -189,12 +189,16 @@ export class PreviewManager {
 
   /** Spawns the detached supervisor and waits on IPC for ready or failed. */
   private spawnSupervisor(spec: SupervisorSpec, paths: SddPaths, progress: (step: string, detail: string) => void): Promise<ReadyMessage> {
-    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'supervisor-main.js')
     ensureDir(paths.logs)
-    // The supervisor's own stdout/stderr (crash traces) go to the preview's log file.
-    const fd = openSync(logFile(paths, spec.id), 'a', 0o600)
-    const child = spawnNodeDetached(script, [spec.id], {cwd: spec.cwd, env: this.env, logFd: fd})
-    closeSync(fd)
+    const child =
+      takePrewarmed() ??
+      (() => {
+        // The supervisor's own stdout/stderr (crash traces) go to the preview's log file.
+        const fd = openSync(logFile(paths, spec.id), 'a', 0o600)
+        const spawned = spawnNodeDetached(SUPERVISOR_SCRIPT, [spec.id], {cwd: spec.cwd, env: this.env, logFd: fd})
+        closeSync(fd)
+        return spawned
+      })()
     return new Promise<ReadyMessage>((resolve, reject) => {
       let settled = false
       const finish = (fn: () => void) => {

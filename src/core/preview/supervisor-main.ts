@@ -1,4 +1,8 @@
 // Entry point of the detached supervisor process: receives its spec over IPC, reports ready/failed, runs until stopped.
+import {appendFileSync} from 'node:fs'
+import {format} from 'node:util'
+import createDebug from 'debug'
+import {logFile, sddPaths} from './paths.js'
 import {Supervisor, serializeError, type SupervisorMessage, type SupervisorSpec} from './supervisor.js'
 
 function send(msg: SupervisorMessage): Promise<void> {
@@ -12,7 +16,22 @@ function send(msg: SupervisorMessage): Promise<void> {
   })
 }
 
+// A pre-warmed supervisor whose start never came (bad input, --help) leaves with the CLI.
+let started = false
+process.once('disconnect', () => {
+  if (!started) process.exit(0)
+})
+
 process.once('message', async (spec: SupervisorSpec) => {
+  started = true
+  // Pre-warmed supervisors start where the CLI ran and with no log: settle both now.
+  process.chdir(spec.cwd)
+  const log = logFile(sddPaths(spec.sddDir), spec.id)
+  process.on('uncaughtException', (error) => {
+    appendFileSync(log, `[preview] supervisor crashed: ${error.stack ?? String(error)}\n`)
+    process.exit(1)
+  })
+  createDebug.log = (...args: unknown[]) => appendFileSync(log, `${format(...args)}\n`)
   const supervisor = new Supervisor(spec, (step, detail) => void send({detail, step, type: 'progress'}))
   const onSignal = () => void supervisor.stop('operator')
   // `preview restart` asks for a fresh dev server with SIGUSR2 (the request itself is in the row).

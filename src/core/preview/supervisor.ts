@@ -1,5 +1,5 @@
 // The supervisor: owns one preview's dev server, gateway, tunnel and timers, from start to teardown.
-import {createWriteStream, unwatchFile, watchFile, type WriteStream} from 'node:fs'
+import {createWriteStream, existsSync, unwatchFile, watchFile, type WriteStream} from 'node:fs'
 import net from 'node:net'
 import {createInterface} from 'node:readline'
 import type {ChildProcess} from 'node:child_process'
@@ -14,7 +14,7 @@ import {INSTALL_TIMEOUT_MS} from './install.js'
 import type {Gateway} from './gateway.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
 import {PortSniffer, stripAnsi, type PortCandidate} from './port-capture.js'
-import {findRow, patchRow, removeRow, upsertRow} from './state.js'
+import {findRow, patchRow, readState, removeRow, upsertRow} from './state.js'
 import type {AuthMode, PreviewRow, SandboxBackend, StopReason} from './types.js'
 
 /** Everything a supervisor needs, decided by `preview start` (it is sent over IPC, so plain JSON). */
@@ -127,6 +127,7 @@ export class Supervisor {
   private restarts = 0
   private modules: Promise<StartModules> | null = null
   private tunnelRestarted = false
+  private orphaned = false
   private operatorRestart = false
   private lastActivity = Date.now()
   private idle = false
@@ -454,15 +455,36 @@ export class Supervisor {
     }
   }
 
+  /**
+   * state.json changed: pick up new and revoked links. If our row is gone (state.json deleted or reset, the
+   * repository removed), nobody can reach this preview any more to stop it: stop by ourselves rather than run
+   * until expiry as an orphan. An unreadable file is left alone (keep serving; `preview` reports the file).
+   */
+  private onStateChange(): void {
+    let row: PreviewRow | undefined
+    try {
+      row = readState(this.paths).previews.find((r) => r.preview_id === this.spec.id)
+    } catch {
+      return
+    }
+
+    if (!row) {
+      if (this.stopping) return
+      this.event('this preview is no longer in state.json: stopping')
+      this.orphaned = true
+      void this.stop('operator')
+      return
+    }
+
+    this.gateway?.setLinks(row.links)
+  }
+
   private armTimers(): void {
     const {spec} = this
     const ms = Math.max(0, spec.expiresAtEpoch * 1000 - Date.now())
     this.expiryTimer = setTimeout(() => void this.stop('expiry'), ms)
     // Revocations and new links are written to state.json by other processes; pick them up within a second.
-    watchFile(this.paths.state, {interval: LINKS_POLL_MS}, () => {
-      const links = this.currentLinks()
-      if (links && this.gateway) this.gateway.setLinks(links)
-    })
+    watchFile(this.paths.state, {interval: LINKS_POLL_MS}, () => this.onStateChange())
     void this.childExit?.then((code) => this.onDevServerExit(code))
     if (spec.idleTtlMs) {
       const ttl = spec.idleTtlMs
@@ -593,7 +615,10 @@ export class Supervisor {
       await patchRow(this.paths, this.spec.id, {status: 'stopping'}).catch(() => null)
       await this.teardown()
       const row = await removeRow(this.paths, this.spec.id).catch(() => null)
-      if (this.ready && row) await appendAudit(this.paths, {event: 'stop', preview_id: this.spec.id, reason})
+      // An orphan (row removed behind our back) still balances its start entry, if the log is still there.
+      if (this.ready && (row || (this.orphaned && existsSync(this.paths.audit)))) {
+        await appendAudit(this.paths, {event: 'stop', preview_id: this.spec.id, reason, ...(row ? {} : {row_missing: true})}).catch(() => null)
+      }
       this.event('stopped')
       await new Promise<void>((resolve) => {
         this.log.end(resolve)
