@@ -202,10 +202,7 @@ export class Supervisor {
       const row = await patchRow(this.paths, spec.id, {
         gateway_port: this.gateway.port,
         links: [link.record],
-        port,
-        process_pgid: this.child?.pid ?? null,
-        process_pid: this.child?.pid ?? null,
-        process_start_time: this.child?.pid ? procStartTime(this.child.pid) : null,
+        ...this.devServerFields(port),
         public_url: this.tunnel.publicUrl,
         share_url: link.url,
         status: 'running',
@@ -289,22 +286,9 @@ export class Supervisor {
     this.idle = false
     this.operatorRestart = true
     try {
-      if (this.child?.pid) await killGroup(this.child.pid, {extraPids: processTree(this.child.pid)})
-      this.tail = []
-      const port = await this.spawnDevServer()
-      this.gateway?.setTargetPort(port)
-      this.lastActivity = Date.now()
-      await patchRow(this.paths, this.spec.id, {
-        port,
-        process_pgid: this.child?.pid ?? null,
-        process_pid: this.child?.pid ?? null,
-        process_start_time: this.child?.pid ? procStartTime(this.child.pid) : null,
-        restarted_at_ms: Math.max(requestedAt, Date.now()),
-        status: 'running',
-      })
+      const port = await this.respawnDevServer({restarted_at_ms: Math.max(requestedAt, Date.now())})
       await appendAudit(this.paths, {event: 'restart', preview_id: this.spec.id, reason: 'operator', restarts: this.restarts})
       this.event(`restarted on port ${port}`)
-      void this.childExit?.then((c) => this.onDevServerExit(c))
     } catch (error) {
       this.event(`restart failed: ${(error as Error).message}`)
       await patchRow(this.paths, this.spec.id, {restart_error: (error as Error).message, restarted_at_ms: Date.now()}).catch(() => null)
@@ -504,26 +488,38 @@ export class Supervisor {
     await patchRow(this.paths, this.spec.id, {process_pgid: null, process_pid: null, process_start_time: null, status: 'idle'})
   }
 
+  /** The row's view of the dev server now running. */
+  private devServerFields(port: number): Partial<PreviewRow> {
+    const pid = this.child?.pid ?? null
+    return {port, process_pgid: pid, process_pid: pid, process_start_time: pid ? procStartTime(pid) : null}
+  }
+
+  /**
+   * A new dev server in place of the old one (crash restart, operator restart, idle wake): the old group is
+   * killed if anything is left of it, the gateway is pointed at the new port, the row is updated with `patch`,
+   * and the exit watch is re-armed. Resolves with the port.
+   */
+  private async respawnDevServer(patch: Partial<PreviewRow>): Promise<number> {
+    const old = this.child?.pid
+    if (old) await killGroup(old, {extraPids: processTree(old), graceMs: 1000})
+    this.tail = []
+    const port = await this.spawnDevServer()
+    this.gateway?.setTargetPort(port)
+    this.lastActivity = Date.now()
+    await patchRow(this.paths, this.spec.id, {...this.devServerFields(port), ...patch, status: 'running'})
+    void this.childExit?.then((c) => this.onDevServerExit(c))
+    return port
+  }
+
   /** Called by the gateway before it opens an upstream connection: wakes an idle dev server and waits for it. */
   private ensureAwake(): Promise<void> {
     this.lastActivity = Date.now()
     if (!this.idle) return Promise.resolve()
     this.waking ??= (async () => {
       this.event('request while idle: starting the dev server again')
-      this.tail = []
-      const port = await this.spawnDevServer()
-      this.gateway?.setTargetPort(port)
+      const port = await this.respawnDevServer({})
       this.idle = false
-      this.lastActivity = Date.now()
-      await patchRow(this.paths, this.spec.id, {
-        port,
-        process_pgid: this.child?.pid ?? null,
-        process_pid: this.child?.pid ?? null,
-        process_start_time: this.child?.pid ? procStartTime(this.child.pid) : null,
-        status: 'running',
-      })
       this.event(`awake on port ${port}`)
-      void this.childExit?.then((c) => this.onDevServerExit(c))
     })().finally(() => {
       this.waking = null
     })
@@ -543,21 +539,9 @@ export class Supervisor {
     await sleep(RESTART_BACKOFF_MS * 2 ** (this.restarts - 1))
     if (this.stopping) return
     try {
-      if (this.child?.pid) await killGroup(this.child.pid, {graceMs: 1000})
-      this.tail = []
-      const port = await this.spawnDevServer()
-      this.gateway?.setTargetPort(port)
-      await patchRow(this.paths, this.spec.id, {
-        port,
-        process_pgid: this.child?.pid ?? null,
-        process_pid: this.child?.pid ?? null,
-        process_start_time: this.child?.pid ? procStartTime(this.child.pid) : null,
-        restarts: this.restarts,
-        status: 'running',
-      })
+      await this.respawnDevServer({restarts: this.restarts})
       await appendAudit(this.paths, {event: 'restart', exit_code: code, preview_id: this.spec.id, restarts: this.restarts})
       this.event(`restarted (${this.restarts}/${this.spec.maxRestarts})`)
-      void this.childExit?.then((c) => this.onDevServerExit(c))
     } catch (error) {
       this.event(`restart failed: ${(error as Error).message}`)
       await this.stop('crash')
