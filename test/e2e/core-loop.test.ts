@@ -8,6 +8,7 @@ import {makeRepo, type TempRepo} from '../helpers/repo.js'
 
 describe('preview start | list | status | stop (local provider)', () => {
   let repo: TempRepo
+  let firstSession = ''
   beforeAll(() => {
     // The dev script leaves a grandchild (sleep) behind the server, as watchers and bundlers do.
     repo = makeRepo({devScript: 'sleep 300 & node server.js'})
@@ -24,6 +25,7 @@ describe('preview start | list | status | stop (local provider)', () => {
     expect(row.preview_id).toMatch(/^p-[0-9a-f]{8}$/)
     expect(row.status).toBe('running')
     expect(row.sandbox_backend).toBe('worktree')
+    firstSession = row.sandbox_session_id
     expect(path.dirname(row.cwd)).toBe(path.join(repo.dir, '.sdd', 'worktrees'))
     expect(existsSync(path.join(row.cwd, 'server.js'))).toBe(true)
     expect(readFileSync(path.join(repo.dir, '.git', 'info', 'exclude'), 'utf8')).toContain('.sdd/')
@@ -67,12 +69,18 @@ describe('preview start | list | status | stop (local provider)', () => {
   })
 
   it('prints the human banner and reuses the newest worktree', async () => {
-    const start = await runCli(['start', '--provider', 'local', '--auth', 'token', '--expire', '30m'], {cwd: repo.dir})
+    const start = await runCli(['start', '--provider', 'local', '--auth', 'token', '--expire', '30m', '--qr'], {cwd: repo.dir})
     expect(start.code, start.stderr).toBe(0)
     const lines = start.stdout.trim().split('\n')
+    // --qr: a QR code of the link after the banner, in plain block characters (NO_COLOR is set here).
+    const qr = lines.slice(3)
+    expect(qr.length).toBeGreaterThan(10)
+    expect(qr.every((l) => /^[ █▀▄]*$/.test(l))).toBe(true)
     expect(lines[0]).toMatch(/^Started preview p-[0-9a-f]{8} \(local -> localhost:\d+\)$/)
     expect(lines[1]).toMatch(/^URL: http:\/\/127\.0\.0\.1:\d+\/\?token=ey/)
     expect(lines[2]).toMatch(/^auth=token sandbox=worktree\/ws-\S+ expires_epoch=\d+$/)
+    // No --cwd: the newest worktree under .sdd/worktrees (the one the first start made) is used again.
+    expect(lines[2]).toContain(`sandbox=worktree/${firstSession}`)
     expect(start.stdout).not.toContain('clipboard') // CI and no TTY: no clipboard
     const id = /p-[0-9a-f]{8}/.exec(lines[0]!)![0]
 
