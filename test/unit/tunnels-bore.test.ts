@@ -72,7 +72,7 @@ describe('bore driver against the fake binary', () => {
 
   it('times out a hang and leaves nothing behind', async () => {
     const {argvFile, env: e} = env({FAKE_BORE_MODE: 'hang'})
-    const err = (await boreDriver.open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 600}).catch((x: unknown) => x)) as TunnelFailed
+    const err = (await boreDriver.open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 2000}).catch((x: unknown) => x)) as TunnelFailed
     expect(err.reason).toBe('timeout')
     const {pid} = JSON.parse(readFileSync(argvFile, 'utf8')) as {pid: number}
     expect(await until(() => groupGone(pid), 3000)).toBe(true)

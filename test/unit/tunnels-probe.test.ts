@@ -34,7 +34,7 @@ describe('public URL probe', () => {
       },
       timeoutMs: 700,
     })
-    expect(Date.now() - started).toBeLessThan(1500)
+    expect(Date.now() - started).toBeLessThan(3000) // bounded: 700 ms budget, generous for a loaded machine
     expect(lookups).toBeGreaterThan(1)
     expect(warning).toMatch(/did not answer within 1s \(DNS: ENOTFOUND\)/)
   })
