@@ -10,5 +10,5 @@ if (detachedStart && !process.env.PREVIEW_NO_PREWARM) {
   prewarmSupervisor()
 }
 
-const {execute} = await import('@oclif/core')
+const {execute} = await import('@oclif/core/execute')
 await execute({dir: import.meta.url})

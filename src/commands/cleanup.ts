@@ -1,5 +1,5 @@
 import {createInterface} from 'node:readline/promises'
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {InvalidInput} from '../core/errors.js'
 import {PreviewManager, type CleanupPlan} from '../core/preview/manager.js'

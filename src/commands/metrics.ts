@@ -1,5 +1,5 @@
 // `preview metrics`: the Prometheus exposition of counters derived from the audit log, printed or served.
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {InvalidInput} from '../core/errors.js'
 import {renderMetrics, serveMetrics} from '../core/preview/metrics.js'

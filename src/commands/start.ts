@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {Progress, qrCode} from '../cli/progress.js'
 import {startBanner} from '../cli/render.js'
