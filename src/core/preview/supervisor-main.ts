@@ -1,7 +1,7 @@
 // Entry point of the detached supervisor process: receives its spec over IPC, reports ready/failed, runs until stopped.
 import {appendFileSync} from 'node:fs'
 import {format} from 'node:util'
-import createDebug from 'debug'
+import {debugPackage} from '../debug.js'
 import {logFile, sddPaths} from './paths.js'
 import {Supervisor, serializeError, type SupervisorMessage, type SupervisorSpec} from './supervisor.js'
 
@@ -31,7 +31,8 @@ process.once('message', async (spec: SupervisorSpec) => {
     appendFileSync(log, `[preview] supervisor crashed: ${error.stack ?? String(error)}\n`)
     process.exit(1)
   })
-  createDebug.log = (...args: unknown[]) => appendFileSync(log, `${format(...args)}\n`)
+  const createDebug = debugPackage()
+  if (createDebug) createDebug.log = (...args: unknown[]) => appendFileSync(log, `${format(...args)}\n`)
   const supervisor = new Supervisor(spec, (step, detail) => void send({detail, step, type: 'progress'}))
   const onSignal = () => void supervisor.stop('operator')
   // `preview restart` asks for a fresh dev server with SIGUSR2 (the request itself is in the row).
