@@ -54,7 +54,9 @@ export function machine() {
 
 export function machineLine() {
   const m = machine()
-  return `nproc ${m.nproc}, ${m.cpu}, ${m.ram} RAM, ${m.kernel}, Node ${m.node}`
+  // The load average says how shared the machine was (these hosts run other work): figures scale with it.
+  const load = os.loadavg().map((x) => x.toFixed(2)).join(' / ')
+  return `nproc ${m.nproc}, ${m.cpu}, ${m.ram} RAM, ${m.kernel}, Node ${m.node}; load average (1/5/15 min) at the end: ${load}`
 }
 
 export function median(xs) {
