@@ -35,7 +35,10 @@ ${table(['command', 'wall median', 'wall mean ± sd', 'user CPU', 'over `node -e
 
 No target was set for this one. Most of the gap is loading \`@oclif/core\` (its index pulls in help, ux and config
 modules: see the import costs in section 1 and the profiles in section 4), then the command's own imports.`
-    writeSection('cold-start', '6. CLI cold start against bare `node -e 0`', 'npm run build && node bench/cold-start.mjs', body)
+    writeSection('cold-start', '6. CLI cold start against bare `node -e 0`', 'npm run build && node bench/cold-start.mjs', body, results.slice(1).map((r) => ({
+      figure: `cold start \`${r.command.replace(BIN, 'bin/run.js').replace(id, '<id>')}\` (node -e 0: ${ms(base.medianMs)})`,
+      value: `${ms(r.medianMs)} (+${ms(r.medianMs - base.medianMs)})`,
+    })))
     for (const r of rows) console.log(r.join('  '))
   } finally {
     if (id) await runCli(['stop', '--all'], {cwd: repo.dir})

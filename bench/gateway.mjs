@@ -38,5 +38,8 @@ ${tableText}
 
 Summary (medians): gateway ${gateway} req/s = ${(gateway / nginx).toFixed(2)}x nginx and ${(gateway / direct).toFixed(2)}x direct. No target was set
 for throughput; p99 per round is in the table (all three move together with the host's load).`
-writeSection('gateway', '2. Gateway throughput and p99 against direct and nginx', `npm run build && node bench/gateway.mjs${arg('run', false) ? ' --run' : ''}`, body)
+writeSection('gateway', '2. Gateway throughput and p99 against direct and nginx', `npm run build && node bench/gateway.mjs${arg('run', false) ? ' --run' : ''}`, body, [
+  {figure: `gateway throughput (wrk, median of rounds, ${written.slice(0, 10)})`, value: `${gateway} req/s = ${(gateway / nginx).toFixed(2)}x nginx, ${(gateway / direct).toFixed(2)}x direct`},
+  {figure: 'gateway p99 per round (direct / nginx in the section)', value: (/^\| preview gateway[^\n]*/m.exec(text)?.[0].split('|')[5] ?? '?').trim()},
+])
 console.log(body)

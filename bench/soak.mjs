@@ -183,6 +183,9 @@ async function main() {
       ['worktrees under .sdd/worktrees', String(worktrees)],
       ['`preview start` wall time, p50 / p99', `${ms(median(startMs))} / ${ms(percentile(startMs, 99))}`],
       ['`preview stop` wall time, p50 / p99', `${ms(median(stopMs))} / ${ms(percentile(stopMs, 99))}`],
+      // A drift from the first cycles to the last would mean something grows with use (logs, audit, state).
+      ['`preview start` median, first 20 cycles -> last 20', `${ms(median(startMs.slice(0, 20)))} -> ${ms(median(startMs.slice(-20)))}`],
+      ['`preview stop` median, first 20 cycles -> last 20', `${ms(median(stopMs.slice(0, 20)))} -> ${ms(median(stopMs.slice(-20)))}`],
       ['total duration', `${durationS.toFixed(0)} s`],
     ]
     const body = `${CYCLES} cycles, one after the other, in one temp repo (${CWD_MODE ? '`--cwd <repo>`' : 'default sandbox: a worktree made by the first start and reused'}):
@@ -192,7 +195,11 @@ must be 200), \`preview stop <id> --json\`, then look for anything left. Result:
     }.
 
 ${table(['check', 'result'], rows)}`
-    if (WRITE) writeSection('soak', `7. Soak: ${CYCLES} start/stop cycles (issue 6)`, `npm run build && node bench/soak.mjs --cycles ${CYCLES}`, body)
+    if (WRITE) writeSection('soak', `7. Soak: ${CYCLES} start/stop cycles (issue 6)`, `npm run build && node bench/soak.mjs --cycles ${CYCLES}`, body, [
+        {figure: `soak: leaked processes + supervisors after ${CYCLES} start/stop cycles`, met: leakCount === 0, target: '0', value: String(leakCount)},
+        {figure: 'soak: state.json size at the end', value: `${stateBytes} bytes (${stateRows} rows)`},
+        {figure: 'soak: audit lines, chain', value: `${auditLines}, ${verify.includes('intact') || /"ok":\s*true|valid/i.test(verify) ? 'intact' : 'see section'}`},
+      ])
     console.log(JSON.stringify(result, null, 2))
     if (leakCount > 0 || problems.length > 0) process.exitCode = 1
   } finally {

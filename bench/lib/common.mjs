@@ -265,23 +265,57 @@ export function hyperfine(commands, {warmup = 3, runs = 20, cwd = ROOT, env = {}
 const HEADER = `# Benchmarks
 
 Each section below is written by one script in \`bench/\` (rerun it and only its section changes), with the machine
-and date it ran on. Run everything with \`npm run build && node bench/all.mjs\`. The machines are shared and noisy:
-read the figures as of their run, not as constants.
+and date it ran on; the summary just below is rebuilt from \`bench/results.json\` on every write. Run everything with
+\`npm run build && node bench/all.mjs\`. The machines are shared and noisy: read the figures as of their run, not as
+constants.
 `
+const SUMMARY = path.join(BENCH, 'results.json')
 
-/**
- * Replaces (or appends) the section `name` of bench/RESULTS.md with `body`, stamped with the command, date and
- * machine, so every figure sits next to the command that produced it.
- */
-export function writeSection(name, title, command, body) {
-  const text = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : HEADER
+function summaryTable() {
+  const all = existsSync(SUMMARY) ? JSON.parse(readFileSync(SUMMARY, 'utf8')) : {}
+  const rows = []
+  for (const [name, entry] of Object.entries(all)) {
+    for (const f of entry.figures) {
+      rows.push([f.figure, f.value, f.target ?? '-', f.met === undefined ? '-' : verdict(f.met), `\`${entry.command}\` (${entry.date.slice(0, 10)}, [section](#${name}))`])
+    }
+  }
+
+  return `<!-- bench:summary -->\n## Summary\n\n${table(['figure', 'measured', 'target', 'verdict', 'command (run date)'], rows)}\n<!-- /bench:summary -->`
+}
+
+function replaceSection(text, name, section) {
   const start = `<!-- bench:${name} -->`
   const end = `<!-- /bench:${name} -->`
-  const section = `${start}\n## ${title}\n\nCommand: \`${command}\`  \nRun: ${new Date().toISOString()} on ${machineLine()}\n\n${body.trim()}\n${end}`
   const i = text.indexOf(start)
   const j = text.indexOf(end)
-  const next = i !== -1 && j > i ? text.slice(0, i) + section + text.slice(j + end.length) : `${text.trimEnd()}\n\n${section}\n`
-  writeFileSync(RESULTS, next)
+  return i !== -1 && j > i ? text.slice(0, i) + section + text.slice(j + end.length) : `${text.trimEnd()}\n\n${section}\n`
+}
+
+/**
+ * Replaces (or appends) the section \`name\` of bench/RESULTS.md with \`body\`, stamped with the command, date and
+ * machine, so every figure sits next to the command that produced it. \`figures\` ({figure, value, target?, met?})
+ * go to bench/results.json and the summary table at the top.
+ */
+export function writeSection(name, title, command, body, figures = []) {
+  const date = new Date().toISOString()
+  const all = existsSync(SUMMARY) ? JSON.parse(readFileSync(SUMMARY, 'utf8')) : {}
+  all[name] = {command, date, figures, machine: machineLine()}
+  const order = ['overhead', 'gateway', 'hmr', 'list', 'memory', 'cold-start', 'soak']
+  const sorted = Object.fromEntries(Object.entries(all).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)))
+  writeFileSync(SUMMARY, JSON.stringify(sorted, null, 2) + '\n')
+  let text = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : HEADER
+  text = replaceSection(text, 'summary', summaryTable())
+  // An anchor per section, so the summary can link to it.
+  const section = `<!-- bench:${name} -->\n<a id="${name}"></a>\n\n## ${title}\n\nCommand: \`${command}\`  \nRun: ${date} on ${machineLine()}\n\n${body.trim()}\n<!-- /bench:${name} -->`
+  text = replaceSection(text, name, section)
+  // Sections in benchmark order, whatever order the scripts ran in.
+  const parts = order.map((n) => {
+    const m = new RegExp(`<!-- bench:${n} -->[\\s\\S]*?<!-- /bench:${n} -->`).exec(text)
+    return m ? m[0] : null
+  })
+  const head = text.slice(0, text.indexOf('<!-- bench:'))
+  const summary = /<!-- bench:summary -->[\s\S]*?<!-- \/bench:summary -->/.exec(text)[0]
+  writeFileSync(RESULTS, `${head.trimEnd()}\n\n${summary}\n\n${parts.filter(Boolean).join('\n\n')}\n`)
 }
 
 /** A markdown table from a header row and rows. */
