@@ -11,7 +11,7 @@ import {mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wri
 import os from 'node:os'
 import path from 'node:path'
 import {summarise} from './lib/cpuprofile.mjs'
-import {BIN, CLI_ENV, arg, hyperfine, makeRepo, ms, requireBuild, runCli, table, verdict, writeSection} from './lib/common.mjs'
+import {BIN, CLI_ENV, arg, median, hyperfine, makeRepo, ms, requireBuild, runCli, table, verdict, writeSection} from './lib/common.mjs'
 
 const ROWS = arg('rows', 1000)
 const RUNS = arg('runs', 20)
@@ -107,6 +107,22 @@ async function main() {
     const empty = hyperfine([`node ${BIN} list`], {cwd: emptyRepo.dir, runs: RUNS, warmup: 3})[0]
     emptyRepo.cleanup()
 
+    // oclif's logJson runs ux.colorizeJson over the whole result even when stdout is not a terminal; measure what
+    // that costs on these rows against the plain JSON.stringify it ends up equal to.
+    const {ux} = await import('@oclif/core')
+    const colorize = []
+    const stringify = []
+    let sameBytes = true
+    for (let i = 0; i < 5; i++) {
+      let t = performance.now()
+      const a = ux.colorizeJson(listed, {pretty: true})
+      colorize.push(performance.now() - t)
+      t = performance.now()
+      const b = JSON.stringify(listed, null, 2)
+      stringify.push(performance.now() - t)
+      sameBytes &&= a === b
+    }
+
     const profJson = profile(['list', '--json'], repo.dir)
     const profHuman = profile(['list'], repo.dir)
     const rows = [
@@ -128,6 +144,11 @@ ${table(['command', 'wall median', 'wall mean ± sd', 'user CPU', 'target'], row
 
 The rows cost \`list\` ${ms(results[1].medianMs - empty.medianMs)} over an empty registry (median wall); the rest is the CLI's cold start
 (see section 6).
+
+Where \`--json\` loses its time: oclif's \`Command.logJson\` calls \`ux.colorizeJson(json, {pretty: true})\`, which tokenizes the
+whole document even when stdout is not a terminal. On these ${ROWS} rows, in-process: colorizeJson ${ms(median(colorize), 1)}
+(median of 5), \`JSON.stringify(rows, null, 2)\` ${ms(median(stringify), 1)}, ${sameBytes ? 'same bytes' : 'different bytes (colours on)'}. Overriding
+\`logJson\` in \`src/cli/base-command.ts\` to write \`JSON.stringify(json, null, 2) + '\\n'\` to stdout saves that difference.
 
 ${profileText(`\`preview list --json\`, ${ROWS} rows`, profJson)}
 

@@ -7,7 +7,7 @@
 //   npm run build && node bench/memory.mjs [--previews 2] [--duration 10] [--connections 32]
 import {spawnSync} from 'node:child_process'
 import {readFileSync, readdirSync} from 'node:fs'
-import {arg, json, makeRepo, ms, pidsInside, requireBuild, rssMiB, runCli, sleep, table, verdict, waitFor, writeSection} from './lib/common.mjs'
+import {ROOT, arg, json, makeRepo, ms, pidsInside, requireBuild, rssMiB, runCli, sleep, table, verdict, waitFor, writeSection} from './lib/common.mjs'
 
 const PREVIEWS = arg('previews', 2)
 const DURATION = arg('duration', 10)
@@ -49,6 +49,16 @@ function groupRssMiB(pgid) {
   return total
 }
 
+/** VmRSS (MiB) of a fresh node process after importing `spec` (none: bare node), 500 ms after the import. */
+function importRss(spec) {
+  const code = `import {readFileSync} from 'node:fs'
+${spec ? `await import(${JSON.stringify(spec)})` : ''}
+await new Promise((r) => setTimeout(r, 500))
+console.log(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1])`
+  const res = spawnSync(process.execPath, ['--input-type=module', '-e', code], {cwd: ROOT, encoding: 'utf8'})
+  return Number(res.stdout.trim()) / 1024
+}
+
 async function main() {
   requireBuild()
   const repo = makeRepo('memory-')
@@ -87,6 +97,14 @@ async function main() {
       ])
     }
 
+    const footprint = [
+      ['bare node', null],
+      ['jose', 'jose'],
+      ['dist/core/tunnels/registry.js (every driver)', './dist/core/tunnels/registry.js'],
+      ['dist/core/preview/gateway.js', './dist/core/preview/gateway.js'],
+      ['dist/core/preview/supervisor.js (what the supervisor loads)', './dist/core/preview/supervisor.js'],
+    ].map(([label, spec]) => [label, importRss(spec)])
+    const bare = footprint[0][1]
     const body = `${PREVIEWS} previews of the plain Node dev server (local provider, token auth), started one after the other in one
 repo. For each: the supervisor's VmRSS (\`/proc/<pid>/status\`) 2 s after start; then \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s\`
 through its gateway with a valid session cookie (every response 2xx, checked); VmRSS right after, 3 s later, and the
@@ -94,7 +112,17 @@ peak VmHWM over the supervisor's life. The dev server's RSS (its process group: 
 bare \`node -e\` process idles at about 40 MiB here. /proc reports KiB, so figures are MiB; the target (60 MB) is
 read as 60 MiB and checked against the highest of the four readings.${process.env.NODE_OPTIONS ? ` NODE_OPTIONS for this run: \`${process.env.NODE_OPTIONS}\`.` : ''}
 
-${table(['preview', 'RSS after start', 'burst', 'RSS after burst', 'RSS 3 s later', 'peak (VmHWM)', 'dev server RSS', 'target'], rows)}`
+${table(['preview', 'RSS after start', 'burst', 'RSS after burst', 'RSS 3 s later', 'peak (VmHWM)', 'dev server RSS', 'target'], rows)}
+
+Where the supervisor's memory comes from: VmRSS of a fresh node process 500 ms after importing one module (no work done).
+
+${table(['import', 'VmRSS', 'over bare node'], footprint.map(([label, v]) => [label, mib(v), label === 'bare node' ? '' : `+${mib(v - bare)}`]))}
+
+Reading: most of a supervisor is Node itself; of its own imports, jose is the largest, and the supervisor only uses
+it to sign one HS256 JWT per link (\`mintLink\` in \`src/core/preview/credentials.ts\`; the gateway already verifies
+with node:crypto in \`checkTokenSync\`). Signing with node:crypto too (base64url header and payload, HMAC-SHA256) and
+dropping jose from the supervisor's graph (keep it, lazily imported, for \`verifyToken\` if anything still needs it)
+takes the jose row off every supervisor, which leaves room under the target after a load burst.`
     writeSection('memory', '5. Supervisor memory per preview', 'npm run build && node bench/memory.mjs', body, [
       {figure: 'supervisor RSS per preview, highest reading (after start, after a burst, peak)', met: worst < TARGET_MIB, target: `< ${TARGET_MIB} MiB`, value: mib(worst)},
     ])

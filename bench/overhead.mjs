@@ -313,23 +313,30 @@ ${table(['command', 'wall median', 'wall mean ± sd', 'user CPU (mean)'], import
 const FINDINGS_OVER = `### Reading (the target is not met)
 
 The overhead is almost entirely two Node cold starts and their module graphs, in series, before the dev server is
-even spawned: the CLI (bootstrap, oclif, the start command's imports, two \`git rev-parse\` calls) and then the detached
-supervisor (bootstrap, then \`supervisor.js\` with the gateway, tunnel registry and jose, then a locked state write).
-Port detection, gateway start, state and audit writes and the IPC hop together cost a few tens of ms.
-Suggestions, largest first:
+even spawned: the CLI (bootstrap, \`@oclif/core\`, the start command's imports, two \`git rev-parse\` calls) and then the
+detached supervisor (bootstrap, then \`supervisor.js\` with the gateway, the tunnel drivers and jose, then a locked
+state write). Port detection, gateway start, state and audit writes and the IPC hop together cost a few tens of ms.
+The "without oclif" column shows what the CLI's framework alone costs. Suggestions, largest first (the lead's to make;
+nothing in src/ was changed):
 
-1. **Spawn the dev server before loading the rest of the supervisor.** \`supervisor-main.ts\` statically imports
-   \`supervisor.ts\`, which imports the gateway, the tunnel registry (drivers) and credentials (jose) before the spec
-   even arrives. Load only what \`spawnDevServer\` needs (process.ts, port-capture.ts, state.ts), spawn the dev
-   server, and \`import()\` the gateway/tunnel/credentials modules while it boots: their load time (the
-   "supervisor: module loading" row, minus the small core) leaves the critical path.
-2. **Spawn the supervisor before oclif.** \`start\` only needs the spec; a fast path in \`bin/run.js\` for \`start\`
-   (or spawning the supervisor first and sending it the spec once flags are validated) overlaps the two cold
-   starts; the supervisor's bootstrap (about one \`node -e 0\`) then costs nothing on the critical path.
-3. **One git call instead of two in series.** \`repoRoot()\` runs \`git rev-parse --git-common-dir\` and, with
-   \`--cwd\` given, \`manager.start\` calls it twice (once to validate, once in \`locate()\`). Reuse the first answer.
-4. **Write the \`starting\` row after spawning the dev server**, not before (\`Supervisor.start\` awaits
-   \`upsertRow\` first): the lock + write + rename then overlaps the dev server's boot.
+1. **Start the supervisor before oclif loads.** \`@oclif/core\` is the largest single import of the CLI (see the import
+   table). A fast path in \`bin/run.js\` for \`start\` (parse the few flags with \`node:util\` parseArgs, call
+   \`PreviewManager.start\`, fall back to oclif for \`--help\` and anything unusual) removes it from the critical path;
+   the "without oclif" column measures exactly that.
+2. **Spawn the dev server before loading the rest of the supervisor.** \`supervisor-main.ts\` statically imports
+   \`supervisor.ts\`, which imports the gateway (and through it jose), the tunnel registry (every driver) and
+   credentials before the spec even arrives. Load only what \`spawnDevServer\` needs (process.ts, port-capture.ts,
+   state.ts), spawn the dev server, then \`import()\` gateway/tunnels/credentials while it boots: the "supervisor:
+   module loading" row leaves the critical path (it overlaps the dev server's own boot).
+3. **Write the \`starting\` row after spawning the dev server**, not before (\`Supervisor.start\` awaits
+   \`upsertRow\` first): the lock + write + rename overlaps the dev server's boot.
+4. **Do not load jose in the CLI.** \`manager.ts\` imports \`links.ts\` (share/revoke only), which imports
+   \`credentials.ts\` and so jose, for every command: \`await import('./links.js')\` inside \`share()\`/\`revoke()\` takes it
+   off \`start\`, \`list\` and \`status\`.
+5. **One git call instead of two in series.** With \`--cwd\`, \`manager.start\` runs \`repoRoot()\` (a \`git rev-parse\`)
+   to validate it and again in \`locate()\`; reuse the first answer (one git process, about 10-15 ms here).
+6. Port detection polls every 40 ms (\`waitForPort\`'s \`sleep(40)\`) and the line candidate is only probed on the next
+   turn: probing as soon as the sniffer yields a candidate (from the \`line\` handler) saves up to one interval.
 `
 
 const FINDINGS_OK = `### Reading
