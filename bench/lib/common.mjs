@@ -267,7 +267,9 @@ const HEADER = `# Benchmarks
 Each section below is written by one script in \`bench/\` (rerun it and only its section changes), with the machine
 and date it ran on; the summary just below is rebuilt from \`bench/results.json\` on every write. Run everything with
 \`npm run build && node bench/all.mjs\`. The machines are shared and noisy: read the figures as of their run, not as
-constants.
+constants. Two benchmarks live in their own folders with their own results: the gateway against nginx in
+[bench/gateway/](gateway/RESULTS.md) (section 2 cites it) and audit verification and metrics in
+[bench/audit/](audit/RESULTS.md) (from the audit branch).
 `
 const SUMMARY = path.join(BENCH, 'results.json')
 
