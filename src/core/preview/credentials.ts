@@ -31,15 +31,23 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest())
 }
 
-/** Mints a link for a preview. For basic mode only the password's SHA-256 is recorded. */
-export async function mintLink(opts: {
+/** A link's record (what state.json keeps) and its secret (the token or password: only ever in the link). */
+export interface Credential {
+  record: LinkRecord
+  secret: string | null
+}
+
+/**
+ * Mints a credential: an HS256 JWT (jose) for token mode, a 192-bit random password for basic mode (only its
+ * SHA-256 is recorded), nothing for none. It names no host, so it can be minted before the public URL is known.
+ */
+export async function mintCredential(opts: {
   previewId: string
   authMode: AuthMode
   expiresAtEpoch: number
-  publicUrl: string
   key: Uint8Array
   nowEpoch?: number
-}): Promise<MintedLink> {
+}): Promise<Credential> {
   const now = opts.nowEpoch ?? Math.floor(Date.now() / 1000)
   const jti = randomUUID()
   const record: LinkRecord = {
@@ -49,7 +57,6 @@ export async function mintLink(opts: {
     jti,
     revoked: false,
   }
-  const url = new URL(opts.publicUrl)
   if (opts.authMode === 'token') {
     const {SignJWT} = await loadJose()
     const token = await new SignJWT({})
@@ -59,16 +66,42 @@ export async function mintLink(opts: {
       .setIssuedAt(now)
       .setExpirationTime(opts.expiresAtEpoch)
       .sign(opts.key)
-    url.searchParams.set('token', token)
-  } else if (opts.authMode === 'basic') {
+    return {record, secret: token}
+  }
+
+  if (opts.authMode === 'basic') {
     // 24 random bytes = 192 bits, base64url so it survives in userinfo without escaping
     const password = randomBytes(24).toString('base64url')
     record.password_sha256 = sha256Hex(password)
-    url.username = BASIC_USER
-    url.password = password
+    return {record, secret: password}
   }
 
-  return {record, url: url.toString()}
+  return {record, secret: null}
+}
+
+/** The URL to share: `?token=` for token mode, `preview:pass@` for basic, the bare URL for none. */
+export function linkUrl(publicUrl: string, authMode: AuthMode, secret: string | null): string {
+  const url = new URL(publicUrl)
+  if (authMode === 'token' && secret) url.searchParams.set('token', secret)
+  else if (authMode === 'basic' && secret) {
+    url.username = BASIC_USER
+    url.password = secret
+  }
+
+  return url.toString()
+}
+
+/** Mints a link on a known public URL (preview share). */
+export async function mintLink(opts: {
+  previewId: string
+  authMode: AuthMode
+  expiresAtEpoch: number
+  publicUrl: string
+  key: Uint8Array
+  nowEpoch?: number
+}): Promise<MintedLink> {
+  const credential = await mintCredential(opts)
+  return {record: credential.record, url: linkUrl(opts.publicUrl, opts.authMode, credential.secret)}
 }
 
 export interface VerifiedToken {

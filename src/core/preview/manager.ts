@@ -16,6 +16,8 @@ import {revokeLinks, shareLink, type ShareResult} from './links.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
 import {installCommand} from './install.js'
 import {SUPERVISOR_SCRIPT, takePrewarmed} from './prewarm.js'
+import {loadJwtKey, mintCredential, type Credential} from './credentials.js'
+import type {SupervisorInput} from './supervisor-main.js'
 import {excludeSdd, isBranch, listWorktrees, pullBranch, removeWorktree, repoRoot, resolveSandbox} from './sandbox.js'
 import {findRow, patchRow, readState, removeRow} from './state.js'
 import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from './supervisor.js'
@@ -174,7 +176,7 @@ export class PreviewManager {
       if (opts.foreground) {
         // Loaded on demand: the supervisor pulls in the gateway and the tunnel drivers, which list/stop never need.
         const {Supervisor} = await import('./supervisor.js')
-        const supervisor = new Supervisor(spec, progress)
+        const supervisor = new Supervisor(spec, progress, this.mint(spec, paths))
         const ready = await supervisor.start()
         return {row: ready.row, shareUrl: ready.shareUrl, supervisor, warnings: ready.warnings}
       }
@@ -224,8 +226,21 @@ export class PreviewManager {
         )
       })
       child.once('error', (error) => finish(() => reject(new StartFailed(`Could not start the supervisor: ${error.message}`))))
-      child.send(spec)
+      child.send({spec, type: 'spec'} satisfies SupervisorInput)
+      // Minted here while the supervisor boots and starts the dev server: the token names no host, and jose then
+      // never loads in a long-lived supervisor.
+      this.mint(spec, paths).then(
+        (credential) => {
+          if (!settled && child.connected) child.send({credential, type: 'credential'} satisfies SupervisorInput)
+        },
+        (error: Error) => finish(() => reject(new StartFailed(`Could not mint the link: ${error.message}`))),
+      )
     })
+  }
+
+  /** The first link's credential for a preview about to start. */
+  private mint(spec: SupervisorSpec, paths: SddPaths): Promise<Credential> {
+    return mintCredential({authMode: spec.authMode, expiresAtEpoch: spec.expiresAtEpoch, key: loadJwtKey(paths), previewId: spec.id})
   }
 
   /** Rows with their liveness reconciled: a row whose supervisor died shows as `crashed`. */

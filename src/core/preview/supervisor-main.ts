@@ -1,9 +1,14 @@
-// Entry point of the detached supervisor process: receives its spec over IPC, reports ready/failed, runs until stopped.
+// Entry point of the detached supervisor process: receives its spec (then the first link's credential) over IPC,
+// reports ready/failed, runs until stopped.
 import {appendFileSync} from 'node:fs'
 import {format} from 'node:util'
 import {debugPackage} from '../debug.js'
+import type {Credential} from './credentials.js'
 import {logFile, sddPaths} from './paths.js'
 import {Supervisor, serializeError, type SupervisorMessage, type SupervisorSpec} from './supervisor.js'
+
+/** What `preview start` sends: the spec first, the credential as soon as the CLI has minted it. */
+export type SupervisorInput = {type: 'spec'; spec: SupervisorSpec} | {type: 'credential'; credential: Credential}
 
 function send(msg: SupervisorMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -16,13 +21,27 @@ function send(msg: SupervisorMessage): Promise<void> {
   })
 }
 
-// A pre-warmed supervisor whose start never came (bad input, --help) leaves with the CLI.
 let started = false
-process.once('disconnect', () => {
-  if (!started) process.exit(0)
+let resolveCredential!: (c: Credential) => void
+let rejectCredential!: (e: Error) => void
+const credential = new Promise<Credential>((resolve, reject) => {
+  resolveCredential = resolve
+  rejectCredential = reject
 })
 
-process.once('message', async (spec: SupervisorSpec) => {
+// A pre-warmed supervisor whose start never came (bad input, --help) leaves with the CLI; one whose CLI went
+// away before sending the credential fails its start (and rolls back).
+process.once('disconnect', () => {
+  if (!started) process.exit(0)
+  rejectCredential(new Error('preview start went away before the link was minted'))
+})
+
+process.on('message', (msg: SupervisorInput) => {
+  if (msg.type === 'credential') resolveCredential(msg.credential)
+  else if (!started) void run(msg.spec)
+})
+
+async function run(spec: SupervisorSpec): Promise<void> {
   started = true
   // Pre-warmed supervisors start where the CLI ran and with no log: settle both now.
   process.chdir(spec.cwd)
@@ -33,7 +52,7 @@ process.once('message', async (spec: SupervisorSpec) => {
   })
   const createDebug = debugPackage()
   if (createDebug) createDebug.log = (...args: unknown[]) => appendFileSync(log, `${format(...args)}\n`)
-  const supervisor = new Supervisor(spec, (step, detail) => void send({detail, step, type: 'progress'}))
+  const supervisor = new Supervisor(spec, (step, detail) => void send({detail, step, type: 'progress'}), credential)
   const onSignal = () => void supervisor.stop('operator')
   // `preview restart` asks for a fresh dev server with SIGUSR2 (the request itself is in the row).
   process.on('SIGUSR2', () => void supervisor.restartDevServer())
@@ -54,4 +73,4 @@ process.once('message', async (spec: SupervisorSpec) => {
   await supervisor.done
   // Handles left by libraries (tunnel SDKs) must not keep a stopped supervisor alive.
   setTimeout(() => process.exit(0), 200).unref()
-})
+}
