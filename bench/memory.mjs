@@ -118,8 +118,10 @@ Where the supervisor's memory comes from: VmRSS of a fresh node process 500 ms a
 
 ${table(['import', 'VmRSS', 'over bare node'], footprint.map(([label, v]) => [label, mib(v), label === 'bare node' ? '' : `+${mib(v - bare)}`]))}
 
-Reading: most of a supervisor is Node itself; of its own imports, jose is the largest, and the supervisor only uses
-it to sign one HS256 JWT per link (\`mintLink\` in \`src/core/preview/credentials.ts\`; the gateway already verifies
+Reading: most of a supervisor is Node itself. jose (the largest import in the table) is no longer loaded by
+supervisors: the CLI mints the first link's token while the supervisor starts and hands it over on IPC, and the
+gateway verifies tokens with node:crypto. What grows after a burst is socket and buffer memory, which the
+readings 3 s later show settling.`mintLink\` in \`src/core/preview/credentials.ts\`; the gateway already verifies
 with node:crypto in \`checkTokenSync\`). Signing with node:crypto too (base64url header and payload, HMAC-SHA256) and
 dropping jose from the supervisor's graph (keep it, lazily imported, for \`verifyToken\` if anything still needs it)
 takes the jose row off every supervisor, which leaves room under the target after a load burst.`

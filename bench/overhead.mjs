@@ -312,31 +312,24 @@ ${table(['command', 'wall median', 'wall mean ± sd', 'user CPU (mean)'], import
 // Written from the traces above (see the report of the bench branch for the measured gains of each suggestion).
 const FINDINGS_OVER = `### Reading (the target is not met)
 
-The overhead is almost entirely two Node cold starts and their module graphs, in series, before the dev server is
-even spawned: the CLI (bootstrap, \`@oclif/core\`, the start command's imports, two \`git rev-parse\` calls) and then the
-detached supervisor (bootstrap, then \`supervisor.js\` with the gateway, the tunnel drivers and jose, then a locked
-state write). Port detection, gateway start, state and audit writes and the IPC hop together cost a few tens of ms.
-The "without oclif" column shows what the CLI's framework alone costs. Suggestions, largest first (the lead's to make;
-nothing in src/ was changed):
+What was done after the first measurement (740 ms over \`node server.js\`, 745 ms over \`npm run dev\`):
+\`bin/run.js\` spawns the supervisor before oclif loads, so its Node cold start overlaps the CLI's
+(\`src/core/preview/prewarm.ts\`); the supervisor loads the gateway and the tunnel drivers while the dev server
+boots; jose is no longer loaded by list/status/stop or by the supervisor (the CLI mints the first link while the
+supervisor starts); yaml, debug and proper-lockfile load on first use; oclif is imported by subpath (no help,
+logger or semver at start-up); the port wait wakes on a banner line instead of its next 40 ms tick; the
+\`starting\` row is written while the dev server boots; \`--cwd\` costs one git call, not two.
 
-1. **Start the supervisor before oclif loads.** \`@oclif/core\` is the largest single import of the CLI (see the import
-   table). A fast path in \`bin/run.js\` for \`start\` (parse the few flags with \`node:util\` parseArgs, call
-   \`PreviewManager.start\`, fall back to oclif for \`--help\` and anything unusual) removes it from the critical path;
-   the "without oclif" column measures exactly that.
-2. **Spawn the dev server before loading the rest of the supervisor.** \`supervisor-main.ts\` statically imports
-   \`supervisor.ts\`, which imports the gateway (and through it jose), the tunnel registry (every driver) and
-   credentials before the spec even arrives. Load only what \`spawnDevServer\` needs (process.ts, port-capture.ts,
-   state.ts), spawn the dev server, then \`import()\` gateway/tunnels/credentials while it boots: the "supervisor:
-   module loading" row leaves the critical path (it overlaps the dev server's own boot).
-3. **Write the \`starting\` row after spawning the dev server**, not before (\`Supervisor.start\` awaits
-   \`upsertRow\` first): the lock + write + rename overlaps the dev server's boot.
-4. **Do not load jose in the CLI.** \`manager.ts\` imports \`links.ts\` (share/revoke only), which imports
-   \`credentials.ts\` and so jose, for every command: \`await import('./links.js')\` inside \`share()\`/\`revoke()\` takes it
-   off \`start\`, \`list\` and \`status\`.
-5. **One git call instead of two in series.** With \`--cwd\`, \`manager.start\` runs \`repoRoot()\` (a \`git rev-parse\`)
-   to validate it and again in \`locate()\`; reuse the first answer (one git process, about 10-15 ms here).
-6. Port detection polls every 40 ms (\`waitForPort\`'s \`sleep(40)\`) and the line candidate is only probed on the next
-   turn: probing as soon as the sniffer yields a candidate (from the \`line\` handler) saves up to one interval.
+What is left on the critical path is the CLI itself: Node's bootstrap and \`@oclif/core\` before the start command
+can send the supervisor its spec (the traced phases above attribute that wait to the supervisor, which is ready
+earlier and idles until the spec comes). The next steps, largest first:
+
+1. **A start fast path without oclif.** Parse \`start\`'s flags with \`node:util\` parseArgs in \`bin/run.js\` and call
+   \`PreviewManager.start\` directly, falling back to oclif for \`--help\` and anything unusual: it removes oclif's
+   ~150 ms from the path (the "without oclif" column is that path, but without the pre-warmed supervisor). It
+   would duplicate the flag definitions, which is why it is not done.
+2. **Start the dev server speculatively** in the pre-warmed supervisor from the raw argv, and roll it back if the
+   CLI then rejects the input: the dev server's own boot would overlap the CLI's.
 `
 
 const FINDINGS_OK = `### Reading

@@ -105,12 +105,12 @@ export class PreviewManager {
   }
 
   /** The .sdd directory: PREVIEW_SDD_DIR, else <repo root>/.sdd. */
-  async locate(dir = this.cwd): Promise<{root: string | null; sddDir: string; paths: SddPaths}> {
+  async locate(dir = this.cwd, knownRoot?: string): Promise<{root: string | null; sddDir: string; paths: SddPaths}> {
     if (this.env.PREVIEW_SDD_DIR) {
       const sddDir = path.resolve(this.env.PREVIEW_SDD_DIR)
-      let root: string | null = null
+      let root: string | null = knownRoot ?? null
       try {
-        root = await repoRoot(dir)
+        root ??= await repoRoot(dir)
       } catch {
         root = null
       }
@@ -118,7 +118,7 @@ export class PreviewManager {
       return {paths: sddPaths(sddDir), root, sddDir}
     }
 
-    const root = await repoRoot(dir)
+    const root = knownRoot ?? (await repoRoot(dir))
     const sddDir = path.join(root, '.sdd')
     return {paths: sddPaths(sddDir), root, sddDir}
   }
@@ -140,8 +140,9 @@ export class PreviewManager {
   async start(opts: StartOptions): Promise<StartResult> {
     const progress = opts.onProgress ?? (() => {})
     const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
-    if (explicitCwd) await repoRoot(explicitCwd) // not a directory / not a repo: exit 2 before anything starts
-    const {paths, root, sddDir} = await this.locate(explicitCwd ?? this.cwd)
+    // Not a directory / not a repo: exit 2 before anything starts (and the answer serves locate too).
+    const explicitRoot = explicitCwd ? await repoRoot(explicitCwd) : undefined
+    const {paths, root, sddDir} = await this.locate(explicitCwd ?? this.cwd, explicitRoot)
     const config = loadConfig(paths)
     const settings = resolveSettings(opts, config)
     if (root) excludeSdd(root)

@@ -164,13 +164,21 @@ export class Supervisor {
     const {spec} = this
     const modules = (this.modules = loadStartModules())
     modules.catch(() => {}) // awaited below; an early failure must not be an unhandled rejection
-    try {
-      await upsertRow(this.paths, this.baseRow())
+    // The `starting` row is written while the dev server boots (its lock and rename are off the critical path).
+    const rowWrite = upsertRow(this.paths, this.baseRow()).then(() => {
       this.rowWritten = true
-      if (spec.install) await this.runInstall(spec.install)
+    })
+    rowWrite.catch(() => {}) // awaited below
+    try {
+      if (spec.install) {
+        await rowWrite
+        await this.runInstall(spec.install)
+      }
+
       this.event(`starting: ${spec.command} in ${spec.cwd} (PORT=${spec.port})`)
       this.progress('dev server', spec.command)
       const port = await this.spawnDevServer()
+      await rowWrite
       this.event(`dev server ready on port ${port}`)
       this.progress('port', String(port))
       const {linkUrl, loadJwtKey, selectDriver, startGateway} = await modules
@@ -230,6 +238,7 @@ export class Supervisor {
       return {row, shareUrl: link.url, type: 'ready', warnings}
     } catch (error) {
       this.event(`start failed: ${(error as Error).message}`)
+      await rowWrite.catch(() => {})
       await this.teardown()
       if (this.rowWritten) await removeRow(this.paths, spec.id)
       this.log.end()
