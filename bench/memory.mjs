@@ -121,10 +121,7 @@ ${table(['import', 'VmRSS', 'over bare node'], footprint.map(([label, v]) => [la
 Reading: most of a supervisor is Node itself. jose (the largest import in the table) is no longer loaded by
 supervisors: the CLI mints the first link's token while the supervisor starts and hands it over on IPC, and the
 gateway verifies tokens with node:crypto. What grows after a burst is socket and buffer memory, which the
-readings 3 s later show settling.`mintLink\` in \`src/core/preview/credentials.ts\`; the gateway already verifies
-with node:crypto in \`checkTokenSync\`). Signing with node:crypto too (base64url header and payload, HMAC-SHA256) and
-dropping jose from the supervisor's graph (keep it, lazily imported, for \`verifyToken\` if anything still needs it)
-takes the jose row off every supervisor, which leaves room under the target after a load burst.`
+readings 3 s later show settling.`
     writeSection('memory', '5. Supervisor memory per preview', 'npm run build && node bench/memory.mjs', body, [
       {figure: 'supervisor RSS per preview, highest reading (after start, after a burst, peak)', met: worst < TARGET_MIB, target: `< ${TARGET_MIB} MiB`, value: mib(worst)},
     ])
