@@ -166,7 +166,8 @@ describe('bad input and rollback', () => {
     expect(res.code).toBe(1)
     expect(res.stderr).toMatch(/did not become ready within 2s/)
     expect(res.stderr).toContain('waiting forever')
-    expect(pidsInside(repo.dir)).toEqual([])
+    // The supervisor reports the failure, then exits: give it a moment, bounded.
+    expect(await waitFor(() => pidsInside(repo.dir).length === 0, 5000)).toBe(true)
     expect(json(await runCli(['list', '--json'], {cwd: repo.dir}))).toEqual([])
   })
 
@@ -201,6 +202,34 @@ describe('--foreground', () => {
       expect(pidsInside(repo.dir)).toEqual([])
       expect(await portOpen(row.port)).toBe(false)
       expect(json(await runCli(['list', '--json'], {cwd: repo.dir}))).toEqual([])
+    } finally {
+      repo.cleanup()
+    }
+  })
+})
+
+describe('an interrupted start', () => {
+  it('Ctrl-C while the dev server boots rolls everything back: no row, no process, a consistent audit', async () => {
+    const repo = makeRepo()
+    try {
+      repo.write('slow.js', `setTimeout(() => require('http').createServer((q, s) => s.end('late')).listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localhost:' + process.env.PORT)), 3000)`)
+      repo.commit('slow server')
+      const {spawn} = await import('node:child_process')
+      const {BIN} = await import('../helpers/cli.js')
+      const child = spawn(process.execPath, [BIN, 'start', '--provider', 'local', '--cwd', '.', '--command', 'node slow.js'], {
+        cwd: repo.dir,
+        env: {...process.env, CI: 'true'},
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let err = ''
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+      expect(await waitFor(() => err.includes('dev server:'), 15_000)).toBe(true) // the dev server is booting
+      child.kill('SIGINT')
+      await new Promise((resolve) => child.on('close', resolve))
+      expect(await waitFor(() => pidsInside(repo.dir).length === 0, 10_000)).toBe(true)
+      expect(json(await runCli(['list', '--json'], {cwd: repo.dir}))).toEqual([])
+      const audit = path.join(repo.dir, '.sdd', 'audit', 'preview.jsonl')
+      expect(existsSync(audit) ? readFileSync(audit, 'utf8') : '').toBe('') // no start was recorded, so no stop is owed
     } finally {
       repo.cleanup()
     }

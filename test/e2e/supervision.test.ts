@@ -40,7 +40,7 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
     expect(mine.filter((e) => e.event === 'restart').map((e) => e.restarts)).toEqual([1, 2, 3])
     expect(mine.at(-1)!.reason).toBe('crash')
     expect((await runCli(['status', id], {cwd: repo.dir})).code).toBe(2)
-    expect(pidsInside(repo.dir)).toEqual([])
+    expect(await waitFor(() => pidsInside(repo.dir).length === 0, 5000)).toBe(true)
   })
 
   it('--expire 3s ends the preview by itself (reason expiry) and the link dies with it', async () => {

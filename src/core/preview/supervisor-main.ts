@@ -22,6 +22,8 @@ function send(msg: SupervisorMessage): Promise<void> {
 }
 
 let started = false
+let readySent = false
+let abortStart: (() => void) | null = null
 let resolveCredential!: (c: Credential) => void
 let rejectCredential!: (e: Error) => void
 const credential = new Promise<Credential>((resolve, reject) => {
@@ -31,9 +33,12 @@ const credential = new Promise<Credential>((resolve, reject) => {
 
 // A pre-warmed supervisor whose start never came (bad input, --help) leaves with the CLI; one whose CLI went
 // away before sending the credential fails its start (and rolls back).
+// A CLI interrupted mid-start (Ctrl-C) takes its start with it: roll back instead of becoming a preview nobody
+// was told about.
 process.once('disconnect', () => {
   if (!started) process.exit(0)
   rejectCredential(new Error('preview start went away before the link was minted'))
+  if (!readySent) abortStart?.()
 })
 
 process.on('message', (msg: SupervisorInput) => {
@@ -54,6 +59,7 @@ async function run(spec: SupervisorSpec): Promise<void> {
   if (createDebug) createDebug.log = (...args: unknown[]) => appendFileSync(log, `${format(...args)}\n`)
   const supervisor = new Supervisor(spec, (step, detail) => void send({detail, step, type: 'progress'}), credential)
   const onSignal = () => void supervisor.stop('operator')
+  abortStart = onSignal
   // `preview restart` asks for a fresh dev server with SIGUSR2 (the request itself is in the row).
   process.on('SIGUSR2', () => void supervisor.restartDevServer())
   process.on('SIGTERM', onSignal)
@@ -61,8 +67,10 @@ async function run(spec: SupervisorSpec): Promise<void> {
   process.on('SIGHUP', () => {}) // a closed terminal is not a stop
   try {
     const ready = await supervisor.start()
+    readySent = true // before sending: the CLI disconnects as soon as it has the message
     await send(ready)
   } catch (error) {
+    abortStart = null // already rolled back
     await send({error: serializeError(error), type: 'failed'})
     if (process.connected) process.disconnect()
     process.exitCode = 1
