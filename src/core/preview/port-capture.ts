@@ -15,6 +15,7 @@
 // - `url` is the URL as printed (Puma's `tcp://` included); null when the line named only host:port or a port.
 // - Node's readline also splits on a bare \r; `stripAnsi` keeps the text after the last \r for callers that
 //   split on \n only, so a spinner redrawn in place never hides the address printed after it.
+import {stripAnsi} from '../ansi.js'
 
 /** One address read from the output. `host` is unbracketed (`::1`); `url` is the URL as printed, if any. */
 export interface PortCandidate {
@@ -31,18 +32,8 @@ const MAX_LINE = 2000
 /** Score a LAN fallback gets; below every real candidate. */
 export const LAN_FALLBACK_SCORE = 5
 
-// CSI (ESC [ ... final, or 8-bit 0x9b), OSC (ESC ] ... BEL or ST), and the two-byte ESC sequences.
-// eslint-disable-next-line no-control-regex
-const ANSI_RE = /\u001B\[[0-?]*[ -/]*[@-~]|\u009B[0-?]*[ -/]*[@-~]|\u001B\][^\u0007\u001B]*(?:\u0007|\u001B\\)|\u001B[PX^_][^\u001B]*\u001B\\|\u001B[@-Z\\-_78=>c]/g
-
-/** Removes ANSI CSI/OSC escape sequences and applies carriage returns (keeps the text after the last `\r`). */
-export function stripAnsi(text: string): string {
-  let out = text.includes('\u001B') || text.includes('\u009B') ? text.replace(ANSI_RE, '') : text
-  // A CRLF line ending is not an overwrite: drop trailing \r (and \n) before looking for the last \r.
-  out = out.replace(/[\r\n]+$/, '')
-  const cr = out.lastIndexOf('\r')
-  return cr === -1 ? out : out.slice(cr + 1)
-}
+// stripAnsi is shared with the tunnel drivers' line reader (src/core/ansi.ts); re-exported for callers of this module.
+export {stripAnsi}
 
 // "Port 3000 is in use, trying 3001 instead", "EADDRINUSE ... :::3000", "Something is already running on port
 // 3000", "Port 8080 was already in use", "('127.0.0.1', 8000): address already in use".

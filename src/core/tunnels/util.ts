@@ -3,18 +3,15 @@ import {accessSync, constants as fsConstants, statSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import path from 'node:path'
 import type {ChildProcess} from 'node:child_process'
+import {stripAnsi} from '../ansi.js'
 import {TunnelFailed, type TunnelFailureReason} from '../errors.js'
 import type {ProviderName} from '../preview/types.js'
 import {isAlive, killGroup, spawnGroup} from '../process.js'
 import type {TunnelHandle} from './types.js'
 
-// CSI sequences (colours, cursor moves) and OSC sequences (titles, hyperlinks).
-// eslint-disable-next-line no-control-regex
-const ANSI = /\u001B\[[0-?]*[ -/]*[@-~]|\u001B\][^\u0007\u001B]*(?:\u0007|\u001B\\)|\u001B[@-Z\\-_]/g
-
-/** Removes ANSI escape codes and carriage returns from one line of tool output. */
+/** Removes ANSI escape codes and carriage returns from one line of tool output (text after a stray \r wins). */
 export function cleanLine(line: string): string {
-  return line.replace(ANSI, '').replace(/\r/g, '')
+  return stripAnsi(line)
 }
 
 /** Splits a captured transcript into clean lines (fixtures, tests); `#` comment lines are kept. */
