@@ -10,7 +10,7 @@ const res = spawnSync(process.execPath, [bin, 'start', '--cwd', path.join(root, 
   stdio: 'inherit',
 })
 if (res.status === 0) {
-  console.log('\nOpen the URL above in a browser (or: curl -L -b '' "<URL>", which keeps the session cookie). When done: node bin/run.js stop --all')
+  console.log(`\nOpen the URL above in a browser (or: curl -L -b '' "<URL>", which keeps the session cookie). When done: node bin/run.js stop --all`)
 }
 
 process.exitCode = res.status ?? 1
