@@ -1,14 +1,28 @@
 #!/usr/bin/env node
-// `preview start` would pay two Node cold starts in series (this CLI, then the detached supervisor) before the
-// dev server even spawns: start the supervisor now, while oclif loads, and hand it the spec when the start
-// command gets there (see src/core/preview/prewarm.ts). PREVIEW_NO_PREWARM=1 turns it off.
+// `preview start` is the one command whose speed users feel on every run, so it gets two shortcuts (both off with
+// PREVIEW_NO_FAST_START=1):
+// - the supervisor is spawned now, before anything else loads, so its Node cold start overlaps this one's
+//   (src/core/preview/prewarm.ts);
+// - the start itself runs without loading oclif when its flags are plain (src/cli/fast-start.ts: same flag table,
+//   same body, same errors); help, --foreground, --list-commands and anything unusual go to oclif as usual.
 const argv = process.argv.slice(2)
 const detachedStart =
   argv[0] === 'start' && !argv.some((a) => ['--foreground', '--list-commands', '--help', '-h'].includes(a))
-if (detachedStart && !process.env.PREVIEW_NO_PREWARM) {
+if (detachedStart && !process.env.PREVIEW_NO_FAST_START) {
   const {prewarmSupervisor} = await import('../dist/core/preview/prewarm.js')
   prewarmSupervisor()
+  const {runFastStart} = await import('../dist/cli/fast-start.js')
+  const code = await runFastStart(argv.slice(1))
+  if (code !== null) {
+    process.exitCode = code
+  } else {
+    await runOclif()
+  }
+} else {
+  await runOclif()
 }
 
-const {execute} = await import('@oclif/core/execute')
-await execute({dir: import.meta.url})
+async function runOclif() {
+  const {execute} = await import('@oclif/core/execute')
+  await execute({dir: import.meta.url})
+}

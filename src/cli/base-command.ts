@@ -4,6 +4,7 @@
 import {Command} from '@oclif/core/command'
 import * as Errors from '@oclif/core/errors'
 import {isPreviewError} from '../core/errors.js'
+import {renderPreviewError} from './render-error.js'
 
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true
@@ -15,17 +16,11 @@ export abstract class BaseCommand extends Command {
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     if (isPreviewError(err)) {
-      const lines = [err.message]
-      if (err.details.length > 0) lines.push('', ...err.details.map((l) => `  ${l}`))
-      if (err.hint) lines.push('', err.hint)
-      if (this.jsonEnabled()) {
-        this.logJson({error: {code: err.code, details: err.details, hint: err.hint ?? null, message: err.message}})
-        this.exit(err.exitCode)
-      }
-
       // Printed as is (oclif's own printer re-wraps long lines and would split paths and URLs).
-      this.logToStderr(`Error: ${lines.join('\n')}`)
-      this.exit(err.exitCode)
+      const out = renderPreviewError(err, this.jsonEnabled())
+      if (out.stdout !== null) console.log(out.stdout)
+      if (out.stderr !== null) console.error(out.stderr)
+      this.exit(out.exitCode)
     }
 
     // oclif's own parse errors (unknown flag, bad option value) are bad input: exit 2.

@@ -1,7 +1,8 @@
 import * as Flags from '@oclif/core/flags'
+import type {FlagInput} from '@oclif/core/interfaces'
 import {BaseCommand} from '../cli/base-command.js'
-import {Progress, qrCode} from '../cli/progress.js'
-import {startBanner} from '../cli/render.js'
+import {START_FLAGS, type StartFlags, type StartFlagSpec} from '../cli/start-flags.js'
+import {runStart} from '../cli/start-run.js'
 import {PreviewManager, type StartResult} from '../core/preview/manager.js'
 import type {Discovery} from '../core/preview/discovery.js'
 import type {PreviewRow} from '../core/preview/types.js'
@@ -16,45 +17,21 @@ export default class Start extends BaseCommand {
     '<%= config.bin %> start --ref feature/login --qr',
   ]
 
-  static override flags = {
-    auth: Flags.string({description: 'token | basic | none (default token)'}),
-    clipboard: Flags.boolean({allowNo: true, default: true, description: 'copy the URL to the clipboard (off in CI or without a TTY)'}),
-    command: Flags.string({description: 'the dev command (overrides discovery)'}),
-    cwd: Flags.string({description: 'run here instead of the newest .sdd worktree'}),
-    install: Flags.boolean({allowNo: true, default: true, description: 'install dependencies in a fresh worktree (lockfile present, node_modules missing)'}),
-    qr: Flags.boolean({default: false, description: 'print a QR code of the link, for phones'}),
-    ref: Flags.string({description: 'preview this branch, tag or commit in a worktree of its own'}),
-    expire: Flags.string({description: 'link lifetime: 30s, 30m, 4h, 1d (default 4h, at most max_expire)'}),
-    foreground: Flags.boolean({default: false, description: 'run the supervisor in this process until Ctrl-C'}),
-    'idle-ttl': Flags.string({description: 'stop the dev server after this long without requests; the next request wakes it'}),
-    'list-commands': Flags.boolean({default: false, description: 'print every candidate dev command in order and start nothing'}),
-    provider: Flags.string({description: 'auto | cloudflared | ngrok | bore | tailscale | localtunnel | ssh | local'}),
-    'ready-timeout': Flags.string({description: 'how long to wait for the dev server (default 30s)'}),
-  }
+  // Built from the shared table, so the fast path in bin/run.js parses exactly these flags.
+  static override flags: FlagInput = Object.fromEntries(
+    Object.entries(START_FLAGS).map(([name, spec]: [string, StartFlagSpec]) => [
+      name,
+      spec.type === 'string'
+        ? Flags.string({description: spec.description})
+        : Flags.boolean({allowNo: spec.allowNo ?? false, default: spec.default ?? false, description: spec.description}),
+    ]),
+  )
 
   async run(): Promise<PreviewRow | (Discovery & {cwd: string})> {
-    const {flags} = await this.parse(Start)
-    const manager = new PreviewManager({cwd: process.cwd()})
-    if (flags['list-commands']) return this.listCommands(manager, flags.cwd, flags.command)
-    const progress = new Progress(!this.jsonEnabled())
-    const result = await manager.start({
-      noInstall: !flags.install,
-      onProgress: (step, detail) => progress.step(step, detail),
-      ref: flags.ref,
-      auth: flags.auth,
-      command: flags.command,
-      cwd: flags.cwd,
-      expire: flags.expire,
-      foreground: flags.foreground,
-      idleTtl: flags['idle-ttl'],
-      provider: flags.provider,
-      readyTimeout: flags['ready-timeout'],
-    })
-    progress.done()
-    for (const w of result.warnings) this.warn(w)
-    for (const line of startBanner(result.row, result.shareUrl)) this.log(line)
-    if (flags.qr && !this.jsonEnabled()) this.log(await qrCode(result.shareUrl))
-    if (flags.clipboard && !process.env.CI && process.stdout.isTTY && !this.jsonEnabled()) await this.copy(result.shareUrl)
+    const {flags: parsed} = await this.parse(Start)
+    const flags = parsed as unknown as StartFlags
+    if (flags['list-commands']) return this.listCommands(new PreviewManager({cwd: process.cwd()}), flags.cwd, flags.command)
+    const result = await runStart(flags, {json: this.jsonEnabled(), log: (line) => this.log(line)})
     if (flags.foreground) await this.untilSignal(result)
     return {...result.row, share_url: result.shareUrl}
   }
@@ -65,16 +42,6 @@ export default class Start extends BaseCommand {
     for (const [i, c] of found.candidates.entries()) this.log(`${i + 1}. ${c.command}    (${c.source})`)
     for (const hint of found.runtimeHints) this.log(`runtime: ${hint}    (.tool-versions)`)
     return found
-  }
-
-  private async copy(url: string): Promise<void> {
-    try {
-      const {default: clipboard} = await import('clipboardy')
-      await clipboard.write(url)
-      this.log('URL copied to clipboard.')
-    } catch {
-      // No clipboard (headless box): the URL is printed above, which is enough.
-    }
   }
 
   private async untilSignal(result: StartResult): Promise<void> {
