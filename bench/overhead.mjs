@@ -320,16 +320,18 @@ supervisor starts); yaml, debug and proper-lockfile load on first use; oclif is 
 logger or semver at start-up); the port wait wakes on a banner line instead of its next 40 ms tick; the
 \`starting\` row is written while the dev server boots; \`--cwd\` costs one git call, not two.
 
-What is left on the critical path is the CLI itself: Node's bootstrap and \`@oclif/core\` before the start command
-can send the supervisor its spec (the traced phases above attribute that wait to the supervisor, which is ready
-earlier and idles until the spec comes). The next steps, largest first:
+A plain \`preview start\` also runs without oclif now (\`src/cli/fast-start.ts\`, same flag table as the command).
 
-1. **A start fast path without oclif.** Parse \`start\`'s flags with \`node:util\` parseArgs in \`bin/run.js\` and call
-   \`PreviewManager.start\` directly, falling back to oclif for \`--help\` and anything unusual: it removes oclif's
-   ~150 ms from the path (the "without oclif" column is that path, but without the pre-warmed supervisor). It
-   would duplicate the flag definitions, which is why it is not done.
-2. **Start the dev server speculatively** in the pre-warmed supervisor from the raw argv, and roll it back if the
-   CLI then rejects the input: the dev server's own boot would overlap the CLI's.
+What is left on the critical path is two Node cold starts that overlap only partly: the supervisor is spawned as
+soon as the CLI's own Node is up (~130 ms in), and its own boot (~130 ms of Node plus ~40 ms of modules) ends
+after the CLI has prepared the spec; the dev server is spawned only then. (The traced phases above attribute
+the CLI's waits to the supervisor and the other way round, because the two now run side by side.) Next steps:
+
+1. **The CLI spawns the dev server itself** as soon as the spec is ready (output to the log file, its own
+   process group), and the supervisor adopts it: port capture from the log as it grows, exit watched through
+   /proc. Estimated gain: the supervisor's remaining boot, ~80 ms.
+2. **Start the dev server before the CLI has prepared anything** (speculatively, from the raw argv, rolled back
+   if the input turns out bad): the dev server's own boot would then overlap the CLI's.
 `
 
 const FINDINGS_OK = `### Reading
