@@ -261,7 +261,7 @@ export class Supervisor {
       if (!stream) continue
       stream.pipe(this.log, {end: false})
       createInterface({crlfDelay: Infinity, input: stream}).on('line', (line) => {
-        this.tail.push(stripAnsi(line))
+        this.tail.push(line)
         if (this.tail.length > LOG_TAIL) this.tail.shift()
       })
     }
@@ -349,7 +349,7 @@ export class Supervisor {
   }
 
   private withTail(error: unknown): PreviewError {
-    const tail = [...this.tail]
+    const tail = this.cleanTail()
     if (isPreviewError(error)) {
       if (error.details.length === 0 && tail.length > 0) error.details.push(`last ${tail.length} lines of the dev server's log:`, ...tail)
       return error
@@ -375,8 +375,8 @@ export class Supervisor {
     })
     this.childExit = exit
     const onLine = (line: string) => {
-      const clean = stripAnsi(line)
-      this.tail.push(clean)
+      // Raw lines in the tail: they are only cleaned if an error shows them (the sniffer cleans its own copy).
+      this.tail.push(line)
       if (this.tail.length > LOG_TAIL) this.tail.shift()
       const candidate = this.sniffer.push(line)
       if (candidate) {
@@ -434,8 +434,14 @@ export class Supervisor {
     )
   }
 
+  /** The last lines, without colour codes (for error messages). */
+  private cleanTail(): string[] {
+    return this.tail.map((l) => stripAnsi(l))
+  }
+
   private tailDetails(): string[] {
-    return this.tail.length > 0 ? [`last ${this.tail.length} lines of the dev server's log:`, ...this.tail] : ['(the dev server printed nothing)']
+    const tail = this.cleanTail()
+    return tail.length > 0 ? [`last ${tail.length} lines of the dev server's log:`, ...tail] : ['(the dev server printed nothing)']
   }
 
   /** The row's links as state.json has them now (null when unreadable or the row is gone). */
