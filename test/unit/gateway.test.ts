@@ -299,6 +299,26 @@ describe('proxying', () => {
     await expect(wsEcho(`${gw.url.replace('http', 'ws')}/hmr`, {})).rejects.toThrow(/401/)
   })
 
+  it('closes a connection whose request head trickles in too slowly (408), and keeps a prompt one', async () => {
+    const spare = await startGateway({auth: {jwtKey: key, links: [], mode: 'none', previewId: ID}, headTimeoutMs: 300, targetPort: dev.port})
+    try {
+      const slow = net.connect(spare.port, '127.0.0.1')
+      let answer = ''
+      slow.on('data', (d: Buffer) => (answer += d.toString('latin1')))
+      const closed = new Promise<void>((resolve) => slow.on('close', () => resolve()))
+      slow.write('GET / HTTP/1.1\r\nHost: x\r\n') // and never the blank line
+      const started = Date.now()
+      await closed
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250)
+      expect(Date.now() - started).toBeLessThan(5000)
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /)
+      const prompt = await request(`${spare.url}/`)
+      expect(prompt.status).toBe(200)
+    } finally {
+      await spare.close()
+    }
+  })
+
   it('answers 502 when the dev server is down', async () => {
     const spare = await startGateway({auth: {jwtKey: key, links: [], mode: 'none', previewId: ID}, targetPort: await deadPort()})
     try {

@@ -43,6 +43,8 @@ export interface GatewayOptions {
   onActivity?: () => void
   /** If set, awaited before the first upstream connection of each client connection (idle wake-up). */
   ensureUpstream?: () => Promise<void>
+  /** Slow-loris guard: a request head must be complete this long after its first byte (default HEAD_TIMEOUT_MS). */
+  headTimeoutMs?: number
 }
 
 export interface Gateway {
@@ -75,6 +77,9 @@ export type RefusalKind =
   | 'revoked'
   | 'basic'
   | 'origin'
+
+/** How long a request head may take to arrive once it has started (slow-loris guard); GatewayOptions.headTimeoutMs. */
+export const HEAD_TIMEOUT_MS = 30_000
 
 /** How long one side of a connection may stay open after the other side ended it. */
 export const HALF_CLOSE_MS = 2000
@@ -295,6 +300,7 @@ interface GatewayState {
   secureCookie: boolean
   onActivity: (() => void) | undefined
   ensureUpstream: (() => Promise<void>) | undefined
+  headTimeoutMs: number
 }
 
 /** One client connection and the upstream connection paired with it. */
@@ -306,6 +312,7 @@ class Connection {
     return this.mode === Mode.Tunnel
   }
   private halfCloseTimer: NodeJS.Timeout | null = null
+  private headTimer: NodeJS.Timeout | null = null
   /** Set while the response to a script request streams: webpack-dev-server's socket port is rewritten in it. */
   private rewriter: DevSocketPortRewriter | null = null
   private pending: Buffer | null = null
@@ -333,7 +340,24 @@ class Connection {
     client.on('drain', () => this.upstream?.resume())
   }
 
+  /** Slow-loris guard: a request head that trickles in must be complete within HEAD_TIMEOUT_MS. */
+  private armHeadTimer(): void {
+    if (this.headTimer) return
+    this.headTimer = setTimeout(() => {
+      this.headTimer = null
+      if (this.mode === Mode.Head && this.pending !== null) this.fail(408, 'The request head did not arrive in time.')
+    }, this.g.headTimeoutMs)
+    this.headTimer.unref()
+  }
+
+  private clearHeadTimer(): void {
+    if (!this.headTimer) return
+    clearTimeout(this.headTimer)
+    this.headTimer = null
+  }
+
   destroy(): void {
+    this.clearHeadTimer()
     if (this.halfCloseTimer) clearTimeout(this.halfCloseTimer)
     this.mode = Mode.Closed
     this.pending = null
@@ -393,9 +417,11 @@ class Connection {
           if (end === -1) {
             if (data.length - off > MAX_HEAD_BYTES) return this.fail(431, 'Request head too large.')
             this.pending = data.subarray(off)
+            if (off < data.length) this.armHeadTimer() // a head arriving in pieces gets HEAD_TIMEOUT_MS in all
             return
           }
 
+          this.clearHeadTimer()
           if (end - off > MAX_HEAD_BYTES) return this.fail(431, 'Request head too large.')
           const head = data.toString('latin1', off, end + 2)
           off = end + 4
@@ -908,6 +934,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const state: GatewayState = {
     authority: new Authority(opts.auth),
     ensureUpstream: opts.ensureUpstream,
+    headTimeoutMs: opts.headTimeoutMs ?? HEAD_TIMEOUT_MS,
     listenPort: 0,
     onActivity: opts.onActivity,
     publicHost: null,
