@@ -130,6 +130,8 @@ describe('bad input and rollback', () => {
     expect(res.code).toBe(2)
     expect(res.stderr).toMatch(message)
     expect(existsSync(path.join(repo.dir, '.sdd', 'worktrees'))).toBe(false)
+    // The supervisor spawned ahead of time for this start leaves with the CLI.
+    expect(await waitFor(() => pidsInside(repo.dir).length === 0, 5000)).toBe(true)
   })
 
   it('not a git repository: exit 2', async () => {
