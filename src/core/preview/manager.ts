@@ -1,12 +1,12 @@
 // PreviewManager: the programmatic API behind every command (start, list, status, stop, list-commands).
 import {randomBytes} from 'node:crypto'
-import {closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, type Dirent} from 'node:fs'
+import {closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, type Dirent} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import net from 'node:net'
 import path from 'node:path'
 import {InvalidInput, PreviewError, PreviewNotFound, StartFailed} from '../errors.js'
 import {ensureDir} from '../fsutil.js'
-import {isAlive, killGroup, killPid, run, spawnNodeDetached, waitForExit} from '../process.js'
+import {isAlive, killGroup, killPid, procStartTime, run, spawnGroup, spawnNodeDetached, waitForExit} from '../process.js'
 import {appendAudit} from './audit.js'
 import {loadConfig, type PreviewConfig} from './config.js'
 import {redactUrl} from './redact.js'
@@ -14,6 +14,7 @@ import {chooseCommand, discoverCommands, type Discovery} from './discovery.js'
 import {parseDuration} from './duration.js'
 import {revokeLinks, shareLink, type ShareResult} from './links.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
+import {ADOPT_WRAPPER, devServerEnv, type AdoptedDevServer} from './dev-server.js'
 import {installCommand} from './install.js'
 import {SUPERVISOR_SCRIPT, takePrewarmed} from './prewarm.js'
 import {loadJwtKey, mintCredential, type Credential} from './credentials.js'
@@ -193,8 +194,14 @@ export class PreviewManager {
   /** Spawns the detached supervisor and waits on IPC for ready or failed. */
   private spawnSupervisor(spec: SupervisorSpec, paths: SddPaths, progress: (step: string, detail: string) => void): Promise<ReadyMessage> {
     ensureDir(paths.logs)
+    const prewarmed = takePrewarmed()
+    // The dev server starts now, from here, while the supervisor finishes booting: its own start-up overlaps
+    // the supervisor's instead of following it. It writes into the log; the supervisor adopts it. (With an
+    // install to run first, the supervisor does everything itself.)
+    const adopted = spec.install ? null : this.startDevServerForAdoption(spec, paths)
+    if (adopted) spec.adopt = adopted
     const child =
-      takePrewarmed() ??
+      prewarmed ??
       (() => {
         // The supervisor's own stdout/stderr (crash traces) go to the preview's log file.
         const fd = openSync(logFile(paths, spec.id), 'a', 0o600)
@@ -222,11 +229,16 @@ export class PreviewManager {
         }
       })
       child.once('exit', (code, signal) => {
+        // A supervisor that died before taking over must not leave the dev server started for it.
+        if (adopted) void killGroup(adopted.pid, {startTime: adopted.startTime})
         finish(() =>
           reject(new StartFailed(`The supervisor exited (${signal ?? `code ${code}`}) before the preview was ready.`, [], `See ${logFile(paths, spec.id)}.`)),
         )
       })
-      child.once('error', (error) => finish(() => reject(new StartFailed(`Could not start the supervisor: ${error.message}`))))
+      child.once('error', (error) => {
+        if (adopted) void killGroup(adopted.pid, {startTime: adopted.startTime})
+        finish(() => reject(new StartFailed(`Could not start the supervisor: ${error.message}`)))
+      })
       child.send({spec, type: 'spec'} satisfies SupervisorInput)
       // Minted here while the supervisor boots and starts the dev server: the token names no host, and jose then
       // never loads in a long-lived supervisor.
@@ -237,6 +249,24 @@ export class PreviewManager {
         (error: Error) => finish(() => reject(new StartFailed(`Could not mint the link: ${error.message}`))),
       )
     })
+  }
+
+  /** Starts the dev server for the supervisor to adopt: its own process group, its output into the log file. */
+  private startDevServerForAdoption(spec: SupervisorSpec, paths: SddPaths): AdoptedDevServer | null {
+    const fd = openSync(logFile(paths, spec.id), 'a', 0o600)
+    try {
+      const logOffset = fstatSync(fd).size
+      const dev = spawnGroup('/bin/sh', ['-c', ADOPT_WRAPPER, 'sh', spec.command], {
+        cwd: spec.cwd,
+        env: devServerEnv(spec.env, spec.port),
+        stdio: ['ignore', fd, fd],
+      })
+      dev.on('error', () => {}) // the supervisor sees it exit and reports it
+      dev.unref()
+      return dev.pid ? {logOffset, pid: dev.pid, startTime: procStartTime(dev.pid)} : null
+    } finally {
+      closeSync(fd)
+    }
   }
 
   /** The first link's credential for a preview about to start. */

@@ -12,6 +12,7 @@ import type {ProviderConfig, TunnelHandle} from '../tunnels/types.js'
 import {appendAudit} from './audit.js'
 import {INSTALL_TIMEOUT_MS} from './install.js'
 import type {Credential} from './credentials.js'
+import {EXIT_MARKER, devServerEnv, followLines, watchExit, type AdoptedDevServer} from './dev-server.js'
 import type {Gateway} from './gateway.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
 import {PortSniffer, stripAnsi, type PortCandidate} from './port-capture.js'
@@ -35,6 +36,8 @@ export interface SupervisorSpec {
   idleTtlMs: number | null
   /** A dependency install to run before the dev command (fresh worktrees), or null. */
   install: string | null
+  /** A dev server `preview start` already started (so its boot overlaps this process's); adopted once. */
+  adopt?: AdoptedDevServer | null
   maxRestarts: number
   port: number
   env: Record<string, string>
@@ -113,6 +116,9 @@ export class Supervisor {
   readonly paths: SddPaths
   readonly log: WriteStream
   private child: ChildProcess | null = null
+  /** The dev server's pid (a process group leader): our child, or the one adopted from `preview start`. */
+  private devPid: number | null = null
+  private adopt: AdoptedDevServer | null
   private childExit: Promise<number | null> | null = null
   private gateway: Gateway | null = null
   private tunnel: TunnelHandle | null = null
@@ -147,6 +153,7 @@ export class Supervisor {
     private readonly credential: Promise<Credential>,
   ) {
     credential.catch(() => {}) // awaited in start(); a CLI that went away must not be an unhandled rejection
+    this.adopt = spec.adopt ?? null
     this.paths = sddPaths(spec.sddDir)
     ensureDir(this.paths.logs)
     this.log = createWriteStream(logFile(this.paths, spec.id), {flags: 'a', mode: 0o600})
@@ -358,22 +365,11 @@ export class Supervisor {
     return new StartFailed(`Start failed: ${(error as Error).message}`, tail.length > 0 ? [`last ${tail.length} lines of the dev server's log:`, ...tail] : [])
   }
 
-  /** Spawns the dev server in its own process group and resolves with the port it serves on. */
+  /** Spawns (or adopts) the dev server in its own process group and resolves with the port it serves on. */
   private async spawnDevServer(): Promise<number> {
     const {spec} = this
     this.sniffer = new PortSniffer()
     this.lineCandidate = null
-    const child = spawnShellGroup(spec.command, {
-      cwd: spec.cwd,
-      // WDS_SOCKET_PORT=0: Create React App's HMR socket then uses the page's port (the gateway's or the tunnel's).
-      env: {WDS_SOCKET_PORT: '0', ...spec.env, HOST: '127.0.0.1', PORT: String(spec.port)},
-    })
-    this.child = child
-    const exit = new Promise<number | null>((resolve) => {
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)))
-      child.once('error', () => resolve(127))
-    })
-    this.childExit = exit
     const onLine = (line: string) => {
       // Raw lines in the tail: they are only cleaned if an error shows them (the sniffer cleans its own copy).
       this.tail.push(line)
@@ -386,17 +382,48 @@ export class Supervisor {
       else if (this.lineCandidate && this.sniffer.rejected.has(this.lineCandidate.port)) this.lineCandidate = this.sniffer.best()
     }
 
+    const adopt = this.adopt
+    this.adopt = null // only the first dev server is adopted; restarts are our own children
+    if (adopt) {
+      this.child = null
+      this.devPid = adopt.pid
+      let exitedWith: (code: number) => void = () => {}
+      const reported = new Promise<number>((resolve) => (exitedWith = resolve))
+      // Its exit code comes as a line its wrapper shell writes; /proc tells when it is gone in any case.
+      const exit = Promise.race([reported, watchExit(adopt.pid, adopt.startTime)])
+      this.childExit = exit
+      // Its output goes straight into the log file: read it there, as it is written (skipping our own lines).
+      const stop = followLines(logFile(this.paths, spec.id), adopt.logOffset, (line) => {
+        const marker = EXIT_MARKER.exec(line)
+        if (marker) exitedWith(Number(marker[1]))
+        else if (!line.startsWith('[preview] ')) onLine(line)
+      })
+      try {
+        return await this.waitForPort(adopt.pid, exit)
+      } finally {
+        stop()
+      }
+    }
+
+    const child = spawnShellGroup(spec.command, {cwd: spec.cwd, env: devServerEnv(spec.env, spec.port)})
+    this.child = child
+    this.devPid = child.pid ?? null
+    const exit = new Promise<number | null>((resolve) => {
+      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)))
+      child.once('error', () => resolve(127))
+    })
+    this.childExit = exit
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue
       stream.pipe(this.log, {end: false})
       createInterface({crlfDelay: Infinity, input: stream}).on('line', onLine)
     }
 
-    return this.waitForPort(child, exit)
+    return this.waitForPort(child.pid ?? null, exit)
   }
 
   /** Port from the output lines, else from the sockets the process tree listens on; confirmed by TCP connect. */
-  private async waitForPort(child: ChildProcess, exit: Promise<number | null>): Promise<number> {
+  private async waitForPort(pid: number | null, exit: Promise<number | null>): Promise<number> {
     const {spec} = this
     const deadline = Date.now() + spec.readyTimeoutMs
     let exited: number | null | undefined
@@ -408,14 +435,14 @@ export class Supervisor {
     while (Date.now() < deadline) {
       if (exited !== undefined) {
         await sleep(50) // let the last output lines arrive
-        throw new StartFailed(`The dev server exited (code ${exited}) before it was ready.`, this.tailDetails(), 'Run the command by hand in the worktree to see why, or fix it and start again.')
+        throw new StartFailed(`The dev server exited${exited === null ? '' : ` (code ${exited})`} before it was ready.`, this.tailDetails(), 'Run the command by hand in the worktree to see why, or fix it and start again.')
       }
 
       const candidate = this.lineCandidate
       if (candidate && (await probeCandidate(candidate))) return candidate.port
-      if (Date.now() - lastSocketScan >= SOCKET_SCAN_MS && child.pid) {
+      if (Date.now() - lastSocketScan >= SOCKET_SCAN_MS && pid) {
         lastSocketScan = Date.now()
-        socketPorts = listeningPorts(processTree(child.pid)).filter((p) => !this.sniffer.rejected.has(p))
+        socketPorts = listeningPorts(processTree(pid)).filter((p) => !this.sniffer.rejected.has(p))
         if (socketPorts.includes(spec.port) && (await tcpProbe(spec.port))) return spec.port
         // Without a banner, a single listening socket is the server (debugger ports are never the only one).
         if (!candidate && socketPorts.length === 1 && socketPorts[0] !== 9229 && (await tcpProbe(socketPorts[0]!))) return socketPorts[0]!
@@ -497,14 +524,15 @@ export class Supervisor {
     if (this.idle || this.waking || this.stopping || Date.now() - this.lastActivity < ttl) return
     this.idle = true
     this.event(`idle for ${Math.round(ttl / 1000)}s: stopping the dev server until the next request`)
-    const child = this.child
-    if (child?.pid) await killGroup(child.pid, {extraPids: processTree(child.pid)})
+    const pid = this.devPid
+    this.devPid = null // gone: never signal that pid again (it may be reused while we sleep)
+    if (pid) await killGroup(pid, {extraPids: processTree(pid)})
     await patchRow(this.paths, this.spec.id, {process_pgid: null, process_pid: null, process_start_time: null, status: 'idle'})
   }
 
   /** The row's view of the dev server now running. */
   private devServerFields(port: number): Partial<PreviewRow> {
-    const pid = this.child?.pid ?? null
+    const pid = this.devPid
     return {port, process_pgid: pid, process_pid: pid, process_start_time: pid ? procStartTime(pid) : null}
   }
 
@@ -514,7 +542,7 @@ export class Supervisor {
    * and the exit watch is re-armed. Resolves with the port.
    */
   private async respawnDevServer(patch: Partial<PreviewRow>): Promise<number> {
-    const old = this.child?.pid
+    const old = this.devPid
     if (old) await killGroup(old, {extraPids: processTree(old), graceMs: 1000})
     this.tail = []
     const port = await this.spawnDevServer()
@@ -636,16 +664,15 @@ export class Supervisor {
     const gateway = this.gateway
     this.gateway = null
     if (gateway) await gateway.close().catch((error: Error) => this.event(`gateway close: ${error.message}`))
-    const child = this.child
-    if (child?.pid) {
-      const tree = processTree(child.pid)
-      await killGroup(child.pid, {extraPids: tree})
+    // The dev server (ours or adopted), and an install still running at a failed start.
+    for (const pid of new Set([this.devPid, this.child?.pid].filter((p): p is number => Boolean(p)))) {
+      await killGroup(pid, {extraPids: processTree(pid)})
     }
   }
 
   /** True while the dev server's leader is alive (for tests and status). */
   devServerAlive(): boolean {
-    return isAlive(this.child?.pid ?? null)
+    return isAlive(this.devPid)
   }
 }
 
