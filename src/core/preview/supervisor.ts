@@ -154,6 +154,8 @@ export class Supervisor {
   ) {
     credential.catch(() => {}) // awaited in start(); a CLI that went away must not be an unhandled rejection
     this.adopt = spec.adopt ?? null
+    // Known from the start, so a failure before it is adopted still kills the dev server the CLI started.
+    this.devPid = this.adopt?.pid ?? null
     this.paths = sddPaths(spec.sddDir)
     ensureDir(this.paths.logs)
     this.log = createWriteStream(logFile(this.paths, spec.id), {flags: 'a', mode: 0o600})
