@@ -1,11 +1,8 @@
 // The audit log: append-only JSON lines, each HMAC-chained to the one before (see ARCHITECTURE.md).
 import {createHmac} from 'node:crypto'
 import {closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, writeSync} from 'node:fs'
-import {NotAGitRepository} from '../errors.js'
 import {ensureDir, readOrCreateKey, writeFileAtomic} from '../fsutil.js'
 import {withLock} from '../lock.js'
-import {run} from '../process.js'
-import path from 'node:path'
 import type {SddPaths} from './paths.js'
 import type {StopReason} from './types.js'
 

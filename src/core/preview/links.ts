@@ -1,8 +1,6 @@
 // More links to a running preview (share) and taking them back (revoke). The running gateway picks the change up
 // from state.json (the supervisor watches it and calls gateway.setLinks), so a revocation applies within a second.
-import path from 'node:path'
-import {InvalidInput, NotAGitRepository, PreviewError, PreviewNotFound} from '../errors.js'
-import {run} from '../process.js'
+import {InvalidInput, PreviewError, PreviewNotFound} from '../errors.js'
 import {appendAudit} from './audit.js'
 import {loadJwtKey, mintLink} from './credentials.js'
 import type {SddPaths} from './paths.js'
