@@ -454,7 +454,8 @@ async function stopOne(paths: SddPaths, row: PreviewRow): Promise<StopResult> {
   }
 
   if (left.tunnel_pid) await killGroup(left.tunnel_pid, {startTime: left.tunnel_start_time})
-  if (left.process_pgid) await killGroup(left.process_pgid, {startTime: left.process_start_time})
+  // The dev server leads its own process group (spawned detached): its pid is the group id.
+  if (left.process_pid) await killGroup(left.process_pid, {startTime: left.process_start_time})
   const removed = await removeRow(paths, id)
   const reason: StopReason = supervisorAlive ? 'operator' : 'crash'
   // Only a preview that reached running has a start entry to balance.

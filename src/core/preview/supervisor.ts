@@ -529,13 +529,13 @@ export class Supervisor {
     const pid = this.devPid
     this.devPid = null // gone: never signal that pid again (it may be reused while we sleep)
     if (pid) await killGroup(pid, {extraPids: processTree(pid)})
-    await patchRow(this.paths, this.spec.id, {process_pgid: null, process_pid: null, process_start_time: null, status: 'idle'})
+    await patchRow(this.paths, this.spec.id, {process_pid: null, process_start_time: null, status: 'idle'})
   }
 
   /** The row's view of the dev server now running. */
   private devServerFields(port: number): Partial<PreviewRow> {
     const pid = this.devPid
-    return {port, process_pgid: pid, process_pid: pid, process_start_time: pid ? procStartTime(pid) : null}
+    return {port, process_pid: pid, process_start_time: pid ? procStartTime(pid) : null}
   }
 
   /**

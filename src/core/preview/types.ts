@@ -43,8 +43,6 @@ export interface PreviewRow {
   /** Start times (from /proc, clock ticks since boot) so pids read back from disk are not mistaken after reuse. */
   process_start_time?: number | null
   supervisor_start_time?: number | null
-  /** The dev server's process group id (its own pid: it is spawned as a group leader). */
-  process_pgid?: number | null
   /** A tunnel helper process group, when the driver runs a binary. */
   tunnel_pid?: number | null
   tunnel_start_time?: number | null
