@@ -6,6 +6,15 @@
 // - the start itself runs without loading oclif when its flags are plain (src/cli/fast-start.ts: same flag table,
 //   same body, same errors); help, --foreground, --list-commands and anything unusual go to oclif as usual.
 const argv = process.argv.slice(2)
+if (process.platform === 'win32') {
+  // Dev servers run in their own process groups, signalled as a group on stop; Windows has neither groups nor
+  // those signals, so `stop` could not promise to leave nothing behind.
+  process.stderr.write(
+    'Error: preview does not run on Windows: it needs POSIX process groups and signals to stop a dev server and everything it started.\n\nRun it under WSL 2 (Linux), or on Linux or macOS.\n',
+  )
+  process.exit(2)
+}
+
 const detachedStart =
   argv[0] === 'start' && !argv.some((a) => ['--foreground', '--list-commands', '--help', '-h'].includes(a))
 if (detachedStart && !process.env.PREVIEW_NO_FAST_START) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Gateway benchmark, one run: wrk against the dev server direct, nginx as a reverse proxy, the gateway with a valid
-// token, and the other candidates, all in front of the same fixture; writes bench/gateway/RESULTS.md.
+// token, and the other candidates, in front of a small JSON fixture and again in front of a trivial `hello` server;
+// writes bench/gateway/RESULTS.md and bench/gateway/results.json.
 //
 //   npm run build && node bench/gateway/run.mjs [--duration 8] [--rounds 2] [--connections 32]
 //
@@ -118,70 +119,109 @@ const median = (xs) => {
   return s[Math.floor((s.length - 1) / 2)]
 }
 
-async function main() {
-  const fixture = await startNode('fixture.mjs', [0])
+/** One suite: every target in front of one fixture, `ROUNDS` interleaved rounds each. */
+async function suite(fixtureScript, names) {
+  const fixture = await startNode(fixtureScript, [0])
   const nginx = await startNginx(fixture.port)
   const gateway = await startNode('gateway-proc.mjs', [fixture.port])
-  const nodeHttp = await startNode('candidate-node-http.mjs', [fixture.port])
-  const undici = await startNode('candidate-undici.mjs', [fixture.port])
-  const httpProxy3 = await startNode('candidate-http-proxy-3.mjs', [fixture.port])
-  const tcp = await startNode('candidate-tcp-pipe.mjs', [fixture.port])
   const cookie = `Cookie: ${gateway.extra}`
-  const targets = [
+  const all = [
     {headers: [], name: 'dev server direct', port: fixture.port},
     {headers: [], name: 'nginx reverse proxy (1 worker, keepalive upstream)', port: nginx.port},
     {headers: [cookie], name: 'preview gateway (token cookie)', port: gateway.port},
-    {headers: [cookie], name: 'candidate: node:http + http.request keep-alive agent', port: nodeHttp.port},
-    {headers: [cookie], name: 'candidate: node:http + undici Pool.stream (pipelining 1)', port: undici.port},
-    {headers: [cookie], name: 'candidate: node:http + http-proxy-3 (keep-alive agent, xfwd)', port: httpProxy3.port},
-    {headers: [], name: 'yardstick: raw TCP pipe, no HTTP', port: tcp.port},
   ]
-  const runs = new Map(targets.map((t) => [t.name, []]))
-  // Other work on the host takes CPU from every target alike; the load average says how much to trust a run.
-  const loadBefore = os.loadavg()[0]
+  for (const [script, name, withCookie] of names) {
+    const c = await startNode(script, [fixture.port])
+    all.push({headers: withCookie ? [cookie] : [], name, port: c.port})
+  }
+
+  const runs = new Map(all.map((t) => [t.name, []]))
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      for (const t of targets) {
+      for (const t of all) {
         const r = wrk(t.port, t.headers)
         if (r.non2xx > 0) throw new Error(`${t.name}: ${r.non2xx} non-2xx responses (auth failed?)`)
         runs.get(t.name).push(r)
-        console.error(`round ${round + 1} ${t.name}: ${Math.round(r.rps)} rps p99 ${r.p99}`)
+        console.error(`${fixtureScript} round ${round + 1} ${t.name}: ${Math.round(r.rps)} rps p99 ${r.p99}`)
       }
     }
   } finally {
-    for (const c of children) c.kill('SIGTERM')
     nginx.cleanup()
   }
 
+  return {runs, targets: all}
+}
+
+function table({runs, targets}) {
   const nginxRuns = runs.get(targets[1].name)
   const nginxRps = median(nginxRuns.map((r) => r.rps))
-  const rows = targets.map((t) => {
-    const rs = runs.get(t.name)
-    const rps = median(rs.map((r) => r.rps))
-    // Ratio within each round too: neighbours on a shared host shift whole rounds up or down together.
-    const perRound = rs.map((r, i) => (r.rps / nginxRuns[i].rps).toFixed(2)).join(', ')
-    return `| ${t.name} | ${Math.round(rps)} | ${(rps / nginxRps).toFixed(2)} | ${perRound} | ${rs.map((r) => r.p99).join(', ')} | ${rs.map((r) => Math.round(r.rps)).join(', ')} |`
-  })
-  const ratio = (i) => median(runs.get(targets[i].name).map((r) => r.rps)) / nginxRps
+  return targets
+    .map((t) => {
+      const rs = runs.get(t.name)
+      const rps = median(rs.map((r) => r.rps))
+      const perRound = rs.map((r, i) => (r.rps / nginxRuns[i].rps).toFixed(2)).join(', ')
+      return `| ${t.name} | ${Math.round(rps)} | ${(rps / nginxRps).toFixed(2)} | ${perRound} | ${rs.map((r) => r.p99).join(', ')} | ${rs.map((r) => Math.round(r.rps)).join(', ')} |`
+    })
+    .join('\n')
+}
+
+/** Median req/s of target i as a multiple of nginx's (target 1) in the same suite. */
+function ratioOf({runs, targets}, i) {
+  return median(runs.get(targets[i].name).map((r) => r.rps)) / median(runs.get(targets[1].name).map((r) => r.rps))
+}
+
+async function main() {
+  const loadBefore = os.loadavg()[0]
+  const json = await suite('fixture.mjs', [
+    ['candidate-node-http.mjs', 'candidate: node:http + http.request keep-alive agent', true],
+    ['candidate-undici.mjs', 'candidate: node:http + undici Pool.stream (pipelining 1)', true],
+    ['candidate-http-proxy-3.mjs', 'candidate: node:http + http-proxy-3 (keep-alive agent, xfwd)', true],
+    ['candidate-tcp-pipe.mjs', 'yardstick: raw TCP pipe, no HTTP', false],
+  ])
+  const hello = await suite('fixture-hello.mjs', [
+    ['candidate-node-http.mjs', 'candidate: node:http + http.request keep-alive agent', true],
+    ['candidate-tcp-pipe.mjs', 'yardstick: raw TCP pipe, no HTTP', false],
+  ])
+  for (const c of children) c.kill('SIGTERM')
   const fmt = (x) => x.toFixed(2)
+  const ratio = (i) => ratioOf(json, i)
   const gw = ratio(2)
-  const libs = [3, 4, 5].map((i) => ({name: targets[i].name.replace('candidate: ', ''), x: ratio(i)}))
+  const libs = [3, 4, 5].map((i) => ({name: json.targets[i].name.replace('candidate: ', ''), x: ratio(i)}))
   const bestLib = libs.reduce((a, b) => (b.x > a.x ? b : a))
   const cpu = os.cpus()[0]?.model ?? 'unknown'
   const load = `1-min load average ${loadBefore.toFixed(1)} before the rounds, ${os.loadavg()[0].toFixed(1)} after`
+  const figures = {
+    gateway_x_nginx: Number(fmt(gw)),
+    gateway_x_nginx_hello: Number(fmt(ratioOf(hello, 2))),
+    gateway_x_tcp_pipe_hello: Number(fmt(ratioOf(hello, 2) / ratioOf(hello, 4))),
+    node_http_x_nginx: Number(fmt(libs[0].x)),
+    when: new Date().toISOString(),
+  }
   const text = `# Gateway benchmark
 
-Written by \`bench/gateway/run.mjs\` on ${new Date().toISOString()}.
+Written by \`bench/gateway/run.mjs\` on ${figures.when}.
 Machine: ${os.cpus().length} x ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version};
 ${load}.
-Load: \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s\` on loopback, GET / of a ${'Node fixture'} (small JSON body),
+Load: \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s\` on loopback, GET / of a Node fixture (small JSON body),
 ${ROUNDS} interleaved rounds per target, median reported. Everything shares the same cores, and the host is shared
 with other work, so absolute figures move between rounds; the ratios are what to read. The gateway runs in token
-mode with a valid cookie (any refused request would abort the run), rewriting Host and headers on every request.
+mode with a valid cookie (any refused request would abort the run): every head parsed strictly, the cookie
+checked and stripped, the head re-serialized with Host, Origin and forwarding headers rewritten.
 
 | target | req/s (median) | x nginx (medians) | x nginx per round | p99 per round | req/s per round |
 |---|---:|---:|---|---|---|
-${rows.join('\n')}
+${table(json)}
+
+## The same with a trivial \`hello\` handler
+
+The dev server is a raw TCP server that answers each GET with a canned 5-byte \`hello\` (\`fixture-hello.mjs\`), so
+almost all the CPU a proxy uses is its own: the case where proxy cost shows most. Same load, same rounds, same run.
+
+| target | req/s (median) | x nginx (medians) | x nginx per round | p99 per round | req/s per round |
+|---|---:|---:|---|---|---|
+${table(hello)}
+
+Here the gateway reaches ${fmt(ratioOf(hello, 2))}x nginx and ${fmt(ratioOf(hello, 2) / ratioOf(hello, 4))} of the raw TCP pipe's throughput.
 
 ## Why the gateway is hand-written on node:net
 
@@ -191,13 +231,14 @@ written as its docs recommend for a reverse proxy (\`candidate-*.mjs\`). In this
 throughput (medians): node:http + http.request ${fmt(libs[0].x)}, undici Pool.stream ${fmt(libs[1].x)},
 http-proxy-3 ${fmt(libs[2].x)}; the preview gateway ${fmt(gw)}; a raw TCP pipe with no HTTP at all ${fmt(ratio(6))}.
 The best library candidate (${bestLib.name}) reaches ${fmt(bestLib.x)}x nginx, ${bestLib.x >= 0.6 ? 'meeting' : 'short of'} the
-issue's 0.6x floor; the gateway reaches ${fmt(gw)}x, ${fmt(gw / bestLib.x)}x that candidate. All three libraries sit on node:http's
+0.6x floor; the gateway reaches ${fmt(gw)}x, ${fmt(gw / bestLib.x)}x that candidate. All three libraries sit on node:http's
 server, which builds a request object, a header object and a response object per request and then, in the proxy,
 a second set for the upstream request; with the dev server on the same two cores, that CPU comes out of the dev
 server's share. The gateway parses only the request head, checks auth synchronously, rewrites the few headers it
 must and pipes the bytes: it keeps ${fmt(gw / ratio(6))} of the raw pipe's throughput, the ceiling for a Node proxy here.
 `
   writeFileSync(path.join(here, 'RESULTS.md'), text)
+  writeFileSync(path.join(here, 'results.json'), `${JSON.stringify(figures, null, 2)}\n`)
   process.stdout.write(text)
 }
 

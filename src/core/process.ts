@@ -1,12 +1,19 @@
-// The one process module: spawning, process groups, /proc inspection and termination all live here.
-import {execFile, spawn, type ChildProcess, type SpawnOptions} from 'node:child_process'
+// The one process module: spawning, process groups, process inspection and termination all live here.
+// Inspection reads /proc on Linux; elsewhere (macOS) the same answers come from `ps` (liveness, start time, tree)
+// and `lsof` (listening ports), both shipped with macOS. PREVIEW_PROCFS=0 selects that path on Linux so the tests
+// cover it. Start times are opaque: clock ticks since boot from /proc, epoch seconds from ps; a row's start
+// time is only ever compared with one read the same way.
+import {execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions} from 'node:child_process'
 import {readdirSync, readFileSync, readlinkSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {debugFor} from './debug.js'
 
 const debug = debugFor('process')
 
-/** How long a process group gets between SIGTERM and SIGKILL. Tests may lower it. */
+/** Whether process inspection reads /proc (Linux, unless PREVIEW_PROCFS=0) or asks ps and lsof. */
+export const USE_PROCFS = process.platform === 'linux' && process.env.PREVIEW_PROCFS !== '0'
+
+/** How long a process group gets between SIGTERM and SIGKILL. */
 export const TERM_GRACE_MS = 3000
 /** Upper bound on waiting for a group to vanish after SIGKILL (PID 1 here reaps 1-2 s late). */
 export const KILL_WAIT_MS = 5000
@@ -19,8 +26,10 @@ export interface ProcStat {
   startTime: number
 }
 
-/** Parses /proc/<pid>/stat; the command name may hold spaces and parens, so split after the last ')'. */
+/** A process's stat: from /proc/<pid>/stat, or from ps where there is no /proc. */
 export function readProcStat(pid: number): ProcStat | null {
+  if (!Number.isInteger(pid) || pid <= 0) return null
+  if (!USE_PROCFS) return psStats(['-p', String(pid)]).find((s) => s.pid === pid) ?? null
   let text: string
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -57,7 +66,33 @@ export function isAlive(pid: number | null | undefined, startTime?: number | nul
   return true
 }
 
+const PS_COLUMNS = 'pid=,ppid=,pgid=,stat=,lstart='
+
+/**
+ * Runs `ps -o pid=,ppid=,pgid=,stat=,lstart=` (procps and BSD ps both know these keywords). lstart reads like
+ * `Tue Dec  1 08:18:12 2026`; it becomes epoch seconds. ps exits 1 when a `-p` pid does not exist: no rows.
+ */
+function psStats(select: string[]): ProcStat[] {
+  let text: string
+  try {
+    text = execFileSync('ps', [...select, '-o', PS_COLUMNS], {encoding: 'utf8', env: {...process.env, LC_ALL: 'C'}, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000})
+  } catch (error) {
+    text = String((error as {stdout?: string}).stdout ?? '')
+  }
+
+  const out: ProcStat[] = []
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(.+?)\s*$/.exec(line)
+    if (!m) continue
+    const started = Date.parse(m[5]!)
+    out.push({pgrp: Number(m[3]), pid: Number(m[1]), ppid: Number(m[2]), startTime: Number.isNaN(started) ? 0 : started / 1000, state: m[4]!.slice(0, 1)})
+  }
+
+  return out
+}
+
 function allStats(): ProcStat[] {
+  if (!USE_PROCFS) return psStats(['-A'])
   const out: ProcStat[] = []
   for (const name of readdirSync('/proc')) {
     const pid = Number(name)
@@ -120,8 +155,30 @@ function socketInodes(pid: number): Set<string> {
   return inodes
 }
 
-/** TCP ports in LISTEN state owned by any of the given pids (from /proc/net/tcp and tcp6). */
+/** TCP ports in LISTEN state owned by the given pids, from `lsof` (where there is no /proc). */
+function lsofListeningPorts(pids: number[]): number[] {
+  let text: string
+  try {
+    // -a: all conditions at once; -F pn: machine-readable (p<pid>, n<address:port>); exit 1 when nothing matches.
+    text = execFileSync('lsof', ['-nP', '-a', '-p', pids.join(','), '-iTCP', '-sTCP:LISTEN', '-Fpn'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000})
+  } catch (error) {
+    text = String((error as {stdout?: string}).stdout ?? '')
+  }
+
+  const ports = new Set<number>()
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('n')) continue
+    const port = Number(line.slice(line.lastIndexOf(':') + 1))
+    if (Number.isInteger(port) && port > 0) ports.add(port)
+  }
+
+  return [...ports]
+}
+
+/** TCP ports in LISTEN state owned by any of the given pids (from /proc/net/tcp and tcp6, or lsof). */
 export function listeningPorts(pids: number[]): number[] {
+  if (pids.length === 0) return []
+  if (!USE_PROCFS) return lsofListeningPorts(pids)
   const inodes = new Set<string>()
   for (const pid of pids) for (const inode of socketInodes(pid)) inodes.add(inode)
   if (inodes.size === 0) return []

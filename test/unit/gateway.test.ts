@@ -140,17 +140,23 @@ describe('token mode', () => {
     expect(dev.seen.some((s) => s.url.includes(expired.token) || s.url.includes(revoked.token))).toBe(false)
   })
 
-  it('honours revocation on a live keep-alive connection', async () => {
+  it('closes a live keep-alive connection when its link is revoked, and refuses the link after', async () => {
     const link = await mint()
     const agent = new http.Agent({keepAlive: true, maxSockets: 1})
     try {
       const headers = {cookie: `${COOKIE}=${link.token}`}
       expect((await request(`${gw.url}/echo`, {agent, headers})).status).toBe(200)
-      expect((await request(`${gw.url}/echo`, {agent, headers})).reusedSocket).toBe(true)
+      const again = await request(`${gw.url}/echo`, {agent, headers})
+      expect(again.reusedSocket).toBe(true)
+      const socket = (agent.freeSockets[Object.keys(agent.freeSockets)[0]!] ?? [])[0]!
+      const closed = new Promise<number>((resolve) => {
+        const t0 = Date.now()
+        socket.once('close', () => resolve(Date.now() - t0))
+      })
       links = links.map((l) => (l.jti === link.jti ? {...l, revoked: true} : l))
       gw.setLinks(links)
+      expect(await closed).toBeLessThan(1000)
       const r = await request(`${gw.url}/echo`, {agent, headers})
-      expect(r.reusedSocket).toBe(true)
       expect(r.status).toBe(403)
       expect(r.headers['x-preview-refusal']).toBe('revoked')
     } finally {

@@ -46,3 +46,22 @@ describe('process module', () => {
     expect(listeningPorts(processTree(child.pid!))).toEqual([])
   })
 })
+
+describe('process backend', () => {
+  it('reads /proc on Linux unless PREVIEW_PROCFS=0, which selects ps and lsof (the macOS path)', async () => {
+    const {USE_PROCFS} = await import('../../src/core/process.js')
+    expect(USE_PROCFS).toBe(process.platform === 'linux' && process.env.PREVIEW_PROCFS !== '0')
+  })
+})
+
+describe('unsupported platforms', () => {
+  it('refuses to run on Windows with what, why and what to do, exit 2', async () => {
+    const {spawnSync} = await import('node:child_process')
+    const fake = `data:text/javascript,Object.defineProperty(process, 'platform', {value: 'win32'})`
+    const r = spawnSync(process.execPath, ['--import', fake, 'bin/run.js', 'list'], {encoding: 'utf8', timeout: 20_000})
+    expect(r.status).toBe(2)
+    expect(r.stderr).toMatch(/does not run on Windows/)
+    expect(r.stderr).toMatch(/WSL 2/)
+    expect(r.stdout).toBe('')
+  })
+})

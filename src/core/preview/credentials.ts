@@ -141,19 +141,32 @@ function decodeJsonSegment(segment: string): Record<string, unknown> | null {
  * it accepts exactly what jose mints: header alg HS256 and no `crit`, so `alg:none` and RS/ES tokens are refused.
  */
 export function checkTokenSync(token: string, key: Uint8Array, previewId: string): TokenCheck {
-  if (token.length > 4096) return {ok: false, reason: 'malformed'}
+  // Exactly the shape jose mints: three base64url segments, no padding, a 43-character HS256 signature (checked after the header). Anything
+  // else (a `=` suffix, `+/` for `-_`, stray bytes) is refused before decoding, since Buffer.from(…, 'base64url')
+  // silently skips what it does not understand.
+  if (token.length > 4096 || !TOKEN_SHAPE.test(token)) return {ok: false, reason: 'malformed'}
   const dot1 = token.indexOf('.')
   const dot2 = token.indexOf('.', dot1 + 1)
-  if (dot1 <= 0 || dot2 <= dot1 + 1 || token.indexOf('.', dot2 + 1) !== -1) return {ok: false, reason: 'malformed'}
   const header = decodeJsonSegment(token.slice(0, dot1))
   if (!header) return {ok: false, reason: 'malformed'}
   if (header.alg !== 'HS256' || header.crit !== undefined) return {ok: false, reason: 'algorithm'}
-  const signature = Buffer.from(token.slice(dot2 + 1), 'base64url')
-  const expected = createHmac('sha256', key).update(token.slice(0, dot2)).digest()
-  if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return {ok: false, reason: 'signature'}
+  if (token.length - dot2 - 1 !== 43) return {ok: false, reason: 'signature'}
+  // Compared as text, so the signature is the one issued to the letter (its last character carries 2 unused bits
+  // that a decoder ignores: jose accepts four spellings of each signature; we accept one).
+  const expected = Buffer.from(createHmac('sha256', key).update(token.slice(0, dot2)).digest('base64url'), 'latin1')
+  const signature = Buffer.from(token.slice(dot2 + 1), 'latin1')
+  if (!timingSafeEqual(signature, expected)) return {ok: false, reason: 'signature'}
   const payload = decodeJsonSegment(token.slice(dot1 + 1, dot2))
   if (!payload || typeof payload.jti !== 'string' || typeof payload.exp !== 'number') return {ok: false, reason: 'claims'}
   if (payload.sub !== previewId) return {ok: false, reason: 'other-preview'}
   const nbf = typeof payload.nbf === 'number' ? payload.nbf : null
   return {exp: payload.exp, jti: payload.jti, nbf, ok: true}
+}
+
+/** Three base64url segments (the signature's length is checked once the header names HS256: 43 characters). */
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*$/
+
+/** True when a token verdict means the signature was made with our key (whatever preview it names). */
+export function signedByUs(check: TokenCheck): boolean {
+  return check.ok || check.reason === 'other-preview' || check.reason === 'claims'
 }
