@@ -1,5 +1,5 @@
 // The one process module: spawning, process groups, /proc inspection and termination all live here.
-import {execFile, spawn, type ChildProcess, type SpawnOptions} from 'node:child_process'
+import {execFile, spawn, spawnSync, type ChildProcess, type SpawnOptions} from 'node:child_process'
 import {readdirSync, readFileSync, readlinkSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {debugFor} from './debug.js'
@@ -245,6 +245,16 @@ export async function waitForExit(pid: number, timeoutMs: number, startTime?: nu
   }
 
   return !isAlive(pid, startTime)
+}
+
+/**
+ * Runs a short probe to completion synchronously and says whether it exited 0 (discovery asks an interpreter
+ * whether it can import a module). Output is discarded; a probe that runs past `timeoutMs` counts as a no.
+ */
+export function probeSync(file: string, args: string[], opts: {cwd: string; env?: NodeJS.ProcessEnv; timeoutMs: number}): boolean {
+  debug('probe %s %o in %s', file, args, opts.cwd)
+  const res = spawnSync(file, args, {cwd: opts.cwd, env: opts.env ?? process.env, killSignal: 'SIGKILL', stdio: 'ignore', timeout: opts.timeoutMs})
+  return res.error === undefined && res.status === 0
 }
 
 /**
