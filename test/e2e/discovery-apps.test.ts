@@ -181,6 +181,19 @@ describe('a static site', () => {
     expect((await get(row, '/missing.html')).status).toBe(404)
     await stopAndCheck(repo, row)
   })
+
+  it('with --cwd . (the checkout itself, .sdd/ inside it) preview’s own keys and state are not served', async () => {
+    const res = await runCli(['start', '--provider', 'local', '--cwd', '.', '--json'], {cwd: repo.dir, timeoutMs: 90_000})
+    expect(res.code, res.stderr).toBe(0)
+    const row = json<StartedRow>(res)
+    expect(row.cwd).toBe(repo.dir)
+    expect((await get(row, '/')).status).toBe(200)
+    for (const hidden of ['/.sdd/runtime/preview/jwt.key', '/.sdd/runtime/preview/state.json', '/.sdd/audit/.key', '/%2Esdd/audit/preview.jsonl']) {
+      expect((await get(row, hidden)).status, hidden).toBe(404)
+    }
+
+    await stopAndCheck(repo, row)
+  })
 })
 
 describe('--list-commands --json on FastAPI, Rails, Go and Deno trees', () => {

@@ -1,6 +1,6 @@
 // The static-site server on a real socket: serves the tree, hides what a worktree must not show, and prints a
 // line port capture reads.
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {request} from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
@@ -9,6 +9,7 @@ import {isHiddenPath, serveStatic, startupLine} from '../../src/core/discovery/s
 import {parsePortLine} from '../../src/core/preview/port-capture.js'
 
 let root: string
+let outside: string
 let server: {url: string; close: () => Promise<void>}
 beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'static-'))
@@ -21,11 +22,18 @@ beforeAll(async () => {
   writeFileSync(path.join(root, '.well-known', 'security.txt'), 'Contact: x')
   mkdirSync(path.join(root, 'docs'))
   writeFileSync(path.join(root, 'docs', 'index.html'), '<h1>docs</h1>')
+  // Links out of the tree (a file and a directory), and one that stays inside.
+  outside = mkdtempSync(path.join(os.tmpdir(), 'static-outside-'))
+  writeFileSync(path.join(outside, 'secret.txt'), 'OUTSIDE')
+  symlinkSync(path.join(outside, 'secret.txt'), path.join(root, 'leak.html'))
+  symlinkSync(outside, path.join(root, 'elsewhere'))
+  symlinkSync(path.join(root, 'style.css'), path.join(root, 'alias.css'))
   server = await serveStatic(root, 0)
 })
 afterAll(async () => {
   await server.close()
   rmSync(root, {force: true, recursive: true})
+  rmSync(outside, {force: true, recursive: true})
 })
 
 /** GET with the path sent exactly as given (fetch would normalise `..` and `%2e`). */
@@ -62,6 +70,16 @@ describe('static-server', () => {
     expect(res.status).toBe(404)
     expect(res.body).not.toContain('SECRET')
     expect(res.body).not.toContain('[core]')
+  })
+
+  it.each(['/leak.html', '/leak', '/elsewhere/secret.txt', '/elsewhere/'])('%s (a symlink out of the tree) is 404', async (p) => {
+    const res = await get(p)
+    expect(res.status).toBe(404)
+    expect(res.body).not.toContain('OUTSIDE')
+  })
+
+  it('a symlink that stays inside the tree is served', async () => {
+    expect((await get('/alias.css')).status).toBe(200)
   })
 
   it('/.well-known/ is served', async () => {

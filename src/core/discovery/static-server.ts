@@ -7,7 +7,10 @@
 // - sirv's dev mode does not hide dotfiles, and a preview's directory is a git worktree: `.git`, `.env`, `.sdd`
 //   and every other path segment starting with a dot answer 404 here, before sirv, whatever their encoding;
 //   only `/.well-known/` passes (as sirv itself allows).
+// - sirv follows symlinks: a file or directory linked out of the tree (`docs -> /etc`) answers 404, so a link to
+//   the site shows nothing of the machine beyond the directory served.
 // - Loopback only, no network beyond the listening socket; SIGTERM and SIGINT close it and exit.
+import {existsSync, realpathSync} from 'node:fs'
 import {createServer, type IncomingMessage, type ServerResponse} from 'node:http'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -32,9 +35,35 @@ export function isHiddenPath(rawPath: string): boolean {
   return [pathname, decoded(pathname)].some((p) => p.split(/[/\\]/).some((seg) => seg.startsWith('.') && seg !== '.well-known'))
 }
 
+/** The files sirv would try for a path (as is, .html, .htm, index.html, index.htm). */
+function lookups(pathname: string): string[] {
+  const base = pathname.replace(/\/+$/, '')
+  return [pathname, `${base}.html`, `${base}.htm`, `${base}/index.html`, `${base}/index.htm`]
+}
+
+/** Whether any file sirv could serve for this path resolves (through symlinks) outside `realRoot`. */
+export function escapesRoot(realRoot: string, rawPath: string): boolean {
+  const pathname = decoded(rawPath.split(/[?#]/, 1)[0] ?? '/')
+  for (const candidate of lookups(pathname)) {
+    const abs = path.join(realRoot, candidate)
+    if (!existsSync(abs)) continue
+    let real: string
+    try {
+      real = realpathSync(abs)
+    } catch {
+      return true
+    }
+
+    if (real !== realRoot && !real.startsWith(realRoot + path.sep)) return true
+  }
+
+  return false
+}
+
 /** Serves `root` on 127.0.0.1:`port`; resolves with the URL once listening. */
 export function serveStatic(root: string, port: number): Promise<{url: string; close: () => Promise<void>}> {
-  const files = sirv(root, {dev: true, etag: true})
+  const realRoot = realpathSync(root)
+  const files = sirv(realRoot, {dev: true, etag: true})
   const notFound = (res: ServerResponse) => {
     res.statusCode = 404
     res.setHeader('content-type', 'text/plain; charset=utf-8')
@@ -42,7 +71,7 @@ export function serveStatic(root: string, port: number): Promise<{url: string; c
   }
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (isHiddenPath(req.url ?? '/')) return notFound(res)
+    if (isHiddenPath(req.url ?? '/') || escapesRoot(realRoot, req.url ?? '/')) return notFound(res)
     files(req, res, () => notFound(res))
   })
   return new Promise((resolve, reject) => {
