@@ -3,7 +3,7 @@
 // and `lsof` (listening ports), both shipped with macOS. PREVIEW_PROCFS=0 selects that path on Linux so the tests
 // cover it. Start times are opaque: clock ticks since boot from /proc, epoch seconds from ps; a row's start
 // time is only ever compared with one read the same way.
-import {execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions} from 'node:child_process'
+import {execFile, execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions} from 'node:child_process'
 import {readdirSync, readFileSync, readlinkSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {debugFor} from './debug.js'
@@ -302,6 +302,16 @@ export async function waitForExit(pid: number, timeoutMs: number, startTime?: nu
   }
 
   return !isAlive(pid, startTime)
+}
+
+/**
+ * Runs a short probe to completion synchronously and says whether it exited 0 (discovery asks an interpreter
+ * whether it can import a module). Output is discarded; a probe that runs past `timeoutMs` counts as a no.
+ */
+export function probeSync(file: string, args: string[], opts: {cwd: string; env?: NodeJS.ProcessEnv; timeoutMs: number}): boolean {
+  debug('probe %s %o in %s', file, args, opts.cwd)
+  const res = spawnSync(file, args, {cwd: opts.cwd, env: opts.env ?? process.env, killSignal: 'SIGKILL', stdio: 'ignore', timeout: opts.timeoutMs})
+  return res.error === undefined && res.status === 0
 }
 
 /**

@@ -1,6 +1,8 @@
-// Finding the dev command: --command, then preview.yaml, then package.json scripts, then a Procfile.
+// Finding the dev command: --command, then preview.yaml, then package.json scripts, then a Procfile, then the
+// other stacks (Django, Flask, FastAPI, Rails, Go, Deno: src/core/discovery/stacks.ts), then a static site.
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
+import {discoverStacks, STACKS_SEARCHED, staticSiteCandidate} from '../discovery/stacks.js'
 import {DiscoveryFailed} from '../errors.js'
 
 export type PackageManager = 'pnpm' | 'yarn' | 'bun' | 'npm'
@@ -55,12 +57,20 @@ export function parseProcfile(text: string): Array<{name: string; command: strin
 }
 
 /** Every candidate dev command in precedence order (ARCHITECTURE.md "Discovery precedence"). */
-export function discoverCommands(opts: {cwd: string; explicit?: string | undefined; configCommand?: string | undefined; configFile?: string}): Discovery {
+export function discoverCommands(opts: {
+  cwd: string
+  explicit?: string | undefined
+  configCommand?: string | undefined
+  configFile?: string
+  /** PATH for finding a python that imports the framework (default: this process's environment). */
+  env?: NodeJS.ProcessEnv
+}): Discovery {
   const candidates: CommandCandidate[] = []
   const searched: string[] = []
   if (opts.explicit) candidates.push({command: opts.explicit, source: '--command'})
   searched.push(`${opts.configFile ?? '.sdd/preview.yaml'} (command)`)
   if (opts.configCommand) candidates.push({command: opts.configCommand, source: '.sdd/preview.yaml command'})
+  const overrides = candidates.length
 
   let packageManager: PackageManager | null = null
   let lockfile: string | null = null
@@ -93,6 +103,16 @@ export function discoverCommands(opts: {cwd: string; explicit?: string | undefin
     if (web) candidates.push({command: web.command, source: `Procfile ${web.name}:`})
   }
 
+  searched.push(...STACKS_SEARCHED)
+  candidates.push(...discoverStacks(opts.cwd, opts.env ?? process.env))
+  // A static site only when the project names nothing runnable (an index.html next to a package.json dev
+  // script is the bundler's entry, not the site).
+  searched.push('index.html (static site)')
+  if (candidates.length === overrides) {
+    const site = staticSiteCandidate(opts.cwd)
+    if (site) candidates.push(site)
+  }
+
   const runtimeHints: string[] = []
   const toolVersions = path.join(opts.cwd, '.tool-versions')
   if (existsSync(toolVersions)) {
@@ -110,7 +130,7 @@ export function chooseCommand(discovery: Discovery): CommandCandidate {
   if (!first) {
     throw new DiscoveryFailed(
       `Nothing to run: no dev command found. Searched: --command; ${discovery.searched.join('; ')}.`,
-      'Pass --command "npm run dev", add `command:` to .sdd/preview.yaml, a "dev" or "start" script to package.json, or a Procfile with a web: line.',
+      'Pass --command "npm run dev", add `command:` to .sdd/preview.yaml, a "dev" or "start" script to package.json, or a Procfile with a web: line (Django, Flask, FastAPI, Rails, Go, Deno and index.html sites are found by themselves).',
     )
   }
 
