@@ -99,6 +99,15 @@ describe('Python stacks', () => {
     expect(existsSync(path.join(bin, 'python3.probes'))).toBe(false)
   })
 
+  it('start (firstOnly) asks no python once a candidate is found: --command costs no probe', () => {
+    write('manage.py', DJANGO_MANAGE)
+    const first = discoverCommands({cwd: dir, env, explicit: 'node server.js', firstOnly: true})
+    expect(first.candidates.map((c) => c.command)).toEqual(['node server.js'])
+    expect(existsSync(path.join(bin, 'python3.probes'))).toBe(false)
+    // Nothing given: the stacks are looked at, as --list-commands does.
+    expect(discoverCommands({cwd: dir, env, firstOnly: true}).candidates[0]?.source).toMatch(/Django/)
+  })
+
   it('a real python: the one chosen from this machine’s PATH really imports django', () => {
     // Debian's python3-django is importable by /usr/bin/python3 only; pyenv's python3 may come first on PATH.
     write('manage.py', DJANGO_MANAGE)

@@ -64,6 +64,8 @@ export function discoverCommands(opts: {
   configFile?: string
   /** PATH for finding a python that imports the framework (default: this process's environment). */
   env?: NodeJS.ProcessEnv
+  /** `start` needs only the first candidate: once one is found, skip the stacks (asking pythons costs ~150 ms). */
+  firstOnly?: boolean
 }): Discovery {
   const candidates: CommandCandidate[] = []
   const searched: string[] = []
@@ -104,7 +106,7 @@ export function discoverCommands(opts: {
   }
 
   searched.push(...STACKS_SEARCHED)
-  candidates.push(...discoverStacks(opts.cwd, opts.env ?? process.env))
+  if (!opts.firstOnly || candidates.length === 0) candidates.push(...discoverStacks(opts.cwd, opts.env ?? process.env))
   // A static site only when the project names nothing runnable (an index.html next to a package.json dev
   // script is the bundler's entry, not the site).
   searched.push('index.html (static site)')

@@ -134,7 +134,7 @@ export class PreviewManager {
     const dir = opts.cwd ? path.resolve(this.cwd, opts.cwd) : this.cwd
     const {paths} = await this.locate(dir)
     const config = loadConfig(paths)
-    return {...discoverCommands({configCommand: config.command, configFile: paths.config, cwd: dir, explicit: opts.command}), cwd: dir}
+    return {...discoverCommands({configCommand: config.command, configFile: paths.config, cwd: dir, env: this.env, explicit: opts.command}), cwd: dir}
   }
 
   /** Starts a preview: validates input, picks the sandbox and command, runs the supervisor, returns the row and link. */
@@ -150,7 +150,14 @@ export class PreviewManager {
     const sandbox = await resolveSandbox({cwd: explicitCwd, paths, ref: opts.ref, root: root ?? this.cwd})
     progress('sandbox', sandbox.sessionId ? `${sandbox.backend}/${sandbox.sessionId}` : sandbox.cwd)
     try {
-      const discovery = discoverCommands({configCommand: config.command, configFile: paths.config, cwd: sandbox.cwd, explicit: opts.command})
+      const discovery = discoverCommands({
+        configCommand: config.command,
+        configFile: paths.config,
+        cwd: sandbox.cwd,
+        env: this.env,
+        explicit: opts.command,
+        firstOnly: true,
+      })
       const chosen = chooseCommand(discovery)
       progress('discover', `${chosen.command} (${chosen.source})`)
       const now = Math.floor(Date.now() / 1000)
