@@ -184,7 +184,7 @@ export function listeningPorts(pids: number[]): number[] {
   if (inodes.size === 0) return []
   const ports = new Set<number>()
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = ''
+    let text: string
     try {
       text = readFileSync(file, 'utf8')
     } catch {

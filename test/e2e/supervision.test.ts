@@ -10,7 +10,7 @@ const readAudit = (repo: TempRepo) =>
   readFileSync(path.join(repo.dir, '.sdd', 'audit', 'preview.jsonl'), 'utf8')
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as Record<string, any>)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
 
 describe('supervision', () => {
   let repo: TempRepo
@@ -70,7 +70,7 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
     expect(await woken.text()).toContain('hello from the app')
     // Read the row straight away: another 2 s without requests would make it idle again.
     const state = JSON.parse(readFileSync(path.join(repo.dir, '.sdd', 'runtime', 'preview', 'state.json'), 'utf8'))
-    const after = state.previews.find((r: any) => r.preview_id === row.preview_id)
+    const after = state.previews.find((r: {preview_id: string}) => r.preview_id === row.preview_id)
     expect(after.status).toBe('running')
     expect(after.process_pid).not.toBe(firstPid)
     expect((await runCli(['stop', row.preview_id], {cwd: repo.dir})).code).toBe(0)
@@ -100,7 +100,7 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
     process.kill(row.supervisor_pid, 'SIGKILL')
     expect(await waitFor(() => !alive(row.supervisor_pid), 5000)).toBe(true)
     const listed = json(await runCli(['list', '--json'], {cwd: repo.dir}))
-    expect(listed.map((r: any) => [r.preview_id, r.status])).toEqual([[row.preview_id, 'crashed']])
+    expect(listed.map((r: {preview_id: string; status: string}) => [r.preview_id, r.status])).toEqual([[row.preview_id, 'crashed']])
     expect(alive(row.process_pid)).toBe(true) // the orphaned dev server is still there...
     const stop = await runCli(['stop', row.preview_id, '--json'], {cwd: repo.dir})
     expect(json(stop)).toEqual([{cleaned_up: true, preview_id: row.preview_id, reason: 'crash', stopped: true}])

@@ -37,7 +37,7 @@ describe('cloudflared parser (real output)', () => {
     const state = scanCloudflared([
       '\u001B[90m2024-01-01T00:00:00Z\u001B[0m \u001B[32mINF\u001B[0m |  https://a-b-c-d.trycloudflare.com   |\r',
       '2024-01-01T00:00:01Z INF Registered tunnel connection connIndex=0\r',
-    ].map((l) => l.replace(/\u001B\[[0-9;]*m/g, '').replace(/\r/g, '')))
+    ].map((l) => l.replace(new RegExp(String.raw`\u001B\[[0-9;]*m`, 'g'), '').replace(/\r/g, '')))
     expect(state.url).toBe('https://a-b-c-d.trycloudflare.com')
     expect(state.registered).toBe(true)
   })

@@ -169,7 +169,7 @@ function go(cwd: string): StackCandidate[] {
   if (!existsSync(path.join(cwd, 'go.mod'))) return []
   if (hasMainPackage(cwd)) return [{command: 'go run .', source: 'go.mod, package main in . (Go)'}]
   // No main package at the top: the cmd/<name>/ layout, each program a candidate.
-  let names: string[] = []
+  let names: string[]
   try {
     names = readdirSync(path.join(cwd, 'cmd'), {withFileTypes: true})
       .filter((d) => d.isDirectory())

@@ -79,7 +79,7 @@ export function discoverCommands(opts: {
   const pkgFile = path.join(opts.cwd, 'package.json')
   searched.push(`${pkgFile} (scripts.dev, scripts.start)`)
   if (existsSync(pkgFile)) {
-    let scripts: Record<string, unknown> = {}
+    let scripts: Record<string, unknown>
     try {
       scripts = (JSON.parse(readFileSync(pkgFile, 'utf8')) as {scripts?: Record<string, unknown>}).scripts ?? {}
     } catch (error) {

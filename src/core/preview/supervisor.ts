@@ -433,7 +433,6 @@ export class Supervisor {
       exited = code
     })
     let lastSocketScan = 0
-    let socketPorts: number[] = []
     while (Date.now() < deadline) {
       if (exited !== undefined) {
         await sleep(50) // let the last output lines arrive
@@ -444,7 +443,7 @@ export class Supervisor {
       if (candidate && (await probeCandidate(candidate))) return candidate.port
       if (Date.now() - lastSocketScan >= SOCKET_SCAN_MS && pid) {
         lastSocketScan = Date.now()
-        socketPorts = listeningPorts(processTree(pid)).filter((p) => !this.sniffer.rejected.has(p))
+        const socketPorts = listeningPorts(processTree(pid)).filter((p) => !this.sniffer.rejected.has(p))
         if (socketPorts.includes(spec.port) && (await tcpProbe(spec.port))) return spec.port
         // Without a banner, a single listening socket is the server (debugger ports are never the only one).
         if (!candidate && socketPorts.length === 1 && socketPorts[0] !== 9229 && (await tcpProbe(socketPorts[0]!))) return socketPorts[0]!

@@ -54,7 +54,7 @@ export async function selectDriver(
     const ctx: DriverContext = {config: providers[candidate] ?? {}, env}
     let availability: Availability
     try {
-      // eslint-disable-next-line no-await-in-loop -- the order is the point: first available wins
+      // One at a time on purpose: the order is the point, the first available wins.
       availability = await driver.available(ctx)
     } catch (error) {
       availability = {hint: `could not check (${(error as Error).message})`, ok: false}

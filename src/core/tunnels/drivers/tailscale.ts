@@ -88,7 +88,7 @@ export const tailscaleDriver: TunnelDriver = {
     }
 
     const status = await run(found.path, ['status', '--json'], {cwd: process.cwd(), env, timeoutMs: TAILSCALE_CLI_TIMEOUT_MS})
-    let backend = ''
+    let backend: string
     try {
       backend = String((JSON.parse(status.stdout) as {BackendState?: unknown}).BackendState ?? '')
     } catch {
