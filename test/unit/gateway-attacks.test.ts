@@ -131,6 +131,50 @@ describe('request smuggling and parser differentials', () => {
   })
 })
 
+describe('what the differential fuzzer found (each failed before its fix)', () => {
+  it('refuses methods llhttp does not know, and answers a refused HEAD without a body', async () => {
+    for (const m of ['X', 'get', 'PRI']) {
+      const r = await raw(gw.port, `${m} /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`)
+      expect(r.text).toMatch(/^HTTP\/1\.1 400 /)
+    }
+
+    const head = await raw(gw.port, `HEAD /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: host\r\n\r\n`)
+    expect(head.text).toMatch(/^HTTP\/1\.1 400 [^]*\r\n\r\n$/)
+    expect(dev.seen).toEqual([])
+  })
+
+  it('passes header bytes above 0x7F through byte for byte', async () => {
+    const r = await raw(gw.port, Buffer.from(`GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nX-Name: caf\xe9\r\nConnection: close\r\n\r\n`, 'latin1'))
+    expect(r.text).toMatch(/^HTTP\/1\.1 200 /)
+    expect(Buffer.from(dev.seen[0]!.headers['x-name'] as string, 'latin1')).toEqual(Buffer.from('caf\xe9', 'latin1'))
+  })
+
+  it('keeps re-spelled and HS512 tokens of ours from the app, and takes basic credentials only in canonical base64', async () => {
+    const {SignJWT} = await import('jose')
+    const hs512 = await new SignJWT({jti}).setProtectedHeader({alg: 'HS512'}).setSubject(ID).setExpirationTime(now() + 60).sign(key)
+    const session = {cookie: `preview_${ID}=${token}`}
+    for (const authorization of [`Bearer ${token}=`, `Bearer ${hs512}`, `Token ${token}`]) {
+      const r = await request(`${gw.url}/echo?token=${token}%3D&x=1`, {headers: {...session, authorization}, method: 'POST'})
+      expect(r.status).toBe(200)
+      const seen = JSON.parse(r.body) as {url: string; headers: Record<string, string>}
+      expect(seen.headers.authorization).toBeUndefined()
+      expect(seen.url).toBe('/echo?x=1')
+    }
+
+    const basic = await startGateway({
+      auth: {jwtKey: key, links: [{auth_mode: 'basic', expires_at_epoch: now() + 60, jti: 'b', password_sha256: (await import('node:crypto')).createHash('sha256').update('pw').digest('hex'), revoked: false}], mode: 'basic', previewId: ID},
+      targetPort: dev.port,
+    })
+    try {
+      const canonical = Buffer.from('preview:pw').toString('base64')
+      expect((await request(`${basic.url}/echo`, {headers: {authorization: `Basic ${canonical}`}})).status).toBe(200)
+      expect((await request(`${basic.url}/echo`, {headers: {authorization: `Basic ${canonical.replace(/=+$/, '')}`}})).status).toBe(401)
+    } finally {
+      await basic.close()
+    }
+  })
+})
+
 describe('tokens exactly as issued', () => {
   it('does not let a header be injected through the token exchange', async () => {
     const r = await raw(gw.port, `GET /?token=${token}%3D%0D%0ASet-Cookie:%20sessionid=x HTTP/1.1\r\nHost: x\r\n\r\n`)

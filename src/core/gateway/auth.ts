@@ -71,6 +71,8 @@ export const RELOAD_MIN_MS = 200
 const TOKEN_CACHE_MAX = 2048
 /** Leeway for clock skew on `nbf`. */
 const CLOCK_SKEW_SECONDS = 30
+/** A JWT-shaped run of characters (three base64url segments, an HS256-sized signature). */
+const JWT_LIKE = /[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{43}/g
 /** Every preview's session cookie starts so; none of them ever reaches an app. */
 export const COOKIE_PREFIX = 'preview_'
 
@@ -138,6 +140,16 @@ export class Authority {
     return signedByUs(this.verdict(token))
   }
 
+  /**
+   * True when a value holds one of our tokens anywhere in it: `Bearer <token>=`, `<token>!` and the like are not
+   * tokens as issued (they are refused), but they carry a live one, so they must not reach the app either.
+   */
+  containsOurs(value: string): boolean {
+    if (value.length < 50 || value.indexOf('.') === -1) return false
+    for (const m of value.matchAll(JWT_LIKE)) if (this.isOurs(m[0])) return true
+    return false
+  }
+
   /** A token's verdict now: signature and subject come from the cache, expiry and revocation are checked live. */
   checkToken(token: string, now: number): TokenVerdict {
     const verdict = this.verdict(token)
@@ -153,8 +165,12 @@ export class Authority {
 
   /** Basic credentials: the password's SHA-256 is compared in constant time with every live basic link. */
   checkBasic(authorization: string | null, now: number): ({ok: true} & Grant) | {ok: false; refusal: RefusalKind} {
-    if (!authorization || !/^basic /i.test(authorization)) return {ok: false, refusal: 'basic'}
-    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
+    // Canonical base64 only (as browsers and curl send it): Buffer.from would also take unpadded or stray bytes.
+    const m = authorization === null ? null : /^basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(authorization)
+    if (!m) return {ok: false, refusal: 'basic'}
+    const bytes = Buffer.from(m[1]!, 'base64')
+    if (bytes.toString('base64') !== m[1]) return {ok: false, refusal: 'basic'}
+    const decoded = bytes.toString('utf8')
     const colon = decoded.indexOf(':')
     if (colon === -1) return {ok: false, refusal: 'basic'}
     const userOk = decoded.slice(0, colon) === BASIC_USER
@@ -199,27 +215,39 @@ export function takeOurTokens(target: string, authority: Authority): OurTokens |
   const params = target.slice(q + 1).split('&')
   const tokens: string[] = []
   let foreign: string | null = null
+  let dropped = false
+  let first = true
   const kept: string[] = []
   for (const p of params) {
     const eq = p.indexOf('=')
     if (eq !== -1 && decodeOrSelf(p.slice(0, eq)) === 'token') {
       const value = decodeOrSelf(p.slice(eq + 1))
+      const wasFirst = first
+      first = false
       if (authority.isOurs(value)) {
-        tokens.push(value)
+        if (wasFirst) tokens.push(value)
+        else dropped = true
         continue
       }
 
-      foreign ??= value
+      if (wasFirst) foreign = value
+      if (authority.containsOurs(value)) {
+        dropped = true // a re-spelled token of ours: dropped, never consumed
+        continue
+      }
     }
 
     kept.push(p)
   }
 
-  if (tokens.length === 0 && foreign === null) return null
+  if (tokens.length === 0 && foreign === null && !dropped) return null
   return {foreign, rest: kept.length > 0 ? `${target.slice(0, q)}?${kept.join('&')}` : target.slice(0, q), tokens}
 }
 
-/** The `token=` parameters of a target: ours (taken out) and the first other one (left in: the app's own, or a bad link). */
+/**
+ * The `token=` parameters of a target: ours are taken out (every one); only the first `token=` parameter can let
+ * a request in (as URLSearchParams.get reads it), and `foreign` is that first one when it is not ours.
+ */
 export interface OurTokens {
   tokens: string[]
   foreign: string | null
@@ -301,11 +329,11 @@ export function authenticate(
   }
 
   if (grant !== null) clearCookie = false
-  let stripAuthorization = false
+  let stripAuthorization = authorization !== null && authority.containsOurs(authorization)
   if (authorization !== null && /^bearer /i.test(authorization)) {
     const bearer = authorization.slice(7).trim()
     // A Bearer token of ours never reaches the app, whether or not it is the one that let the request in.
-    stripAuthorization = authority.isOurs(bearer)
+    stripAuthorization = authority.isOurs(bearer) || authority.containsOurs(authorization)
     if (grant === null) {
       const v = authority.checkToken(bearer, now)
       if (v.ok) grant = {exp: v.exp, jti: v.jti}

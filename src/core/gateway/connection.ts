@@ -52,6 +52,8 @@ export class Connection {
   private awaitingResponse = false
   private peek: Buffer | null = null
   private route: Route | null = null
+  /** The method of the request being handled (a gateway answer to HEAD has no body). */
+  private method: string | null = null
   /** The credential that let the latest request in: the connection closes when it is revoked or expires. */
   grant: Grant | null = null
   /** When the current request head started to arrive (0: none pending), for the head timeout. */
@@ -158,12 +160,16 @@ export class Connection {
     while (off < data.length) {
       switch (this.mode) {
         case Mode.Head: {
-          // The empty lines RFC 9112 allows before a request line (llhttp skips them too).
-          while (off + 1 < data.length && data[off] === 13 && data[off + 1] === 10) off += 2
+          // Empty lines before a request line are skipped (RFC 9112 2.2), CRLF or LF as llhttp does; never forwarded.
+          while (off < data.length && (data[off] === 10 || (data[off] === 13 && data[off + 1] === 10))) off += data[off] === 10 ? 1 : 2
           if (off >= data.length) return
           if (this.headStartedAt === 0) this.headStartedAt = Date.now()
           const end = findHeadEnd(data, off)
-          if (end === -2) return this.fail(400, 'Lines must end in CRLF.')
+          if (end === -2) {
+            const sp = data.indexOf(32, off)
+            this.method = sp === -1 ? null : data.toString('latin1', off, Math.min(sp, off + 16))
+            return this.fail(400, 'Lines must end in CRLF.')
+          }
           if (end === -1) {
             if (data.length - off > MAX_HEAD_BYTES) return this.fail(431, 'Request head too large.')
             this.pending = data.subarray(off)
@@ -221,9 +227,12 @@ export class Connection {
 
   private onHead(text: string): void {
     this.finishRecord()
+    // Known before the head is judged: a refused HEAD request gets no body either.
+    this.method = text.slice(0, Math.max(0, text.indexOf(' ')))
     const parsed = parseRequestHead(text)
     if (!parsed.ok) return this.fail(parsed.status, parsed.reason)
     const head = parsed.head
+    this.method = head.method
     const route = this.ctx.resolveRoute(head.host)
     if (route === null) return this.fail(404, 'No preview is served at this host name.')
     if (route !== this.route) {
@@ -327,7 +336,7 @@ export class Connection {
   private fail(status: number, message: string): void {
     if (this.ctx.onRequest && this.record === null) this.startRecord('-', '-')
     if (this.record && !this.record.refusal) this.record.refusal = 'bad-request'
-    this.respond(status, [], `${message}\n`, false)
+    this.respond(status, [], `${message}\n`, this.method === 'HEAD')
   }
 
   /**
@@ -387,7 +396,8 @@ export class Connection {
       this.upstream = this.openUpstream()
     }
 
-    if (!this.upstream.write(data)) this.client.pause()
+    // Heads are latin1 strings: written as latin1, every byte goes upstream as it came (obs-text included).
+    if (!(typeof data === 'string' ? this.upstream.write(data, 'latin1') : this.upstream.write(data))) this.client.pause()
   }
 
   /** Idle wake-up (or an on-demand start): hold writes and reads until the dev server is up, then connect. */
@@ -401,7 +411,8 @@ export class Connection {
         const up = this.openUpstream()
         this.upstream = up
         this.queued = null
-        for (const d of queued) up.write(d)
+        for (const d of queued) if (typeof d === 'string') up.write(d, 'latin1')
+        else up.write(d)
         this.client.resume()
       },
       () => {

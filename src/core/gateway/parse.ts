@@ -1,3 +1,5 @@
+import {METHODS} from 'node:http'
+
 // The request-head parser: pure, synchronous, strict RFC 9112. Whatever it accepts, Node's own parser (llhttp) reads
 // the same way, because the gateway forwards only what it parsed, re-serialized from the parts below. Anything a
 // lenient parser might read differently is refused (400) and the connection closed: bare CR or LF, CTL bytes in the
@@ -28,6 +30,12 @@ export interface RequestHead {
 }
 
 export type HeadResult = {ok: true; head: RequestHead} | {ok: false; status: number; reason: string}
+
+/**
+ * The methods llhttp knows (node:http's METHODS): it refuses any other token, so a method only the gateway
+ * accepted could frame differently upstream. CONNECT is refused anyway; PRI is HTTP/2's preface, not a method.
+ */
+const KNOWN_METHODS = new Set(METHODS.filter((m) => m !== 'CONNECT' && m !== 'PRI'))
 
 /** Headers a client may not declare hop-by-hop: the gateway frames, routes and authenticates on them. */
 const NOT_HOP_BY_HOP = new Set([
@@ -106,13 +114,12 @@ export function parseRequestHead(text: string): HeadResult {
   if (sp1 <= 0 || sp2 === -1 || sp2 >= lineEnd) return bad('Bad request line.')
   const sp3 = text.indexOf(' ', sp2 + 1)
   if (sp3 !== -1 && sp3 < lineEnd) return bad('Bad request line.')
-  if (!isToken(text, 0, sp1)) return bad('Bad request method.')
   const method = text.slice(0, sp1)
+  if (!KNOWN_METHODS.has(method)) return bad('Unknown request method.', method === 'CONNECT' ? 501 : 400)
   let target = text.slice(sp1 + 1, sp2)
   const version = text.slice(sp2 + 1, lineEnd)
   if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') return bad('Unsupported HTTP version.', version.startsWith('HTTP/') ? 505 : 400)
   if (!isTarget(target)) return bad('Bad request target.')
-  if (method === 'CONNECT') return bad('CONNECT is not supported.', 501)
   let absoluteHost: string | null = null
   if (target.charCodeAt(0) !== 47 /* / */) {
     if (target === '*') {

@@ -124,7 +124,7 @@ export async function verifyToken(token: string, key: Uint8Array, previewId: str
 
 export type TokenCheck =
   | {ok: true; jti: string; exp: number; nbf: number | null}
-  | {ok: false; reason: 'malformed' | 'algorithm' | 'signature' | 'other-preview' | 'claims'}
+  | {ok: false; reason: 'malformed' | 'algorithm' | 'signature' | 'other-preview' | 'claims'; ours?: boolean}
 
 function decodeJsonSegment(segment: string): Record<string, unknown> | null {
   try {
@@ -149,7 +149,12 @@ export function checkTokenSync(token: string, key: Uint8Array, previewId: string
   const dot2 = token.indexOf('.', dot1 + 1)
   const header = decodeJsonSegment(token.slice(0, dot1))
   if (!header) return {ok: false, reason: 'malformed'}
-  if (header.alg !== 'HS256' || header.crit !== undefined) return {ok: false, reason: 'algorithm'}
+  if (header.alg !== 'HS256' || header.crit !== undefined) {
+    // Refused either way; but an HS384/HS512 token made with our key is still ours (it must not reach an app).
+    const hash = header.alg === 'HS384' ? 'sha384' : header.alg === 'HS512' ? 'sha512' : null
+    const ours = hash !== null && createHmac(hash, key).update(token.slice(0, dot2)).digest('base64url') === token.slice(dot2 + 1)
+    return ours ? {ok: false, ours, reason: 'algorithm'} : {ok: false, reason: 'algorithm'}
+  }
   if (token.length - dot2 - 1 !== 43) return {ok: false, reason: 'signature'}
   // Compared as text, so the signature is the one issued to the letter (its last character carries 2 unused bits
   // that a decoder ignores: jose accepts four spellings of each signature; we accept one).
@@ -168,5 +173,5 @@ const TOKEN_SHAPE = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*$/
 
 /** True when a token verdict means the signature was made with our key (whatever preview it names). */
 export function signedByUs(check: TokenCheck): boolean {
-  return check.ok || check.reason === 'other-preview' || check.reason === 'claims'
+  return check.ok || check.reason === 'other-preview' || check.reason === 'claims' || check.ours === true
 }
