@@ -164,6 +164,7 @@ export class PreviewManager {
         cwd: sandbox.cwd,
         env: Object.fromEntries(Object.entries(this.env).filter((e): e is [string, string] => typeof e[1] === 'string')),
         expiresAtEpoch: now + settings.expireSeconds,
+        gatewayBind: config.gateway?.bind ?? null,
         id: newPreviewId(),
         idleTtlMs: settings.idleTtlSeconds === null ? null : settings.idleTtlSeconds * 1000,
         maxRestarts: config.max_restarts ?? DEFAULTS.maxRestarts,
