@@ -4,8 +4,8 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {json, runCli} from '../helpers/cli.js'
-import {startCaddy, tokenOf, viaEdge, visitLink, WS_ECHO, writeConfig, wsEchoViaEdge, type Caddy} from '../helpers/edge.js'
-import {pidsInside, waitFor} from '../helpers/proc.js'
+import {adaptCaddyfile, docsBlock, startCaddy, tokenOf, viaEdge, visitLink, WS_ECHO, writeConfig, wsEchoViaEdge, type Caddy} from '../helpers/edge.js'
+import {alive, pidsInside, waitFor} from '../helpers/proc.js'
 import {makeRepo, type TempRepo} from '../helpers/repo.js'
 
 const START = ['start', '--provider', 'caddy', '--auth', 'token', '--cwd', '.', '--command', `node ${WS_ECHO}`, '--json']
@@ -76,6 +76,19 @@ describe('--provider caddy: a route per preview in a running Caddy', () => {
     expect((await routes()).filter((r) => r['@id'] === `preview-${row.preview_id}`)).toHaveLength(1)
     expect((await runCli(['stop', row.preview_id], {cwd: repo.dir})).code).toBe(0)
     expect((await routeOf(row.preview_id)).status).toBe(404)
+  })
+
+  it('kill -9 of the supervisor: `preview stop` removes the route the supervisor could not', async () => {
+    const start = await runCli(START, {cwd: repo.dir})
+    expect(start.code, start.stderr).toBe(0)
+    const row = json(start)
+    expect((await routeOf(row.preview_id)).status).toBe(200)
+    process.kill(row.supervisor_pid, 'SIGKILL')
+    expect(await waitFor(() => !alive(row.supervisor_pid), 5000)).toBe(true)
+    const stop = await runCli(['stop', row.preview_id], {cwd: repo.dir})
+    expect(stop.code, stop.stderr).toBe(0)
+    expect((await routeOf(row.preview_id)).status).toBe(404)
+    expect(await routes()).toEqual([])
   })
 
   it('a start that fails after the route was added rolls it back: no route, no row, no process', async () => {
@@ -161,4 +174,78 @@ describe('--provider caddy behind a catch-all route', () => {
       rmSync(caddy.dir, {force: true, recursive: true})
     }
   })
+})
+
+describe('--provider caddy behind the Caddyfile of docs/edge.md', () => {
+  it('a wildcard site block that answers every name: the preview route goes first and serves; other names get the 404', async () => {
+    // The docs' site block as a test can run it: plain HTTP on a loopback name, no certificate files.
+    const caddyfile = docsBlock('docs/edge.md', '### Caddyfile for the dynamic edge')
+      .replace(/^\{[\s\S]*?^\}\n/m, '')
+      .replace(/^\s*tls .*\n/m, '')
+      .replace('*.preview.example.com {', 'http://*.preview.localhost {')
+    const routesFromDocs = adaptCaddyfile(caddyfile).apps.http.servers.srv0.routes
+    const caddy = await startCaddy({server: {routes: routesFromDocs}})
+    const repo = makeRepo()
+    try {
+      writeConfig(path.join(repo.dir, '.sdd'), {providers: {caddy: {admin_url: caddy.adminUrl, url_template: `http://{id}.preview.localhost:${caddy.httpPort}`}}})
+      const start = await runCli(START, {cwd: repo.dir})
+      expect(start.code, start.stderr).toBe(0)
+      const row = json(start)
+      const page = await viaEdge(caddy.httpPort, `${row.public_url}/`, {authorization: `Bearer ${tokenOf(row.share_url)}`})
+      expect([page.status, page.body]).toEqual([200, expect.stringContaining('hello from the app')])
+      const other = await viaEdge(caddy.httpPort, `http://p-00000000.preview.localhost:${caddy.httpPort}/`)
+      expect([other.status, other.body]).toEqual([404, 'No such preview'])
+      expect((await runCli(['stop', row.preview_id], {cwd: repo.dir})).code).toBe(0)
+      expect((await caddy.api('GET', '/config/apps/http/servers/edge/routes')).json).toEqual(routesFromDocs)
+    } finally {
+      await runCli(['stop', '--all'], {cwd: repo.dir})
+      await caddy.stop()
+      repo.cleanup()
+      rmSync(caddy.dir, {force: true, recursive: true})
+    }
+  })
+})
+
+describe('many hosts, one Caddy', () => {
+  it('two hosts (gateways on 127.0.0.2 and 127.0.0.3) register 10 previews at once: 10 routes, all answering; one host stopping leaves the other served', async () => {
+    const caddy = await startCaddy()
+    const repo = makeRepo()
+    const hosts = ['127.0.0.2', '127.0.0.3'].map((bind) => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), `preview-host-${bind}-`))
+      writeConfig(dir, {gateway: {bind}, providers: {caddy: {admin_url: caddy.adminUrl, url_template: `http://{id}.preview.localhost:${caddy.httpPort}`}}})
+      return {bind, env: {PREVIEW_SDD_DIR: dir}, sdd: dir}
+    })
+    try {
+      const starts = await Promise.all(
+        Array.from({length: 10}, (_, i) => runCli(START, {cwd: repo.dir, env: hosts[i % 2]!.env, timeoutMs: 120_000}).then((r) => ({host: hosts[i % 2]!, r}))),
+      )
+      for (const {r} of starts) expect(r.code, r.stderr + r.stdout).toBe(0)
+      const rows = starts.map(({host, r}) => ({host, row: json(r)}))
+      const list = (await caddy.api('GET', '/config/apps/http/servers/edge/routes')).json as Array<Record<string, any>>
+      expect(list.map((r) => r['@id']).sort()).toEqual(rows.map(({row}) => `preview-${row.preview_id}`).sort())
+      for (const {host, row} of rows) {
+        const route = list.find((r) => r['@id'] === `preview-${row.preview_id}`)!
+        expect(route.handle[0].upstreams).toEqual([{dial: `${host.bind}:${row.gateway_port}`}])
+      }
+
+      const answer = (row: any) => viaEdge(caddy.httpPort, `${row.public_url}/who`, {authorization: `Bearer ${tokenOf(row.share_url)}`})
+      const pages = await Promise.all(rows.map(({row}) => answer(row)))
+      for (const page of pages) expect([page.status, page.body]).toEqual([200, expect.stringContaining('path=/who')])
+      // A token is for its own preview only, whichever host serves the other.
+      expect((await viaEdge(caddy.httpPort, `${rows[0]!.row.public_url}/`, {authorization: `Bearer ${tokenOf(rows[1]!.row.share_url)}`})).status).toBe(401)
+
+      const stopA = await runCli(['stop', '--all'], {cwd: repo.dir, env: hosts[0]!.env})
+      expect(stopA.code, stopA.stderr).toBe(0)
+      const left = (await caddy.api('GET', '/config/apps/http/servers/edge/routes')).json as Array<Record<string, any>>
+      const fromB = rows.filter(({host}) => host === hosts[1])
+      expect(left.map((r) => r['@id']).sort()).toEqual(fromB.map(({row}) => `preview-${row.preview_id}`).sort())
+      for (const {row} of fromB) expect((await answer(row)).status).toBe(200)
+    } finally {
+      for (const host of hosts) await runCli(['stop', '--all'], {cwd: repo.dir, env: host.env})
+      await caddy.stop()
+      repo.cleanup()
+      for (const host of hosts) rmSync(host.sdd, {force: true, recursive: true})
+      rmSync(caddy.dir, {force: true, recursive: true})
+    }
+  }, 180_000)
 })

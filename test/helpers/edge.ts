@@ -1,7 +1,7 @@
 // Real edges for the tests: Debian's caddy and nginx started on loopback ports in temp dirs, and clients that
 // reach a preview through them by host name (Host header), as a browser on the preview's domain would.
-import {spawn, type ChildProcess} from 'node:child_process'
-import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
@@ -125,7 +125,8 @@ ${server}
   const up = await waitFor(() => portOpen(port), 10_000)
   if (!up) {
     await stopChild(child)
-    throw new Error(`nginx did not start:\n${stderr}\n${readFileSync(path.join(dir, 'logs', 'error.log'), 'utf8')}`)
+    const log = path.join(dir, 'logs', 'error.log')
+    throw new Error(`nginx did not start:\n${stderr}\n${existsSync(log) ? readFileSync(log, 'utf8') : ''}`)
   }
 
   return {dir, port, stop: () => stopChild(child)}
@@ -216,4 +217,13 @@ export async function wsEchoViaEdge(port: number, url: string, headers: Record<s
 export function writeConfig(sddDir: string, config: Record<string, unknown>): void {
   mkdirSync(sddDir, {recursive: true})
   writeFileSync(path.join(sddDir, 'preview.yaml'), JSON.stringify(config, null, 2))
+}
+
+/** A Caddyfile as Caddy's JSON (`caddy adapt`), to start a test Caddy from the docs' own site blocks. */
+export function adaptCaddyfile(text: string): any {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'preview-caddyfile-'))
+  const file = path.join(dir, 'Caddyfile')
+  writeFileSync(file, text)
+  const out = execFileSync('caddy', ['adapt', '--config', file, '--adapter', 'caddyfile'], {encoding: 'utf8', env: {...process.env, HOME: dir}, stdio: ['ignore', 'pipe', 'pipe']})
+  return JSON.parse(out)
 }
