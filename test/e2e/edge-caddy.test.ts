@@ -3,6 +3,7 @@ import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs
 import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {CaddyAdmin, addRoute, caddyRoute, removeRoute} from '../../src/core/tunnels/drivers/caddy.js'
 import {json, runCli} from '../helpers/cli.js'
 import {adaptCaddyfile, docsBlock, startCaddy, tokenOf, viaEdge, visitLink, WS_ECHO, writeConfig, wsEchoViaEdge, type Caddy} from '../helpers/edge.js'
 import {alive, pidsInside, waitFor} from '../helpers/proc.js'
@@ -207,6 +208,23 @@ describe('--provider caddy behind the Caddyfile of docs/edge.md', () => {
 })
 
 describe('many hosts, one Caddy', () => {
+  it('removals in flight at once take exactly their own routes (Caddy resolves /id/ to an index outside its lock)', async () => {
+    const caddy = await startCaddy()
+    try {
+      const admin = new CaddyAdmin(caddy.adminUrl)
+      const ids = Array.from({length: 40}, (_, i) => `preview-p-${String(i).padStart(8, '0')}`)
+      await Promise.all(ids.map((id) => addRoute(admin, null, caddyRoute(id, `${id}.preview.localhost`, '127.0.0.1:1'), `${id}.preview.localhost`)))
+      const list = async () => (((await caddy.api('GET', '/config/apps/http/servers/edge/routes')).json ?? []) as Array<Record<string, any>>).map((r) => r['@id'])
+      expect((await list()).sort()).toEqual(ids)
+      const [gone, kept] = [ids.filter((_, i) => i % 2 === 0), ids.filter((_, i) => i % 2 === 1)]
+      expect(await Promise.all(gone.map((id) => removeRoute(admin, id)))).toEqual(gone.map(() => 1))
+      expect((await list()).sort()).toEqual(kept)
+    } finally {
+      await caddy.stop()
+      rmSync(caddy.dir, {force: true, recursive: true})
+    }
+  })
+
   it('two hosts (gateways on 127.0.0.2 and 127.0.0.3) register 10 previews at once: 10 routes, all answering; one host stopping leaves the other served', async () => {
     const caddy = await startCaddy()
     const repo = makeRepo()

@@ -1,4 +1,6 @@
 // caddy: a dynamic edge. Each preview is one route in a running Caddy, added and removed through its admin API.
+import http from 'node:http'
+import https from 'node:https'
 import {InvalidInput, TunnelFailed} from '../../errors.js'
 import type {TunnelDriver, TunnelHandle} from '../types.js'
 import {fillUrlTemplate} from './template.js'
@@ -10,6 +12,10 @@ export const CADDY_ADMIN_TIMEOUT_MS = 10_000
 export const CADDY_CHECK_MS = 2000
 /** Duplicate routes with our id (an add whose answer was lost, then retried) are removed up to this many. */
 const MAX_DELETES = 5
+/** Lookups + conditional deletes before a removal gives up (each retry means another change got in between). */
+const REMOVE_ATTEMPTS = 50
+/** Attempts of an add whose connection was reset (see addRoute). */
+const ADMIN_ATTEMPTS = 8
 
 export const CADDY_HINT =
   'Check that Caddy runs with its admin API at providers.caddy.admin_url (default http://127.0.0.1:2019) and set providers.caddy.url_template (see docs/edge.md).'
@@ -121,6 +127,20 @@ export class CaddyAdminError extends Error {
   }
 }
 
+export interface AdminAnswer {
+  status: number
+  json: unknown
+  /** `"<config path> <hash>"` on GETs: where the object is now, and a hash of it. */
+  etag: string | null
+}
+
+/** Caddy's error text from an answer. */
+function caddyWords(answer: AdminAnswer): string {
+  const {json} = answer
+  const words = json && typeof json === 'object' && 'error' in json ? String((json as {error: unknown}).error) : String(json ?? '').trim()
+  return `Caddy said (HTTP ${answer.status}): ${words || 'no reason given'}`
+}
+
 /** A small client for Caddy's admin API (JSON in, JSON out, errors in Caddy's words). */
 export class CaddyAdmin {
   constructor(
@@ -128,38 +148,55 @@ export class CaddyAdmin {
     private readonly timeoutMs = CADDY_ADMIN_TIMEOUT_MS,
   ) {}
 
-  async request(method: string, path: string, body?: unknown): Promise<{status: number; json: unknown}> {
-    let res: Response
-    try {
-      res = await fetch(`${this.adminUrl}${path}`, {
-        body: body === undefined ? undefined : JSON.stringify(body),
-        headers: body === undefined ? {} : {'content-type': 'application/json'},
-        method,
-        signal: AbortSignal.timeout(this.timeoutMs),
+  /**
+   * One request on a connection of its own: Caddy closes admin connections after a config change, so a pooled
+   * keep-alive socket (fetch's default) fails the next request with "other side closed" (seen in bench/edge.mjs).
+   */
+  request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<AdminAnswer> {
+    const url = new URL(`${this.adminUrl}${path}`)
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const client = url.protocol === 'https:' ? https : http
+    return new Promise((resolve, reject) => {
+      const req = client.request(
+        url,
+        {
+          agent: false,
+          headers: {...headers, ...(payload === undefined ? {} : {'content-length': String(Buffer.byteLength(payload)), 'content-type': 'application/json'})},
+          method,
+          timeout: this.timeoutMs,
+        },
+        (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (chunk: string) => (text += chunk))
+          res.on('error', (error) => reject(new CaddyAdminError(`Caddy's admin API at ${this.adminUrl} broke off its answer (${error.message})`, null)))
+          res.on('end', () => {
+            let json: unknown = null
+            try {
+              json = text === '' ? null : JSON.parse(text)
+            } catch {
+              json = text
+            }
+
+            // Caddy sends a GET's ETag ("<path> <hash>") as a trailer, after the body.
+            const etag = res.trailers.etag ?? (typeof res.headers.etag === 'string' ? res.headers.etag : null)
+            resolve({etag, json, status: res.statusCode ?? 0})
+          })
+        },
+      )
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs / 1000}s`), {code: 'ETIMEDOUT'})))
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        reject(new CaddyAdminError(`could not reach Caddy's admin API at ${this.adminUrl} (${error.code ?? error.message})`, null))
       })
-    } catch (error) {
-      const cause = (error as {cause?: {code?: string; message?: string}}).cause
-      const why = cause?.code ?? cause?.message ?? (error as Error).message
-      throw new CaddyAdminError(`could not reach Caddy's admin API at ${this.adminUrl} (${why})`, null)
-    }
-
-    const text = await res.text()
-    let json: unknown = null
-    try {
-      json = text === '' ? null : JSON.parse(text)
-    } catch {
-      json = text
-    }
-
-    return {json, status: res.status}
+      req.end(payload)
+    })
   }
 
   /** Like request(), but a non-2xx answer throws with Caddy's error text. */
   async ok(method: string, path: string, body?: unknown): Promise<unknown> {
-    const {json, status} = await this.request(method, path, body)
-    if (status >= 200 && status < 300) return json
-    const words = json && typeof json === 'object' && 'error' in json ? String((json as {error: unknown}).error) : String(json ?? '').trim()
-    throw new CaddyAdminError(`Caddy said (HTTP ${status}): ${words || 'no reason given'}`, status)
+    const answer = await this.request(method, path, body)
+    if (answer.status >= 200 && answer.status < 300) return answer.json
+    throw new CaddyAdminError(caddyWords(answer), answer.status)
   }
 }
 
@@ -196,33 +233,78 @@ export async function findServer(admin: CaddyAdmin, wanted: string | null): Prom
  * read earlier, so it cannot go stale). Returns where it went.
  */
 export async function addRoute(admin: CaddyAdmin, server: string | null, route: Json, host: string): Promise<{server: string; at: 'end' | 'start'}> {
-  const found = await findServer(admin, server)
-  const base = `/config/apps/http/servers/${encodeURIComponent(found.name)}/routes`
-  if (found.routes.some((r) => shadowsHost(r, host))) {
-    await admin.ok('PUT', `${base}/0`, route)
-    return {at: 'start', server: found.name}
+  const id = String(route['@id'])
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      // eslint-disable-next-line no-await-in-loop -- a retry only after the attempt before it failed
+      const found = await findServer(admin, server)
+      const base = `/config/apps/http/servers/${encodeURIComponent(found.name)}/routes`
+      const at = found.routes.some((r) => shadowsHost(r, host)) ? 'start' : 'end'
+      // eslint-disable-next-line no-await-in-loop
+      await (at === 'start' ? admin.ok('PUT', `${base}/0`, route) : admin.ok('POST', `${base}/...`, [route]))
+      return {at, server: found.name}
+    } catch (error) {
+      // Caddy restarts its admin listener on each config change, so with many changes in flight a connection can
+      // be reset. Only such a network error is retried, and only once the route is known not to have landed.
+      if (!(error instanceof CaddyAdminError) || error.status !== null || attempt >= ADMIN_ATTEMPTS) throw error
+      // eslint-disable-next-line no-await-in-loop
+      await pause(attempt)
+      // eslint-disable-next-line no-await-in-loop
+      const landed = await admin.request('GET', `/id/${encodeURIComponent(id)}`).catch(() => null)
+      if (landed?.status === 200) return {at: 'end', server: server ?? 'the only one'}
+    }
   }
-
-  await admin.ok('POST', `${base}/...`, [route])
-  return {at: 'end', server: found.name}
 }
 
-/** Removes every route with this `@id` (by id, never by position); resolves with how many went. */
+/** A short, growing, random pause between attempts (many hosts retrying must not move in step). */
+function pause(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, 10 + Math.random() * 25 * Math.min(attempt, 10)))
+}
+
+/**
+ * Removes every route with this `@id`, and nothing else. Not `DELETE /id/<id>`: Caddy maps the id to an index
+ * (`.../routes/42`) before it takes its config lock, so a concurrent change (another host's route removed) can
+ * shift the list in between and the delete hits a neighbour's route (seen in bench/edge.mjs with 50 removals in
+ * flight: "array index out of bounds", and with fewer, the wrong route gone). Instead: look the id up (GET
+ * /id/<id>, whose ETag names the path and a hash of the route) and delete that path with `If-Match`, which Caddy
+ * checks under its lock; when the route has moved (412, or the index is gone), look again. Resolves with how
+ * many went.
+ */
 export async function removeRoute(admin: CaddyAdmin, id: string): Promise<number> {
   let removed = 0
-  for (let i = 0; i < MAX_DELETES; i += 1) {
-    // eslint-disable-next-line no-await-in-loop -- one at a time: each DELETE removes the first route with the id
-    const {json, status} = await admin.request('DELETE', `/id/${encodeURIComponent(id)}`)
-    if (status === 404) return removed
-    if (status < 200 || status >= 300) {
-      const words = json && typeof json === 'object' && 'error' in json ? String((json as {error: unknown}).error) : String(json ?? '')
-      throw new CaddyAdminError(`Caddy said (HTTP ${status}): ${words}`, status)
+  let lastRefusal = ''
+  for (let attempt = 0; attempt < REMOVE_ATTEMPTS && removed < MAX_DELETES; attempt += 1) {
+    // eslint-disable-next-line no-await-in-loop -- each attempt depends on what the last one found
+    const found = await admin.request('GET', `/id/${encodeURIComponent(id)}`).catch((error: Error) => error)
+    if (found instanceof Error) {
+      // A reset connection (Caddy restarts its admin listener on each change): look again; a lasting error throws.
+      if (attempt >= ADMIN_ATTEMPTS) throw found
+      lastRefusal = found.message
+      // eslint-disable-next-line no-await-in-loop
+      await pause(attempt + 1)
+      continue
     }
 
-    removed += 1
+    if (found.status === 404) return removed
+    if (found.status < 200 || found.status >= 300) throw new CaddyAdminError(caddyWords(found), found.status)
+    const at = found.etag ? /^"(\/config\/\S+) [0-9a-f]+"$/.exec(found.etag)?.[1] : undefined
+    // eslint-disable-next-line no-await-in-loop
+    const gone = await (at ? admin.request('DELETE', at, undefined, {'if-match': found.etag!}) : admin.request('DELETE', `/id/${encodeURIComponent(id)}`)).catch(
+      (error: Error) => ({etag: null, json: {error: error.message}, status: 0}),
+    )
+    if (gone.status >= 200 && gone.status < 300) {
+      removed += 1
+      continue
+    }
+
+    // Moved since we looked (412), or its index no longer exists: look again, after a short random pause.
+    lastRefusal = caddyWords(gone)
+    // eslint-disable-next-line no-await-in-loop
+    await pause(attempt + 1)
   }
 
-  return removed
+  if (removed >= MAX_DELETES) return removed
+  throw new CaddyAdminError(`route ${id} could not be removed after ${REMOVE_ATTEMPTS} tries (${lastRefusal})`, null)
 }
 
 /** Removes a preview's route given only its id and the config (`preview stop` after its supervisor died). */
