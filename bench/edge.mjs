@@ -190,8 +190,8 @@ ${table(
 )}
 
 Per admin API call, on an otherwise empty server (30 each): **add ${stats(add0)}** (\`GET .../servers\` to find the
-server and check for a catch-all, then \`POST .../routes/...\`), **remove ${stats(remove0)}** (\`DELETE /id/preview-<id>\`,
-then the \`DELETE\` that answers 404).
+server and check for a catch-all, then \`POST .../routes/...\`), **remove ${stats(remove0)}** (\`GET /id/preview-<id>\` for its path
+and ETag, \`DELETE\` of that path with \`If-Match\`, then the lookup that answers 404).
 
 **Routes per Caddy.** ${ROUTES} routes added one after the other (each a host matcher and a \`reverse_proxy\`). Caddy
 re-provisions its whole config on every change, so an add costs more the more routes there are (median of the 5 adds
@@ -217,7 +217,8 @@ ${table(
 )}
 
 Caddy adds ${ms(median(first.caddy) - median(first.gateway), 2)} at the median over the gateway alone (one more
-loopback hop and its proxy). Caddy tries routes in order, so a host at the end of ${ROUTES + 2} routes pays for the
+loopback hop and its proxy). The machine is shared: the load average above says how busy it was, and the p99s and
+the start/stop rows move with it. Caddy tries routes in order, so a host at the end of ${ROUTES + 2} routes pays for the
 host matchers in front of it.`
     if (WRITE) {
       writeSection('edge', '8. The Caddy edge: route registration, routes per Caddy, first byte (issue 16)', 'npm run build && node bench/edge.mjs', body, [
