@@ -1,5 +1,5 @@
 // `--provider caddy` against a real Caddy (Debian's caddy on loopback ports): routes by host name that follow the previews.
-import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -90,6 +90,16 @@ describe('--provider caddy: a route per preview in a running Caddy', () => {
     expect(stop.code, stop.stderr).toBe(0)
     expect((await routeOf(row.preview_id)).status).toBe(404)
     expect(await routes()).toEqual([])
+  })
+
+  it('its row gone from state.json (reset by hand): the supervisor stops by itself and takes its route along', async () => {
+    const start = await runCli(START, {cwd: repo.dir})
+    expect(start.code, start.stderr).toBe(0)
+    const row = json(start)
+    expect((await routeOf(row.preview_id)).status).toBe(200)
+    writeFileSync(path.join(sdd(), 'runtime', 'preview', 'state.json'), JSON.stringify({previews: [], version: 1}))
+    expect(await waitFor(() => !alive(row.supervisor_pid), 10_000)).toBe(true)
+    expect((await routeOf(row.preview_id)).status).toBe(404)
   })
 
   it('a start that fails after the route was added rolls it back: no route, no row, no process', async () => {
