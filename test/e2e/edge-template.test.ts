@@ -64,6 +64,21 @@ describe('--provider template behind the nginx config of docs/edge.md', () => {
     }
   })
 
+  it('no reachability probe for your own edge (its names are often on private DNS): no warning, no wait for it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'preview-sdd-'))
+    const env = {PREVIEW_PROBE_TIMEOUT_MS: '3000', PREVIEW_SDD_DIR: dir}
+    try {
+      // Nothing listens on 127.0.0.3:<gateway port> (the gateway is on 127.0.0.1): a probe would wait 3 s and warn.
+      writeConfig(dir, {providers: {template: {url: 'http://127.0.0.3:{port}'}}})
+      const start = await runCli(START, {cwd: repo.dir, env})
+      expect(start.code, start.stderr).toBe(0)
+      expect(start.stderr).not.toMatch(/Warning/)
+      expect((await runCli(['stop', '--all'], {cwd: repo.dir, env})).code).toBe(0)
+    } finally {
+      rmSync(dir, {force: true, recursive: true})
+    }
+  })
+
   it('gateway.bind that is not an IP address is bad input (exit 2) naming the setting', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'preview-sdd-'))
     try {

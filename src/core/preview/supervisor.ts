@@ -326,7 +326,9 @@ export class Supervisor {
    */
   private async probe(provider: string, url: string): Promise<string | null> {
     const budget = Number(this.spec.env.PREVIEW_PROBE_TIMEOUT_MS ?? PROBE_BUDGET_MS)
-    if (provider === 'local' || !(budget > 0)) return null
+    // Your own edge (template, caddy): the name is yours, often on split or private DNS that public resolvers
+    // cannot see; asking them would only delay every start by the budget and warn wrongly.
+    if (provider === 'local' || provider === 'template' || provider === 'caddy' || !(budget > 0)) return null
     const {probePublicUrl} = await import('../tunnels/probe.js')
     const warning = await probePublicUrl(url, {timeoutMs: budget})
     if (warning) this.event(`probe: ${warning}`)
