@@ -67,9 +67,10 @@ describe('--provider caddy: a route per preview in a running Caddy', () => {
     const row = json(start)
     await caddy.restart()
     const restartedAt = Date.now()
-    expect((await routeOf(row.preview_id)).status).toBe(404) // Caddy came back from its file: no preview routes
     expect(await waitFor(async () => (await routeOf(row.preview_id)).status === 200, 10_000)).toBe(true)
     expect(Date.now() - restartedAt).toBeLessThan(10_000)
+    // Caddy came back from its file without the route: the supervisor saw it missing and added it again.
+    expect(readFileSync(row.log_file, 'utf8')).toContain(`route preview-${row.preview_id} was missing`)
     const page = await viaEdge(caddy.httpPort, `${row.public_url}/`, {authorization: `Bearer ${tokenOf(row.share_url)}`})
     expect(page.status).toBe(200)
     expect(page.body).toContain('hello from the app')
