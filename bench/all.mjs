@@ -15,6 +15,7 @@ const steps = [
   ['list', ['list.mjs']],
   ['memory', ['memory.mjs']],
   ['cold-start', ['cold-start.mjs']],
+  ['edge', ['edge.mjs']],
   ['soak', ['soak.mjs', '--cycles', String(arg('cycles', 200))]],
 ]
 let failed = 0

@@ -20,7 +20,7 @@ export const START_FLAGS = {
   'idle-ttl': {description: 'stop the dev server after this long without requests; the next request wakes it', type: 'string'},
   install: {allowNo: true, default: true, description: 'install dependencies in a fresh worktree (lockfile present, node_modules missing)', type: 'boolean'},
   'list-commands': {default: false, description: 'print every candidate dev command in order and start nothing', type: 'boolean'},
-  provider: {description: 'auto | cloudflared | ngrok | bore | tailscale | localtunnel | ssh | local', type: 'string'},
+  provider: {description: 'auto | cloudflared | ngrok | bore | tailscale | localtunnel | ssh | local | template | caddy', type: 'string'},
   qr: {default: false, description: 'print a QR code of the link, for phones', type: 'boolean'},
   'ready-timeout': {description: 'how long to wait for the dev server (default 30s)', type: 'string'},
   ref: {description: 'preview this branch, tag or commit in a worktree of its own', type: 'string'},

@@ -1,5 +1,6 @@
 // .sdd/preview.yaml: optional project settings (command, install, provider, auth, expire, ...).
 import {existsSync, readFileSync} from 'node:fs'
+import {isIP} from 'node:net'
 import {createRequire} from 'node:module'
 import {InvalidInput} from '../errors.js'
 import type {ProviderConfig} from '../tunnels/types.js'
@@ -16,6 +17,8 @@ export interface PreviewConfig {
   ready_timeout?: string
   max_restarts?: number
   host_header?: string
+  /** `gateway.bind`: the address the gateways listen on (default 127.0.0.1), so an edge on another host can reach them. */
+  gateway?: {bind?: string}
   providers: Record<string, ProviderConfig>
 }
 
@@ -49,6 +52,23 @@ export function loadConfig(paths: SddPaths): PreviewConfig {
     const n = Number(raw.max_restarts)
     if (!Number.isInteger(n) || n < 0) throw new InvalidInput(`max_restarts in ${paths.config} must be a whole number >= 0.`)
     config.max_restarts = n
+  }
+
+  const gateway = raw.gateway
+  if (gateway !== undefined && gateway !== null) {
+    if (typeof gateway !== 'object' || Array.isArray(gateway)) throw new InvalidInput(`gateway in ${paths.config} must be a mapping (gateway: {bind: 127.0.0.1}).`)
+    const bind = (gateway as Record<string, unknown>).bind
+    if (bind !== undefined && bind !== null) {
+      // An IP literal only: a name could resolve to several addresses, and the edge must dial the one we listen on.
+      if (typeof bind !== 'string' || isIP(bind) === 0) {
+        throw new InvalidInput(
+          `gateway.bind in ${paths.config} must be an IP address (got "${String(bind)}").`,
+          'Use 127.0.0.1 (this machine only), a private address the edge can reach, or 0.0.0.0 for every interface.',
+        )
+      }
+
+      config.gateway = {bind}
+    }
   }
 
   return config

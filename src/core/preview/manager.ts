@@ -171,6 +171,7 @@ export class PreviewManager {
         cwd: sandbox.cwd,
         env: Object.fromEntries(Object.entries(this.env).filter((e): e is [string, string] => typeof e[1] === 'string')),
         expiresAtEpoch: now + settings.expireSeconds,
+        gatewayBind: config.gateway?.bind ?? null,
         id: newPreviewId(),
         idleTtlMs: settings.idleTtlSeconds === null ? null : settings.idleTtlSeconds * 1000,
         maxRestarts: config.max_restarts ?? DEFAULTS.maxRestarts,
@@ -461,6 +462,7 @@ async function stopOne(paths: SddPaths, row: PreviewRow): Promise<StopResult> {
   }
 
   if (left.tunnel_pid) await killGroup(left.tunnel_pid, {startTime: left.tunnel_start_time})
+  if (left.tunnel_provider === 'caddy') await removeEdgeRoute(paths, id)
   // The dev server leads its own process group (spawned detached): its pid is the group id.
   if (left.process_pid) await killGroup(left.process_pid, {startTime: left.process_start_time})
   const removed = await removeRow(paths, id)
@@ -468,6 +470,16 @@ async function stopOne(paths: SddPaths, row: PreviewRow): Promise<StopResult> {
   // Only a preview that reached running has a start entry to balance.
   if (removed && removed.status !== 'starting') await appendAudit(paths, {cleaned_up_by: 'stop', event: 'stop', preview_id: id, reason})
   return {cleaned_up: true, preview_id: id, reason, stopped: true}
+}
+
+/** A dead supervisor's Caddy route (no process to kill: a route in someone else's server), removed by its id. */
+async function removeEdgeRoute(paths: SddPaths, id: string): Promise<void> {
+  try {
+    const {removePreviewRoute} = await import('../tunnels/drivers/caddy.js')
+    await removePreviewRoute(loadConfig(paths).providers.caddy ?? {}, id)
+  } catch {
+    // Caddy unreachable or the config unreadable: the route only points at a gateway that is gone now.
+  }
 }
 
 export interface CleanupPlan {

@@ -44,6 +44,8 @@ export interface SupervisorSpec {
   createdAtEpoch: number
   ref?: string | null
   commit?: string | null
+  /** `gateway.bind` from the config (default 127.0.0.1). */
+  gatewayBind?: string | null
 }
 
 export interface ReadyMessage {
@@ -194,6 +196,7 @@ export class Supervisor {
       const key = loadJwtKey(this.paths)
       this.gateway = await startGateway({
         auth: {jwtKey: key, links: [], mode: spec.authMode, previewId: spec.id, reloadLinks: () => this.currentLinks()},
+        ...(spec.gatewayBind ? {bindHost: spec.gatewayBind} : {}),
         targetPort: port,
         ...(spec.idleTtlMs
           ? {ensureUpstream: () => this.ensureAwake(), onActivity: () => (this.lastActivity = Date.now())}
@@ -208,6 +211,8 @@ export class Supervisor {
         gatewayPort: this.gateway.port,
         localUrl: this.gateway.url,
         log: (line) => this.event(`tunnel: ${line}`),
+        previewId: spec.id,
+        ref: spec.ref ?? null,
       })
       this.tunnel.onExit((reason) => void this.onTunnelExit(reason, driver.name))
       this.gateway.setPublicUrl(this.tunnel.publicUrl)
@@ -321,7 +326,9 @@ export class Supervisor {
    */
   private async probe(provider: string, url: string): Promise<string | null> {
     const budget = Number(this.spec.env.PREVIEW_PROBE_TIMEOUT_MS ?? PROBE_BUDGET_MS)
-    if (provider === 'local' || !(budget > 0)) return null
+    // Your own edge (template, caddy): the name is yours, often on split or private DNS that public resolvers
+    // cannot see; asking them would only delay every start by the budget and warn wrongly.
+    if (provider === 'local' || provider === 'template' || provider === 'caddy' || !(budget > 0)) return null
     const {probePublicUrl} = await import('../tunnels/probe.js')
     const warning = await probePublicUrl(url, {timeoutMs: budget})
     if (warning) this.event(`probe: ${warning}`)
@@ -610,6 +617,8 @@ export class Supervisor {
         gatewayPort: this.gateway.port,
         localUrl: this.gateway.url,
         log: (line) => this.event(`tunnel: ${line}`),
+        previewId: this.spec.id,
+        ref: this.spec.ref ?? null,
       })
       if (this.stopping) {
         await tunnel.close()

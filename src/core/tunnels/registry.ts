@@ -2,19 +2,24 @@
 import {InvalidInput, TunnelFailed} from '../errors.js'
 import {PROVIDERS, type ProviderName} from '../preview/types.js'
 import {boreDriver} from './drivers/bore.js'
+import {caddyDriver} from './drivers/caddy.js'
 import {cloudflaredDriver} from './drivers/cloudflared.js'
 import {localDriver} from './drivers/local.js'
 import {localtunnelDriver} from './drivers/localtunnel.js'
 import {ngrokDriver} from './drivers/ngrok.js'
 import {sshDriver} from './drivers/ssh.js'
 import {tailscaleDriver} from './drivers/tailscale.js'
+import {templateDriver} from './drivers/template.js'
 import type {Availability, DriverContext, ProviderConfig, TunnelDriver} from './types.js'
 
 const drivers = new Map<ProviderName, TunnelDriver>(
-  [cloudflaredDriver, ngrokDriver, boreDriver, tailscaleDriver, localtunnelDriver, sshDriver, localDriver].map((d) => [d.name, d]),
+  [cloudflaredDriver, ngrokDriver, boreDriver, tailscaleDriver, localtunnelDriver, sshDriver, localDriver, templateDriver, caddyDriver].map((d) => [d.name, d]),
 )
 
-/** Order `auto` tries; `local` and explicit-only providers (localtunnel, ssh) are never picked by auto. */
+/**
+ * Order `auto` tries; `local` and explicit-only providers (localtunnel, ssh, and the edges template and caddy, which
+ * need a proxy set up for them) are never picked by auto.
+ */
 export const AUTO_ORDER: readonly ProviderName[] = ['cloudflared', 'ngrok', 'tailscale', 'bore']
 
 /** Adds or replaces a driver (tests register fakes; the built-in ones are registered above). */
@@ -68,6 +73,7 @@ export async function selectDriver(
   hints.push(
     'localtunnel: explicit only: --provider localtunnel (public loca.lt server, or providers.localtunnel.host)',
     'ssh: explicit only: --provider ssh with providers.ssh.destination (any OpenSSH server, localhost.run, sish, pinggy)',
+    'template, caddy: explicit only: your own edge (nginx or Caddy) on your domain, see docs/edge.md',
   )
   throw new TunnelFailed(
     'auto',

@@ -17,6 +17,9 @@ export interface OpenOptions extends DriverContext {
   /** The gateway's loopback URL, e.g. http://127.0.0.1:41234. Tunnels point here, never at the dev server. */
   localUrl: string
   gatewayPort: number
+  /** The preview's id and ref, for drivers that name the public host after them (template, caddy). */
+  previewId?: string
+  ref?: string | null
   /** Overrides the driver's named start-up timeout (tests lower it). */
   timeoutMs?: number
   signal?: AbortSignal
