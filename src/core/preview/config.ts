@@ -3,6 +3,7 @@ import {existsSync, readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
 import {createRequire} from 'node:module'
 import {InvalidInput} from '../errors.js'
+import {parseDuration} from './duration.js'
 import type {ProviderConfig} from '../tunnels/types.js'
 import type {SddPaths} from './paths.js'
 
@@ -18,7 +19,7 @@ export interface PreviewConfig {
   max_restarts?: number
   host_header?: string
   /** `gateway.bind`: the address the gateways listen on (default 127.0.0.1), so an edge on another host can reach them. */
-  gateway?: {bind?: string}
+  gateway?: {bind?: string; idle_timeout?: string}
   providers: Record<string, ProviderConfig>
 }
 
@@ -68,6 +69,13 @@ export function loadConfig(paths: SddPaths): PreviewConfig {
       }
 
       config.gateway = {bind}
+    }
+
+    const idle = (gateway as Record<string, unknown>).idle_timeout
+    if (idle !== undefined && idle !== null) {
+      // Checked here so a bad value fails `preview start` (exit 2) instead of a supervisor.
+      parseDuration(String(idle), `gateway.idle_timeout in ${paths.config}`)
+      config.gateway = {...config.gateway, idle_timeout: String(idle)}
     }
   }
 

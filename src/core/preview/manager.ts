@@ -172,6 +172,7 @@ export class PreviewManager {
         env: Object.fromEntries(Object.entries(this.env).filter((e): e is [string, string] => typeof e[1] === 'string')),
         expiresAtEpoch: now + settings.expireSeconds,
         gatewayBind: config.gateway?.bind ?? null,
+        gatewayIdleTimeoutMs: config.gateway?.idle_timeout ? parseDuration(config.gateway.idle_timeout, 'gateway.idle_timeout') * 1000 : null,
         id: newPreviewId(),
         idleTtlMs: settings.idleTtlSeconds === null ? null : settings.idleTtlSeconds * 1000,
         maxRestarts: config.max_restarts ?? DEFAULTS.maxRestarts,

@@ -46,6 +46,8 @@ export interface SupervisorSpec {
   commit?: string | null
   /** `gateway.bind` from the config (default 127.0.0.1). */
   gatewayBind?: string | null
+  /** Config gateway.idle_timeout: a client connection with nothing in flight is closed after this long. */
+  gatewayIdleTimeoutMs?: number | null
 }
 
 export interface ReadyMessage {
@@ -197,6 +199,7 @@ export class Supervisor {
       this.gateway = await startGateway({
         auth: {jwtKey: key, links: [], mode: spec.authMode, previewId: spec.id, reloadLinks: () => this.currentLinks()},
         ...(spec.gatewayBind ? {bindHost: spec.gatewayBind} : {}),
+        ...(spec.gatewayIdleTimeoutMs ? {idleTimeoutMs: spec.gatewayIdleTimeoutMs} : {}),
         targetPort: port,
         ...(spec.idleTtlMs
           ? {ensureUpstream: () => this.ensureAwake(), onActivity: () => (this.lastActivity = Date.now())}
