@@ -11,6 +11,8 @@ describe('parseStartArgv', () => {
     [['--provider=local', '--expire=30m', '--no-clipboard', '--no-install', '--qr']],
     [['--cwd', '.', '--command', 'npm run dev -- --port 3000', '--ready-timeout', '5s', '--idle-ttl', '2m']],
     [['--ref', 'feature/x', '--clipboard', '--install']],
+    [['--working-copy', '--provider', 'local']],
+    [['--attach', '3000', '--auth', 'basic']],
   ])('agrees with oclif on %j', async (argv) => {
     const config = await Config.load(ROOT)
     const Start = (await config.findCommand('start')!.load()) as unknown as {flags: Record<string, unknown>}

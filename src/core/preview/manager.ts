@@ -4,10 +4,10 @@ import {closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, read
 import {setTimeout as sleep} from 'node:timers/promises'
 import net from 'node:net'
 import path from 'node:path'
-import {InvalidInput, PreviewError, PreviewNotFound, StartFailed} from '../errors.js'
+import {InvalidInput, PreviewError, PreviewNotFound, StartFailed, isPreviewError} from '../errors.js'
 import {ensureDir} from '../fsutil.js'
 import {isAlive, killGroup, killPid, procStartTime, run, spawnGroup, spawnNodeDetached, waitForExit} from '../process.js'
-import {appendAudit} from './audit.js'
+import {appendAudit, readAuditLines, type AuditEntry} from './audit.js'
 import {loadConfig, type PreviewConfig} from './config.js'
 import {redactUrl} from './redact.js'
 import {chooseCommand, discoverCommands, type Discovery} from './discovery.js'
@@ -19,7 +19,9 @@ import {installCommand} from './install.js'
 import {SUPERVISOR_SCRIPT, takePrewarmed} from './prewarm.js'
 import {loadJwtKey, mintCredential, type Credential} from './credentials.js'
 import type {SupervisorInput} from './supervisor-main.js'
-import {excludeSdd, isBranch, listWorktrees, pullBranch, removeWorktree, repoRoot, resolveSandbox} from './sandbox.js'
+import {copyUntracked} from '../sandbox/copy.js'
+import {checkAttachPort, preflightTunnel} from './preflight.js'
+import {HEAD_WORKTREE, excludeSdd, isBranch, listWorktrees, planDir, pullBranch, removeWorktree, repoRoot, resolveSandbox, treePosition, type Sandbox} from './sandbox.js'
 import {findRow, patchRow, readState, removeRow} from './state.js'
 import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from './supervisor.js'
 import {AUTH_MODES, PROVIDERS, type AuthMode, type PreviewRow, type StopReason} from './types.js'
@@ -59,12 +61,29 @@ export interface StartOptions {
   idleTtl?: string | undefined
   /** Run the supervisor in this process (until stop); otherwise a detached supervisor process. */
   foreground?: boolean
+  /** Run the repository's working tree as it is, uncommitted changes included. */
+  workingCopy?: boolean | undefined
+  /** Front a server that already listens on 127.0.0.1:PORT (no dev command, no worktree). */
+  attach?: string | undefined
+}
+
+/** What a start serves, for the `Serving <branch>@<sha7> from <where>` line. */
+export interface Served {
+  branch: string | null
+  ref: string | null
+  commit: string | null
+  where: string
+}
+
+function served(sandbox: Sandbox): Served {
+  return {branch: sandbox.branch, commit: sandbox.commit, ref: sandbox.ref, where: sandbox.where}
 }
 
 export interface StartResult {
   row: PreviewRow
   /** The one URL with its secret (token or password); printed once, never logged. */
   shareUrl: string
+  served: Served
   warnings: string[]
   /** Only in foreground mode: resolves when the preview has stopped. */
   supervisor?: Supervisor
@@ -79,6 +98,23 @@ export interface StopResult {
 }
 
 export type ListedRow = PreviewRow
+
+/** A preview that is gone, as `list --all` shows it (from its audit entries). */
+export interface EndedPreview {
+  preview_id: string
+  status: 'ended'
+  stop_reason: StopReason
+  /** When it ended (the stop entry's ts) and started. */
+  ended_at: string
+  ended_at_epoch: number
+  started_at_epoch: number | null
+  tunnel_provider: string | null
+  auth_mode: string | null
+  command: string | null
+  sandbox_backend: string | null
+  branch: string | null
+  commit: string | null
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -129,11 +165,12 @@ export class PreviewManager {
     return (await this.locate()).paths
   }
 
-  /** Every candidate dev command in order, without starting anything. */
-  async listCommands(opts: {cwd?: string | undefined; command?: string | undefined}): Promise<Discovery & {cwd: string}> {
-    const dir = opts.cwd ? path.resolve(this.cwd, opts.cwd) : this.cwd
-    const {paths} = await this.locate(dir)
+  /** Every candidate dev command in order, without starting anything: looked for where `start` would run. */
+  async listCommands(opts: {cwd?: string | undefined; command?: string | undefined; ref?: string | undefined; workingCopy?: boolean | undefined}): Promise<Discovery & {cwd: string}> {
+    const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
+    const {paths, root} = await this.locate(explicitCwd ?? this.cwd)
     const config = loadConfig(paths)
+    const dir = await planDir({cwd: explicitCwd, paths, ref: opts.ref, root: root ?? this.cwd, startDir: this.cwd, workingCopy: opts.workingCopy})
     return {...discoverCommands({configCommand: config.command, configFile: paths.config, cwd: dir, explicit: opts.command}), cwd: dir}
   }
 
@@ -141,52 +178,118 @@ export class PreviewManager {
   async start(opts: StartOptions): Promise<StartResult> {
     const progress = opts.onProgress ?? (() => {})
     const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
+    const attaching = opts.attach !== undefined
+    if (attaching) {
+      const clash = (
+        [
+          ['--ref', opts.ref !== undefined],
+          ['--command', opts.command !== undefined],
+          ['--idle-ttl', opts.idleTtl !== undefined],
+          ['--working-copy', opts.workingCopy === true],
+        ] as const
+      ).filter(([, set]) => set)
+      if (clash.length > 0) {
+        throw new InvalidInput(
+          `--attach does not go with ${clash.map(([name]) => name).join(', ')}: an attached server is not started, restarted or put to sleep by preview.`,
+          'Drop those flags to share the server that runs, or drop --attach to let preview run the code.',
+        )
+      }
+    }
+
     // Not a directory / not a repo: exit 2 before anything starts (and the answer serves locate too).
     const explicitRoot = explicitCwd ? await repoRoot(explicitCwd) : undefined
     const {paths, root, sddDir} = await this.locate(explicitCwd ?? this.cwd, explicitRoot)
     const config = loadConfig(paths)
-    const settings = resolveSettings(opts, config)
+    const settings = resolveSettings(attaching ? {...opts, idleTtl: undefined} : opts, config)
+    if (attaching) settings.idleTtlSeconds = null // config idle_ttl means nothing for a server preview does not run
+    const attachPort = attaching ? await checkAttachPort(opts.attach!) : null
+    // The tunnel is checked before anything starts: a missing binary or setting fails now, not after the install.
+    const provider = await preflightTunnel(settings.provider, this.env, config.providers)
     if (root) excludeSdd(root)
-    const sandbox = await resolveSandbox({cwd: explicitCwd, paths, ref: opts.ref, root: root ?? this.cwd})
+    const warnings: string[] = []
+    const sandbox: Sandbox = attaching
+      ? {backend: 'attached', branch: null, commit: null, created: false, cwd: explicitCwd ?? this.cwd, leftOut: 0, owned: false, ref: null, sessionId: null, top: explicitCwd ?? this.cwd, where: `the server on 127.0.0.1:${attachPort}`}
+      : await resolveSandbox({
+          cwd: explicitCwd,
+          inUse: readState(paths).previews.filter((r) => isAlive(r.supervisor_pid, r.supervisor_start_time)).map((r) => path.resolve(r.cwd)),
+          paths,
+          ref: opts.ref,
+          root: root ?? this.cwd,
+          startDir: this.cwd,
+          workingCopy: opts.workingCopy,
+        })
     progress('sandbox', sandbox.sessionId ? `${sandbox.backend}/${sandbox.sessionId}` : sandbox.cwd)
+    if (sandbox.leftOut > 0) {
+      warnings.push(`${sandbox.leftOut} file${sandbox.leftOut === 1 ? ' has' : 's have'} uncommitted changes that this preview does not include (it serves the last commit); pass --working-copy to serve them.`)
+    }
+
+    const id = newPreviewId()
+    let spawned = false
     try {
-      const discovery = discoverCommands({configCommand: config.command, configFile: paths.config, cwd: sandbox.cwd, explicit: opts.command})
-      const chosen = chooseCommand(discovery)
+      if (sandbox.backend === 'worktree') {
+        const from = (await treePosition(this.cwd))?.top ?? root ?? this.cwd
+        const prefix = path.relative(sandbox.top, sandbox.cwd)
+        const copied = copyUntracked({configFile: paths.config, entries: config.copy, from, overwrite: sandbox.owned, prefix, to: sandbox.top})
+        if (copied.copied.length > 0) progress('copy', copied.copied.join(', '))
+        for (const m of copied.missing) warnings.push(`copy: ${m} is listed in ${paths.config} but does not exist in ${from}; the worktree has none.`)
+      }
+
+      const chosen = attaching
+        ? {command: `(attached to 127.0.0.1:${attachPort})`, source: '--attach'}
+        : chooseCommand(discoverCommands({configCommand: config.command, configFile: paths.config, cwd: sandbox.cwd, explicit: opts.command}))
       progress('discover', `${chosen.command} (${chosen.source})`)
       const now = Math.floor(Date.now() / 1000)
       const spec: SupervisorSpec = {
+        attachPort,
         authMode: settings.auth,
+        branch: sandbox.branch,
         command: chosen.command,
         commit: sandbox.commit,
-        install: installCommand(sandbox.cwd, {configured: config.install, skip: opts.noInstall ?? false}),
+        install: attaching ? null : installCommand(sandbox.cwd, {configured: config.install, skip: opts.noInstall ?? false}),
         ref: sandbox.ref,
         createdAtEpoch: now,
         cwd: sandbox.cwd,
         env: Object.fromEntries(Object.entries(this.env).filter((e): e is [string, string] => typeof e[1] === 'string')),
         expiresAtEpoch: now + settings.expireSeconds,
-        id: newPreviewId(),
+        id,
         idleTtlMs: settings.idleTtlSeconds === null ? null : settings.idleTtlSeconds * 1000,
         maxRestarts: config.max_restarts ?? DEFAULTS.maxRestarts,
-        port: await freePort(),
-        provider: settings.provider,
+        port: attachPort ?? (await freePort()),
+        provider,
         providers: config.providers,
         readyTimeoutMs: settings.readyTimeoutSeconds * 1000,
         sandboxBackend: sandbox.backend,
         sandboxSessionId: sandbox.sessionId,
         sddDir,
       }
+      spawned = true
       if (opts.foreground) {
         // Loaded on demand: the supervisor pulls in the gateway and the tunnel drivers, which list/stop never need.
         const {Supervisor} = await import('./supervisor.js')
         const supervisor = new Supervisor(spec, progress, this.mint(spec, paths))
         const ready = await supervisor.start()
-        return {row: ready.row, shareUrl: ready.shareUrl, supervisor, warnings: ready.warnings}
+        return {row: ready.row, served: served(sandbox), shareUrl: ready.shareUrl, supervisor, warnings: [...warnings, ...ready.warnings]}
       }
 
       const ready = await this.spawnSupervisor(spec, paths, progress)
-      return {row: ready.row, shareUrl: ready.shareUrl, warnings: ready.warnings}
+      return {row: ready.row, served: served(sandbox), shareUrl: ready.shareUrl, warnings: [...warnings, ...ready.warnings]}
     } catch (error) {
-      if (sandbox.created && root) await removeWorktree(root, sandbox.cwd)
+      const removed = sandbox.created && root !== null
+      if (removed) await removeWorktree(root, sandbox.top)
+      if (isPreviewError(error)) {
+        const log = logFile(paths, id)
+        if (spawned && existsSync(log)) {
+          error.previewId = id
+          error.logFile = log
+        }
+
+        // Never send the user to a worktree the rollback just removed.
+        if (removed && error.hint && /worktree/i.test(error.hint)) {
+          const prefix = path.relative(sandbox.top, sandbox.cwd)
+          error.hint = `The worktree was removed with the rollback. To run it by hand: \`git worktree add /tmp/preview-try ${sandbox.commit?.slice(0, 12) ?? 'HEAD'}\`, then run the command in /tmp/preview-try${prefix ? `/${prefix}` : ''}; or start with --working-copy.`
+        }
+      }
+
       throw error
     }
   }
@@ -198,7 +301,7 @@ export class PreviewManager {
     // The dev server starts now, from here, while the supervisor finishes booting: its own start-up overlaps
     // the supervisor's instead of following it. It writes into the log; the supervisor adopts it. (With an
     // install to run first, the supervisor does everything itself.)
-    const adopted = spec.install ? null : this.startDevServerForAdoption(spec, paths)
+    const adopted = spec.install || spec.attachPort ? null : this.startDevServerForAdoption(spec, paths)
     if (adopted) spec.adopt = adopted
     const child =
       prewarmed ??
@@ -280,6 +383,51 @@ export class PreviewManager {
     return readState(paths).previews.map((row) => present(reconcile(row), opts.showSecrets ?? false))
   }
 
+  /**
+   * Previews that ended, from the audit log (newest first): each `stop` entry of a preview no longer in
+   * state, with its reason (operator|expiry|crash) and when, and what its `start` entry recorded.
+   */
+  async ended(): Promise<EndedPreview[]> {
+    const {paths} = await this.locate()
+    const live = new Set(readState(paths).previews.map((r) => r.preview_id))
+    const starts = new Map<string, AuditEntry>()
+    const stops = new Map<string, AuditEntry>()
+    for (const line of readAuditLines(paths)) {
+      let entry: AuditEntry
+      try {
+        entry = JSON.parse(line) as AuditEntry
+      } catch {
+        continue // a damaged line: `preview audit verify` reports it; the rest still lists
+      }
+
+      if (entry.event === 'start') starts.set(entry.preview_id, entry)
+      else if (entry.event === 'stop') stops.set(entry.preview_id, entry)
+    }
+
+    const out: EndedPreview[] = []
+    for (const [id, stop] of stops) {
+      if (live.has(id)) continue
+      const start = starts.get(id)
+      const str = (v: unknown) => (typeof v === 'string' ? v : null)
+      out.push({
+        auth_mode: str(start?.auth_mode),
+        branch: str(start?.branch),
+        command: str(start?.command),
+        commit: str(start?.commit),
+        ended_at: stop.ts,
+        ended_at_epoch: Math.floor(Date.parse(stop.ts) / 1000),
+        preview_id: id,
+        sandbox_backend: str(start?.sandbox_backend),
+        started_at_epoch: start ? Math.floor(Date.parse(start.ts) / 1000) : null,
+        status: 'ended',
+        stop_reason: stop.reason ?? 'operator',
+        tunnel_provider: str(start?.provider),
+      })
+    }
+
+    return out.sort((a, b) => b.ended_at_epoch - a.ended_at_epoch)
+  }
+
   async status(id: string, opts: {showSecrets?: boolean} = {}): Promise<ListedRow> {
     const {paths} = await this.locate()
     const row = findRow(paths, id)
@@ -318,13 +466,20 @@ export class PreviewManager {
       })
     }
 
+    if (row.sandbox_backend === 'attached') {
+      throw new InvalidInput(`${opts.id} fronts a server preview did not start (--attach), so there is nothing to restart.`, 'Restart that server yourself; the preview keeps forwarding to its port.')
+    }
+
     const patch: Partial<PreviewRow> = {restart_requested_at_ms: Date.now()}
     if (opts.pull) {
-      if (!row.ref || !root || !(await isBranch(root, row.ref))) {
-        throw new InvalidInput(`--pull needs a preview of a branch; ${opts.id} ${row.ref ? `previews ${row.ref}, which is not a branch` : 'was not started with --ref'}.`, 'Start it with `preview start --ref BRANCH`, or restart without --pull.')
+      // A --ref branch preview, or preview's own HEAD worktree of a branch (never an agent's worktree: it is theirs).
+      const ownHead = row.sandbox_backend === 'worktree' && (row.sandbox_session_id ?? '').startsWith(HEAD_WORKTREE)
+      const branch = row.ref ?? (ownHead ? (row.branch ?? null) : null)
+      if (!branch || !root || !(await isBranch(root, branch))) {
+        throw new InvalidInput(`--pull needs a preview of a branch; ${opts.id} ${row.ref ? `previews ${row.ref}, which is not a branch` : 'was not started with --ref or from a branch'}.`, 'Start it with `preview start --ref BRANCH`, or restart without --pull.')
       }
 
-      patch.commit = await pullBranch(root, row.cwd, row.ref)
+      patch.commit = await pullBranch(root, row.cwd, branch)
     }
 
     await patchRow(paths, opts.id, patch)
