@@ -90,6 +90,20 @@ describe('which code a plain `preview start` serves', () => {
     await stop(main3.preview_id)
   })
 
+  it('two plain starts at once never share (or reset) one worktree', async () => {
+    const [a, b] = await Promise.all([start(), start()])
+    expect(a.row.cwd).not.toBe(b.row.cwd)
+    const head = git(repo.dir, 'rev-parse', 'HEAD')
+    for (const {row} of [a, b]) {
+      expect(row.commit).toBe(head)
+      expect(servedCommit(row)).toBe(head)
+      expect(await page(row.public_url)).toContain('main v3')
+    }
+
+    await stop(a.row.preview_id)
+    await stop(b.row.preview_id)
+  })
+
   it('the newest agent worktree wins over HEAD; preview’s own worktrees never do', async () => {
     const agentDir = path.join(repo.dir, '.sdd', 'worktrees', 'agent-task-1')
     git(repo.dir, 'worktree', 'add', '-q', '-b', 'agent/task-1', agentDir, 'feature')
@@ -181,6 +195,19 @@ describe('files git does not have, and monorepos', () => {
     // The package's own .env went to the package's directory in the worktree.
     expect(await page(row.public_url)).toBe('web WEB_ENV=1')
     await runCli(['stop', row.preview_id], {cwd: repo.dir})
+  })
+
+  it('a tracked .env is served as committed, not replaced by the working copy’s', async () => {
+    const other = makeRepo({files: {'.env': 'COMMITTED=1\n', 'package.json': JSON.stringify({name: 'a', private: true, scripts: {dev: 'node s.js'}}), 's.js': "require('http').createServer((q, s) => s.end(require('fs').readFileSync('.env', 'utf8'))).listen(process.env.PORT, '127.0.0.1')"}})
+    try {
+      writeFileSync(path.join(other.dir, '.env'), 'EDITED=1\n')
+      const res = await runCli(['start', '--provider', 'local', '--auth', 'none', '--json'], {cwd: other.dir})
+      expect(res.code, res.stderr).toBe(0)
+      expect(await page(json(res).public_url)).toBe('COMMITTED=1\n')
+    } finally {
+      await runCli(['stop', '--all'], {cwd: other.dir})
+      other.cleanup()
+    }
   })
 
   it('copy: in preview.yaml lists what to copy; a listed file that does not exist is a warning', async () => {

@@ -19,7 +19,7 @@ import {installCommand} from './install.js'
 import {SUPERVISOR_SCRIPT, takePrewarmed} from './prewarm.js'
 import {loadJwtKey, mintCredential, type Credential} from './credentials.js'
 import type {SupervisorInput} from './supervisor-main.js'
-import {copyUntracked} from '../sandbox/copy.js'
+import {copyCandidates, copyUntracked} from '../sandbox/copy.js'
 import {checkAttachPort, preflightTunnel} from './preflight.js'
 import {HEAD_WORKTREE, excludeSdd, isBranch, listWorktrees, planDir, pullBranch, removeWorktree, repoRoot, resolveSandbox, treePosition, type Sandbox} from './sandbox.js'
 import {findRow, patchRow, readState, removeRow} from './state.js'
@@ -114,6 +114,14 @@ export interface EndedPreview {
   sandbox_backend: string | null
   branch: string | null
   commit: string | null
+}
+
+/** Which of `files` git tracks in a worktree (a tracked .env is served as committed, never overwritten). */
+async function trackedFiles(dir: string, files: string[]): Promise<Set<string>> {
+  const safe = files.filter((f) => f && !path.isAbsolute(f) && !f.split(/[\\/]/).includes('..'))
+  if (safe.length === 0) return new Set()
+  const res = await run('git', ['ls-files', '-z', '--', ...safe.map((f) => `:(literal)${f}`)], {cwd: dir, timeoutMs: 10_000})
+  return new Set(res.exitCode === 0 ? res.stdout.split('\0').filter(Boolean) : [])
 }
 
 function freePort(): Promise<number> {
@@ -229,7 +237,8 @@ export class PreviewManager {
       if (sandbox.backend === 'worktree') {
         const from = (await treePosition(this.cwd))?.top ?? root ?? this.cwd
         const prefix = path.relative(sandbox.top, sandbox.cwd)
-        const copied = copyUntracked({configFile: paths.config, entries: config.copy, from, overwrite: sandbox.owned, prefix, to: sandbox.top})
+        const tracked = await trackedFiles(sandbox.top, copyCandidates(config.copy, prefix))
+        const copied = copyUntracked({configFile: paths.config, entries: config.copy, from, overwrite: sandbox.owned, prefix, to: sandbox.top, tracked})
         if (copied.copied.length > 0) progress('copy', copied.copied.join(', '))
         for (const m of copied.missing) warnings.push(`copy: ${m} is listed in ${paths.config} but does not exist in ${from}; the worktree has none.`)
       }

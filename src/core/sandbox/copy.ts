@@ -13,6 +13,11 @@ export interface CopyResult {
   missing: string[]
 }
 
+/** The entries copyUntracked would look at (for asking git which of them it tracks). */
+export function copyCandidates(entries: string[] | undefined, prefix: string): string[] {
+  return entries ?? [...new Set(['', prefix].flatMap((dir) => DEFAULT_COPY.map((f) => path.join(dir, f))))]
+}
+
 /** Checks one `copy:` entry: a relative path that stays inside the repository. */
 function checkEntry(entry: string, configFile: string): string {
   const clean = path.normalize(entry)
@@ -29,11 +34,20 @@ function checkEntry(entry: string, configFile: string): string {
  * the root and in `prefix` (a monorepo package). Files (and directories) already in the worktree are
  * replaced only when `overwrite` (preview's own worktrees; an agent's worktree keeps its own).
  */
-export function copyUntracked(opts: {from: string; to: string; prefix: string; entries?: string[] | undefined; overwrite: boolean; configFile: string}): CopyResult {
+export function copyUntracked(opts: {
+  from: string
+  to: string
+  prefix: string
+  entries?: string[] | undefined
+  overwrite: boolean
+  configFile: string
+  /** Paths git tracks in the worktree: never replaced (the commit's version is what is served). */
+  tracked?: ReadonlySet<string>
+}): CopyResult {
   const explicit = opts.entries !== undefined
   const wanted = explicit
     ? opts.entries!.map((e) => checkEntry(e, opts.configFile))
-    : [...new Set(['', opts.prefix].flatMap((dir) => DEFAULT_COPY.map((f) => path.join(dir, f))))]
+    : copyCandidates(undefined, opts.prefix)
   const copied: string[] = []
   const missing: string[] = []
   if (path.resolve(opts.from) === path.resolve(opts.to)) return {copied, missing}
@@ -45,6 +59,7 @@ export function copyUntracked(opts: {from: string; to: string; prefix: string; e
     }
 
     const target = path.join(opts.to, entry)
+    if (opts.tracked?.has(entry.split(path.sep).join('/'))) continue
     if (existsSync(target) && !opts.overwrite) continue
     cpSync(source, target, {errorOnExist: false, force: true, preserveTimestamps: true, recursive: statSync(source).isDirectory()})
     copied.push(entry)
