@@ -10,7 +10,6 @@ import {alive, pidsInside, portOpen, waitFor} from '../helpers/proc.js'
 import {makeRepo, type TempRepo} from '../helpers/repo.js'
 
 const SYSTEM_PATH = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')
-const page = async (url: string) => (await fetch(url)).text()
 
 /** A free loopback port (closed again). */
 function freePort(): Promise<number> {
