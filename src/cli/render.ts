@@ -21,8 +21,9 @@ export function startBanner(row: PreviewRow, shareUrl: string, served?: Served):
     `auth=${row.auth_mode} sandbox=${sandboxLabel(row)} expires_epoch=${row.expires_at_epoch}`,
   ]
   if (served) {
-    const code = row.sandbox_backend === 'attached' ? '' : `${codeLabel({...row, branch: served.branch, commit: served.commit, ref: served.ref})} `
-    lines.push(`Serving ${code}from ${served.where}`)
+    const code = codeLabel({...row, branch: served.branch, commit: served.commit, ref: served.ref})
+    // An attached server, or a directory without commits, has no branch@sha to name.
+    lines.push(`Serving ${code === 'attached' || code === '-' ? '' : `${code} `}from ${served.where}`)
   }
 
   return lines
