@@ -1,4 +1,5 @@
 // Issue 12 as a user sees it: which code `preview start` serves, and that it says so.
+import {spawn} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -225,5 +226,56 @@ describe('files git does not have, and monorepos', () => {
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain('not a path inside the repository')
     rmSync(path.join(repo.dir, '.sdd', 'preview.yaml'))
+  })
+})
+
+describe('the kept HEAD worktree and its dependencies', () => {
+  let repo: TempRepo
+  const lock = () =>
+    new Promise<number | null>((resolve) => {
+      spawn('npm', ['install', '--package-lock-only', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], {cwd: repo.dir, stdio: 'ignore'}).on('close', resolve)
+    })
+  beforeAll(async () => {
+    repo = makeRepo({
+      files: {
+        'package.json': JSON.stringify({dependencies: {greeting: 'file:./vendor/greeting'}, name: 'app', private: true, scripts: {dev: 'node server.js'}}),
+        'server.js': `require('http').createServer((q, s) => s.end(require('greeting/package.json').version)).listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localhost:' + process.env.PORT))`,
+        'vendor/greeting/index.js': `module.exports = 'hi'`,
+        'vendor/greeting/package.json': JSON.stringify({main: 'index.js', name: 'greeting', version: '1.0.0'}),
+      },
+    })
+    expect(await lock()).toBe(0)
+    repo.commit('lockfile')
+  })
+  afterAll(async () => {
+    await runCli(['stop', '--all'], {cwd: repo.dir})
+    repo.cleanup()
+  })
+
+  const startOnce = async () => {
+    const res = await runCli(['start', '--provider', 'local', '--auth', 'none', '--json'], {cwd: repo.dir})
+    expect(res.code, res.stderr).toBe(0)
+    const row = json(res)
+    const log = readFileSync(row.log_file, 'utf8')
+    const body = await page(row.public_url)
+    await runCli(['stop', row.preview_id], {cwd: repo.dir})
+    return {body, installed: log.includes('installing dependencies'), row}
+  }
+
+  it('installs once, keeps node_modules across commits, and installs again when the lockfile changed', async () => {
+    const first = await startOnce()
+    expect(first.installed).toBe(true)
+    repo.write('README.md', 'a change that is not a dependency')
+    repo.commit('docs')
+    const second = await startOnce()
+    expect(second.row.cwd).toBe(first.row.cwd)
+    expect(second.installed).toBe(false)
+    repo.write('vendor/greeting/package.json', JSON.stringify({main: 'index.js', name: 'greeting', version: '2.0.0'}))
+    expect(await lock()).toBe(0)
+    repo.commit('greeting 2')
+    const third = await startOnce()
+    expect(third.row.cwd).toBe(first.row.cwd)
+    expect(third.installed).toBe(true)
+    expect(third.body).toBe('2.0.0')
   })
 })

@@ -28,6 +28,8 @@ export interface Sandbox {
   where: string
   /** Uncommitted files in the repository that this sandbox does not include (0 when it includes them). */
   leftOut: number
+  /** A kept worktree whose lockfile changed with the reset: its node_modules are stale, install again. */
+  reinstall?: boolean
 }
 
 /** The main repository's top-level for a directory (a linked worktree resolves to the repo that owns it). */
@@ -175,17 +177,24 @@ export async function createWorktree(root: string, paths: SddPaths, commit: stri
 
 /**
  * Brings a free HEAD worktree to `commit`: checkout, hard reset and removal of untracked files. Ignored files
- * (node_modules, build caches, copied .env files) stay, so the next start needs no install.
+ * (build caches, copied .env files) and node_modules (ignored or not) stay, so the next start needs no install.
  */
-async function resetWorktree(dir: string, commit: string): Promise<boolean> {
-  for (const args of [['checkout', '--quiet', '--force', '--detach', commit], ['reset', '--quiet', '--hard', commit], ['clean', '-d', '--force', '--quiet']]) {
+async function resetWorktree(dir: string, commit: string): Promise<{ok: boolean; lockfileChanged: boolean}> {
+  // Kept dependencies are only right if no lockfile changed between the commit it held and this one.
+  const before = await headCommit(dir)
+  const diff = before ? await run('git', ['diff', '--name-only', '-z', before, commit], {cwd: dir, timeoutMs: 30_000}) : null
+  const lockfileChanged = !diff || diff.exitCode !== 0 || diff.stdout.split('\0').some((f) => LOCKFILE_NAMES.has(path.basename(f)))
+  for (const args of [['checkout', '--quiet', '--force', '--detach', commit], ['reset', '--quiet', '--hard', commit], ['clean', '-d', '--force', '--quiet', '--exclude=node_modules']]) {
     // eslint-disable-next-line no-await-in-loop -- in order
     const res = await run('git', args, {cwd: dir, timeoutMs: 60_000})
-    if (res.exitCode !== 0) return false
+    if (res.exitCode !== 0) return {lockfileChanged, ok: false}
   }
 
-  return true
+  return {lockfileChanged, ok: true}
 }
+
+/** Lockfiles whose change means kept node_modules are stale (the clean install runs again). */
+const LOCKFILE_NAMES = new Set(['package-lock.json', 'npm-shrinkwrap.json', 'pnpm-lock.yaml', 'yarn.lock', 'bun.lockb', 'bun.lock'])
 
 export interface SandboxRequest {
   /** The main repository's top-level (git commands run here). */
@@ -292,8 +301,8 @@ export async function resolveSandbox(req: SandboxRequest): Promise<Sandbox> {
 
   // HEAD of where the user is, in preview's own worktree.
   const [commit, branch, leftOut] = await Promise.all([resolveCommit(req.startDir, 'HEAD'), currentBranch(req.startDir), uncommittedFiles(pos.top)])
-  const {created, top} = await claimHeadWorktree(req, commit)
-  const base = {backend: 'worktree' as const, branch, commit, created, leftOut, owned: true, ref: null, sessionId: path.basename(top), top, where: `${rel(req.root, top)} (preview's worktree at HEAD)`}
+  const {created, reinstall, top} = await claimHeadWorktree(req, commit)
+  const base = {backend: 'worktree' as const, branch, commit, created, leftOut, owned: true, reinstall, ref: null, sessionId: path.basename(top), top, where: `${rel(req.root, top)} (preview's worktree at HEAD)`}
   try {
     return {...base, cwd: below(top, pos.prefix, 'HEAD')}
   } catch (error) {
@@ -309,7 +318,7 @@ const CLAIM_FILE = 'preview-claim'
  * Picks a HEAD worktree no running preview (and no other start in flight) uses, resets it to `commit`, or
  * makes a fresh one; under a lock, so two starts at once never share one.
  */
-async function claimHeadWorktree(req: SandboxRequest, commit: string): Promise<{top: string; created: boolean}> {
+async function claimHeadWorktree(req: SandboxRequest, commit: string): Promise<{top: string; created: boolean; reinstall: boolean}> {
   mkdirSync(req.paths.worktrees, {recursive: true})
   return withLock(path.join(req.paths.worktrees, '.head'), async () => {
     const claimed = (dir: string) => {
@@ -325,10 +334,13 @@ async function claimHeadWorktree(req: SandboxRequest, commit: string): Promise<{
       .sort((a, b) => Number(b.name === HEAD_WORKTREE) - Number(a.name === HEAD_WORKTREE))
     let top: string | null = null
     let created = false
+    let reinstall = false
     for (const w of free) {
       // eslint-disable-next-line no-await-in-loop -- the first that resets cleanly wins
-      if (await resetWorktree(w.dir, commit)) {
+      const reset = await resetWorktree(w.dir, commit)
+      if (reset.ok) {
         top = w.dir
+        reinstall = reset.lockfileChanged
         break
       }
     }
@@ -341,7 +353,7 @@ async function claimHeadWorktree(req: SandboxRequest, commit: string): Promise<{
 
     const admin = adminDir(top)
     if (admin) writeFileSync(path.join(admin, CLAIM_FILE), `${process.pid}\n`)
-    return {created, top}
+    return {created, reinstall, top}
   })
 }
 
