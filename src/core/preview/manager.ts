@@ -124,6 +124,41 @@ async function trackedFiles(dir: string, files: string[]): Promise<Set<string>> 
   return new Set(res.exitCode === 0 ? res.stdout.split('\0').filter(Boolean) : [])
 }
 
+/** `--attach` with flags that only mean something for a dev server preview runs: exit 2. */
+function checkAttachFlags(opts: StartOptions): void {
+  const clash = (
+    [
+      ['--ref', opts.ref !== undefined],
+      ['--command', opts.command !== undefined],
+      ['--idle-ttl', opts.idleTtl !== undefined],
+      ['--working-copy', opts.workingCopy === true],
+    ] as const
+  ).filter(([, set]) => set)
+  if (clash.length > 0) {
+    throw new InvalidInput(
+      `--attach does not go with ${clash.map(([name]) => name).join(', ')}: an attached server is not started, restarted or put to sleep by preview.`,
+      'Drop those flags to share the server that runs, or drop --attach to let preview run the code.',
+    )
+  }
+}
+
+/**
+ * A failed start's error, made followable: the preview id and its kept log (when the supervisor got as far as
+ * writing one), and a hint that never sends the user to a worktree the rollback just removed.
+ */
+function followable(error: PreviewError, ctx: {id: string; logFile: string | null; removed: Sandbox | null}): void {
+  if (ctx.logFile && existsSync(ctx.logFile)) {
+    error.previewId = ctx.id
+    error.logFile = ctx.logFile
+  }
+
+  const gone = ctx.removed
+  if (gone && error.hint && /worktree/i.test(error.hint)) {
+    const prefix = path.relative(gone.top, gone.cwd)
+    error.hint = `The worktree was removed with the rollback. To run it by hand: \`git worktree add /tmp/preview-try ${gone.commit?.slice(0, 12) ?? 'HEAD'}\`, then run the command in /tmp/preview-try${prefix ? `/${prefix}` : ''}; or start with --working-copy.`
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer()
@@ -187,22 +222,7 @@ export class PreviewManager {
     const progress = opts.onProgress ?? (() => {})
     const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
     const attaching = opts.attach !== undefined
-    if (attaching) {
-      const clash = (
-        [
-          ['--ref', opts.ref !== undefined],
-          ['--command', opts.command !== undefined],
-          ['--idle-ttl', opts.idleTtl !== undefined],
-          ['--working-copy', opts.workingCopy === true],
-        ] as const
-      ).filter(([, set]) => set)
-      if (clash.length > 0) {
-        throw new InvalidInput(
-          `--attach does not go with ${clash.map(([name]) => name).join(', ')}: an attached server is not started, restarted or put to sleep by preview.`,
-          'Drop those flags to share the server that runs, or drop --attach to let preview run the code.',
-        )
-      }
-    }
+    if (attaching) checkAttachFlags(opts)
 
     // Not a directory / not a repo: exit 2 before anything starts (and the answer serves locate too).
     const explicitRoot = explicitCwd ? await repoRoot(explicitCwd) : undefined
@@ -234,14 +254,7 @@ export class PreviewManager {
     const id = newPreviewId()
     let spawned = false
     try {
-      if (sandbox.backend === 'worktree') {
-        const from = (await treePosition(this.cwd))?.top ?? root ?? this.cwd
-        const prefix = path.relative(sandbox.top, sandbox.cwd)
-        const tracked = await trackedFiles(sandbox.top, copyCandidates(config.copy, prefix))
-        const copied = copyUntracked({configFile: paths.config, entries: config.copy, from, overwrite: sandbox.owned, prefix, to: sandbox.top, tracked})
-        if (copied.copied.length > 0) progress('copy', copied.copied.join(', '))
-        for (const m of copied.missing) warnings.push(`copy: ${m} is listed in ${paths.config} but does not exist in ${from}; the worktree has none.`)
-      }
+      if (sandbox.backend === 'worktree') warnings.push(...(await this.copyInto(sandbox, paths, config, progress)))
 
       const chosen = attaching
         ? {command: `(attached to 127.0.0.1:${attachPort})`, source: '--attach'}
@@ -254,7 +267,7 @@ export class PreviewManager {
         branch: sandbox.branch,
         command: chosen.command,
         commit: sandbox.commit,
-        install: attaching ? null : installCommand(sandbox.cwd, {configured: config.install, skip: opts.noInstall ?? false}),
+        install: attaching ? null : installCommand(sandbox.cwd, {configured: config.install, skip: opts.noInstall ?? false, stale: sandbox.reinstall ?? false}),
         ref: sandbox.ref,
         createdAtEpoch: now,
         cwd: sandbox.cwd,
@@ -285,22 +298,19 @@ export class PreviewManager {
     } catch (error) {
       const removed = sandbox.created && root !== null
       if (removed) await removeWorktree(root, sandbox.top)
-      if (isPreviewError(error)) {
-        const log = logFile(paths, id)
-        if (spawned && existsSync(log)) {
-          error.previewId = id
-          error.logFile = log
-        }
-
-        // Never send the user to a worktree the rollback just removed.
-        if (removed && error.hint && /worktree/i.test(error.hint)) {
-          const prefix = path.relative(sandbox.top, sandbox.cwd)
-          error.hint = `The worktree was removed with the rollback. To run it by hand: \`git worktree add /tmp/preview-try ${sandbox.commit?.slice(0, 12) ?? 'HEAD'}\`, then run the command in /tmp/preview-try${prefix ? `/${prefix}` : ''}; or start with --working-copy.`
-        }
-      }
-
+      if (isPreviewError(error)) followable(error, {id, logFile: spawned ? logFile(paths, id) : null, removed: removed ? sandbox : null})
       throw error
     }
+  }
+
+  /** Copies the untracked files (`copy:`, default the .env files) into a worktree; returns the warnings. */
+  private async copyInto(sandbox: Sandbox, paths: SddPaths, config: PreviewConfig, progress: (step: string, detail: string) => void): Promise<string[]> {
+    const from = (await treePosition(this.cwd))?.top ?? this.cwd
+    const prefix = path.relative(sandbox.top, sandbox.cwd)
+    const tracked = await trackedFiles(sandbox.top, copyCandidates(config.copy, prefix))
+    const copied = copyUntracked({configFile: paths.config, entries: config.copy, from, overwrite: sandbox.owned, prefix, to: sandbox.top, tracked})
+    if (copied.copied.length > 0) progress('copy', copied.copied.join(', '))
+    return copied.missing.map((m) => `copy: ${m} is listed in ${paths.config} but does not exist in ${from}; the worktree has none.`)
   }
 
   /** Spawns the detached supervisor and waits on IPC for ready or failed. */
