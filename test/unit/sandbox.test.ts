@@ -6,7 +6,7 @@ import {renderPreviewError} from '../../src/cli/render-error.js'
 import {codeLabel} from '../../src/cli/render.js'
 import {StartFailed} from '../../src/core/errors.js'
 import {sddPaths} from '../../src/core/preview/paths.js'
-import {listWorktrees, planDir, resolveSandbox, uncommittedFiles} from '../../src/core/preview/sandbox.js'
+import {createWorktree, listWorktrees, planDir, resolveSandbox, uncommittedFiles} from '../../src/core/preview/sandbox.js'
 import {copyUntracked} from '../../src/core/sandbox/copy.js'
 import {git, makeRepo, type TempRepo} from '../helpers/repo.js'
 
@@ -70,9 +70,14 @@ describe('worktrees and what they hold', () => {
     const ref = await resolveSandbox({paths, ref: 'main', root: repo.dir, startDir: repo.dir})
     expect(ref.branch).toBe('main')
     git(repo.dir, 'worktree', 'add', '-q', '--detach', path.join(paths.worktrees, 'ws-20260101-000000-abcdef'))
+    git(repo.dir, 'worktree', 'add', '-q', '--detach', path.join(paths.worktrees, 'host-docs'))
     git(repo.dir, 'worktree', 'add', '-q', '--detach', path.join(paths.worktrees, 'ref-agentish'))
     const owners = Object.fromEntries(listWorktrees(paths).map((w) => [w.name, w.owner]))
-    expect(owners).toEqual({'preview-head': 'head', [ref.sessionId!]: 'ref', 'ref-agentish': null, 'ws-20260101-000000-abcdef': 'head'})
+    expect(owners).toEqual({'host-docs': 'ref', 'preview-head': 'head', [ref.sessionId!]: 'ref', 'ref-agentish': null, 'ws-20260101-000000-abcdef': 'head'})
+    // The old call shape (`preview serve` makes host-<name> worktrees with it) still works and marks them.
+    const made = await createWorktree(repo.dir, paths, 'main', 'served-by-host')
+    expect(made.commit).toBe(git(repo.dir, 'rev-parse', 'main'))
+    expect(listWorktrees(paths).find((w) => w.name === 'served-by-host')?.owner).toBe('ref')
     expect(await planDir({paths, root: repo.dir, startDir: repo.dir})).toBe(path.join(paths.worktrees, 'ref-agentish'))
     const agent = await resolveSandbox({paths, root: repo.dir, startDir: repo.dir})
     expect(agent).toMatchObject({branch: null, created: false, cwd: path.join(paths.worktrees, 'ref-agentish'), owned: false})

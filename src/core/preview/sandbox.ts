@@ -60,8 +60,11 @@ export function excludeSdd(root: string): void {
 export const HEAD_WORKTREE = 'preview-head'
 /** The marker preview writes into the git admin dir of each worktree it makes (`git worktree remove` drops it). */
 const OWNER_MARKER = 'preview-owned'
-/** Names older versions gave their worktrees (before the marker): ws-<date>-<time>-<rand> and ref-<ref>-<rand>. */
-const LEGACY_NAMES = [/^ws-\d{8}-\d{6}-[0-9a-f]{6}$/, /^ref-.+-[0-9a-f]{6}$/]
+/**
+ * Names preview gave its worktrees before the marker: ws-<date>-<time>-<rand> (HEAD), ref-<ref>-<rand> (--ref),
+ * and host-<name> (`preview serve`).
+ */
+const LEGACY_NAMES = [/^ws-\d{8}-\d{6}-[0-9a-f]{6}$/, /^(ref-.+-[0-9a-f]{6}|host-.+)$/]
 
 export interface WorktreeEntry {
   name: string
@@ -159,8 +162,18 @@ async function resolveCommit(root: string, ref: string): Promise<string> {
   return head.stdout.trim()
 }
 
-/** Creates a detached worktree of `commit` under .sdd/worktrees/<session>, marked as preview's own. */
-export async function createWorktree(root: string, paths: SddPaths, commit: string, sessionId: string, owner: 'head' | 'ref'): Promise<string> {
+/**
+ * Creates a detached worktree of `ref` (HEAD by default) under .sdd/worktrees/<session>, marked as preview's own
+ * (so a plain start never takes it for an agent's). Resolves with its directory and commit.
+ */
+export async function createWorktree(
+  root: string,
+  paths: SddPaths,
+  ref = 'HEAD',
+  sessionId = newSessionId(ref === 'HEAD' ? undefined : ref),
+  owner: 'head' | 'ref' = ref === 'HEAD' ? 'head' : 'ref',
+): Promise<{cwd: string; commit: string; sessionId: string}> {
+  const commit = await resolveCommit(root, ref)
   mkdirSync(paths.worktrees, {recursive: true})
   const dir = path.join(paths.worktrees, sessionId)
   const res = await run('git', ['worktree', 'add', '--detach', dir, commit], {cwd: root, timeoutMs: 60_000})
@@ -172,7 +185,7 @@ export async function createWorktree(root: string, paths: SddPaths, commit: stri
 
   const admin = adminDir(dir)
   if (admin) writeFileSync(path.join(admin, OWNER_MARKER), `${owner}\n`)
-  return dir
+  return {commit, cwd: dir, sessionId}
 }
 
 /**
@@ -267,9 +280,7 @@ export async function resolveSandbox(req: SandboxRequest): Promise<Sandbox> {
   }
 
   if (req.ref !== undefined) {
-    const commit = await resolveCommit(req.root, req.ref)
-    const sessionId = newSessionId(req.ref)
-    const top = await createWorktree(req.root, req.paths, commit, sessionId, 'ref')
+    const {commit, cwd: top, sessionId} = await createWorktree(req.root, req.paths, req.ref)
     const branch = (await isBranch(req.root, req.ref)) ? req.ref : null
     const base = {backend: 'worktree' as const, branch, commit, created: true, leftOut: 0, owned: true, ref: req.ref, sessionId, top, where: `${rel(req.root, top)} (worktree of --ref ${req.ref})`}
     try {
@@ -347,7 +358,7 @@ async function claimHeadWorktree(req: SandboxRequest, commit: string): Promise<{
 
     if (!top) {
       const name = existsSync(path.join(req.paths.worktrees, HEAD_WORKTREE)) ? newSessionId() : HEAD_WORKTREE
-      top = await createWorktree(req.root, req.paths, commit, name, 'head')
+      top = (await createWorktree(req.root, req.paths, commit, name, 'head')).cwd
       created = true
     }
 
