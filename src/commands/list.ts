@@ -20,7 +20,8 @@ export default class List extends BaseCommand {
     const manager = new PreviewManager({cwd: process.cwd()})
     const rows = await manager.list({showSecrets: flags['show-secrets']})
     // The audit log is read only when something shows it: --all, or plain human output (its one-line notice).
-    const ended = flags.all || !this.jsonEnabled() ? await manager.ended() : []
+    const since = Date.now() / 1000 - RECENT_SECONDS
+    const ended = flags.all ? await manager.ended() : this.jsonEnabled() ? [] : await manager.ended({sinceEpoch: since})
     if (rows.length === 0) this.log(flags.all && ended.length > 0 ? 'No running previews.' : 'No previews. Start one with `preview start`.')
     else {
       this.log(
@@ -45,7 +46,6 @@ export default class List extends BaseCommand {
       return [...rows, ...ended]
     }
 
-    const since = Date.now() / 1000 - RECENT_SECONDS
     const recent = ended.filter((e) => e.stop_reason !== 'operator' && e.ended_at_epoch >= since)
     if (recent.length > 0) {
       const crash = recent.filter((e) => e.stop_reason === 'crash').length

@@ -404,14 +404,18 @@ export class PreviewManager {
 
   /**
    * Previews that ended, from the audit log (newest first): each `stop` entry of a preview no longer in
-   * state, with its reason (operator|expiry|crash) and when, and what its `start` entry recorded.
+   * state, with its reason (operator|expiry|crash) and when, and what its `start` entry recorded. With
+   * `sinceEpoch`, only those that ended since then, and without the start details (plain `list`'s notice).
    */
-  async ended(): Promise<EndedPreview[]> {
+  async ended(opts: {sinceEpoch?: number} = {}): Promise<EndedPreview[]> {
     const {paths} = await this.locate()
     const live = new Set(readState(paths).previews.map((r) => r.preview_id))
     const starts = new Map<string, AuditEntry>()
     const stops = new Map<string, AuditEntry>()
+    const brief = opts.sinceEpoch !== undefined
     for (const line of readAuditLines(paths)) {
+      // Lines are canonical JSON: the event is findable without parsing every link and restart entry.
+      if (!line.includes('"event":"stop"') && (brief || !line.includes('"event":"start"'))) continue
       let entry: AuditEntry
       try {
         entry = JSON.parse(line) as AuditEntry
@@ -426,6 +430,7 @@ export class PreviewManager {
     const out: EndedPreview[] = []
     for (const [id, stop] of stops) {
       if (live.has(id)) continue
+      if (brief && Date.parse(stop.ts) / 1000 < opts.sinceEpoch!) continue
       const start = starts.get(id)
       const str = (v: unknown) => (typeof v === 'string' ? v : null)
       out.push({
