@@ -1,17 +1,32 @@
 // Human renderings shared by commands (tables, the start banner).
+import type {Served} from '../core/preview/manager.js'
 import type {PreviewRow} from '../core/preview/types.js'
 
 export function sandboxLabel(row: PreviewRow): string {
   return row.sandbox_session_id ? `${row.sandbox_backend}/${row.sandbox_session_id}` : row.sandbox_backend
 }
 
-/** The lines ARCHITECTURE.md promises after a start. */
-export function startBanner(row: PreviewRow, shareUrl: string): string[] {
-  return [
+/** What a row serves: `branch@sha7` (the ref, or `detached`, when no branch), `attached`, or `-` outside git. */
+export function codeLabel(row: Pick<PreviewRow, 'branch' | 'commit' | 'ref' | 'sandbox_backend'>): string {
+  if (row.sandbox_backend === 'attached') return 'attached'
+  if (!row.commit) return '-'
+  return `${row.branch ?? row.ref ?? 'detached'}@${row.commit.slice(0, 7)}`
+}
+
+/** The lines ARCHITECTURE.md promises after a start, and what is served and from where. */
+export function startBanner(row: PreviewRow, shareUrl: string, served?: Served): string[] {
+  const lines = [
     `Started preview ${row.preview_id} (${row.tunnel_provider} -> localhost:${row.port})`,
     `URL: ${shareUrl}`,
     `auth=${row.auth_mode} sandbox=${sandboxLabel(row)} expires_epoch=${row.expires_at_epoch}`,
   ]
+  if (served) {
+    const code = codeLabel({...row, branch: served.branch, commit: served.commit, ref: served.ref})
+    // An attached server, or a directory without commits, has no branch@sha to name.
+    lines.push(`Serving ${code === 'attached' || code === '-' ? '' : `${code} `}from ${served.where}`)
+  }
+
+  return lines
 }
 
 /** A fixed-width table: each column as wide as its widest cell. */

@@ -15,6 +15,7 @@ export async function runStart(flags: StartFlags, io: StartIO): Promise<StartRes
   const manager = new PreviewManager({cwd: process.cwd()})
   const progress = new Progress(!io.json)
   const result = await manager.start({
+    attach: flags.attach,
     auth: flags.auth,
     command: flags.command,
     cwd: flags.cwd,
@@ -26,12 +27,13 @@ export async function runStart(flags: StartFlags, io: StartIO): Promise<StartRes
     provider: flags.provider,
     readyTimeout: flags['ready-timeout'],
     ref: flags.ref,
+    workingCopy: flags['working-copy'],
   })
   progress.done()
   // Warnings go to stderr in every mode, so --json output stays one document.
   for (const w of result.warnings) process.stderr.write(`Warning: ${w}\n`)
   if (!io.json) {
-    for (const line of startBanner(result.row, result.shareUrl)) io.log(line)
+    for (const line of startBanner(result.row, result.shareUrl, result.served)) io.log(line)
     if (flags.qr) io.log(await qrCode(result.shareUrl))
     if (flags.clipboard && !process.env.CI && process.stdout.isTTY) await copy(result.shareUrl, io)
   }

@@ -15,6 +15,8 @@ export default class Start extends BaseCommand {
     '<%= config.bin %> start --cwd . --command "npm run dev" --expire 30m --json',
     '<%= config.bin %> start --list-commands',
     '<%= config.bin %> start --ref feature/login --qr',
+    '<%= config.bin %> start --working-copy',
+    '<%= config.bin %> start --attach 3000 --provider cloudflared',
   ]
 
   // Built from the shared table, so the fast path in bin/run.js parses exactly these flags.
@@ -30,14 +32,14 @@ export default class Start extends BaseCommand {
   async run(): Promise<PreviewRow | (Discovery & {cwd: string})> {
     const {flags: parsed} = await this.parse(Start)
     const flags = parsed as unknown as StartFlags
-    if (flags['list-commands']) return this.listCommands(new PreviewManager({cwd: process.cwd()}), flags.cwd, flags.command)
+    if (flags['list-commands']) return this.listCommands(new PreviewManager({cwd: process.cwd()}), flags)
     const result = await runStart(flags, {json: this.jsonEnabled(), log: (line) => this.log(line)})
     if (flags.foreground) await this.untilSignal(result)
     return {...result.row, share_url: result.shareUrl}
   }
 
-  private async listCommands(manager: PreviewManager, cwd?: string, command?: string) {
-    const found = await manager.listCommands({command, cwd})
+  private async listCommands(manager: PreviewManager, flags: StartFlags) {
+    const found = await manager.listCommands({command: flags.command, cwd: flags.cwd, ref: flags.ref, workingCopy: flags['working-copy']})
     if (found.candidates.length === 0) this.log(`No dev command found in ${found.cwd}. Searched: ${found.searched.join('; ')}`)
     for (const [i, c] of found.candidates.entries()) this.log(`${i + 1}. ${c.command}    (${c.source})`)
     for (const hint of found.runtimeHints) this.log(`runtime: ${hint}    (.tool-versions)`)

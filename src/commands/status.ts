@@ -1,7 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
-import {expiresIn, sandboxLabel} from '../cli/render.js'
+import {codeLabel, expiresIn, sandboxLabel} from '../cli/render.js'
 import {PreviewManager} from '../core/preview/manager.js'
 import type {PreviewRow} from '../core/preview/types.js'
 
@@ -22,6 +22,7 @@ export default class Status extends BaseCommand {
       ['command', row.command],
       ['cwd', row.cwd],
       ['sandbox', sandboxLabel(row)],
+      ['code', codeLabel(row)],
       ['port', row.port],
       ['gateway_port', row.gateway_port],
       ['provider', row.tunnel_provider],

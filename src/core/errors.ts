@@ -7,8 +7,11 @@ export type ErrorKind =
 export class PreviewError extends Error {
   readonly kind: ErrorKind
   readonly code: string
-  /** What to try next, one line. */
-  readonly hint: string | undefined
+  /** What to try next, one line (a start that rolled back may rewrite it: it must not name what is gone). */
+  hint: string | undefined
+  /** A failed start: the id it had and the log kept for it (shown, and in the --json error). */
+  previewId?: string
+  logFile?: string
   /** Extra lines shown after the message (for example the dev server's last log lines). */
   readonly details: string[]
 
@@ -71,8 +74,8 @@ export type TunnelFailureReason = 'binary-missing' | 'not-configured' | 'timeout
 export class TunnelFailed extends PreviewError {
   readonly reason: TunnelFailureReason
   readonly provider: string
-  constructor(provider: string, reason: TunnelFailureReason, message: string, hint?: string, details?: string[]) {
-    super('TUNNEL_FAILED', message, {details, hint})
+  constructor(provider: string, reason: TunnelFailureReason, message: string, hint?: string, details?: string[], kind: ErrorKind = 'runtime') {
+    super('TUNNEL_FAILED', message, {details, hint, kind})
     this.provider = provider
     this.reason = reason
   }

@@ -4,7 +4,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {json, runCli} from '../helpers/cli.js'
 import {alive, pidsInside, portOpen, waitFor} from '../helpers/proc.js'
-import {makeRepo, type TempRepo} from '../helpers/repo.js'
+import {git, makeRepo, type TempRepo} from '../helpers/repo.js'
 
 describe('preview start | list | status | stop (local provider)', () => {
   let repo: TempRepo
@@ -73,14 +73,15 @@ describe('preview start | list | status | stop (local provider)', () => {
     expect(start.code, start.stderr).toBe(0)
     const lines = start.stdout.trim().split('\n')
     // --qr: a QR code of the link after the banner, in plain block characters (NO_COLOR is set here).
-    const qr = lines.slice(3)
+    const qr = lines.slice(4)
     expect(qr.length).toBeGreaterThan(10)
     expect(qr.every((l) => /^[ █▀▄]*$/.test(l))).toBe(true)
     expect(lines[0]).toMatch(/^Started preview p-[0-9a-f]{8} \(local -> localhost:\d+\)$/)
     expect(lines[1]).toMatch(/^URL: http:\/\/127\.0\.0\.1:\d+\/\?token=ey/)
-    expect(lines[2]).toMatch(/^auth=token sandbox=worktree\/ws-\S+ expires_epoch=\d+$/)
-    // No --cwd: the newest worktree under .sdd/worktrees (the one the first start made) is used again.
+    expect(lines[2]).toMatch(/^auth=token sandbox=worktree\/preview-head expires_epoch=\d+$/)
+    // No --cwd, no agent worktree: HEAD, in preview's own worktree (the one the first start made, reset to HEAD).
     expect(lines[2]).toContain(`sandbox=worktree/${firstSession}`)
+    expect(lines[3]).toBe(`Serving main@${git(repo.dir, 'rev-parse', '--short=7', 'HEAD')} from .sdd/worktrees/preview-head (preview's worktree at HEAD)`)
     expect(start.stdout).not.toContain('clipboard') // CI and no TTY: no clipboard
     const id = /p-[0-9a-f]{8}/.exec(lines[0]!)![0]
 

@@ -13,6 +13,8 @@ describe('parseStartArgv', () => {
     [['--ref', 'feature/x', '--clipboard', '--install']],
     [['--provider', 'caddy', '--auth', 'token']],
     [['--provider=template']],
+    [['--working-copy', '--provider', 'local']],
+    [['--attach', '3000', '--auth', 'basic']],
   ])('agrees with oclif on %j', async (argv) => {
     const config = await Config.load(ROOT)
     const Start = (await config.findCommand('start')!.load()) as unknown as {flags: Record<string, unknown>}

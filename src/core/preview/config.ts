@@ -20,6 +20,8 @@ export interface PreviewConfig {
   host_header?: string
   /** `gateway.bind`: the address the gateways listen on (default 127.0.0.1), so an edge on another host can reach them. */
   gateway?: {bind?: string; idle_timeout?: string}
+  /** Untracked files to copy into a worktree (default: the .env files that exist). */
+  copy?: string[]
   providers: Record<string, ProviderConfig>
 }
 
@@ -47,6 +49,15 @@ export function loadConfig(paths: SddPaths): PreviewConfig {
   for (const k of ['command', 'install', 'provider', 'auth', 'expire', 'max_expire', 'idle_ttl', 'ready_timeout', 'host_header'] as const) {
     const v = str(k)
     if (v !== undefined) config[k] = v
+  }
+
+  if (raw.copy !== undefined && raw.copy !== null) {
+    const list = typeof raw.copy === 'string' ? [raw.copy] : raw.copy
+    if (!Array.isArray(list) || !list.every((e) => typeof e === 'string')) {
+      throw new InvalidInput(`copy in ${paths.config} must be a list of paths.`, 'Write it as `copy: [.env, .env.local]` (paths relative to the repository root).')
+    }
+
+    config.copy = list
   }
 
   if (raw.max_restarts !== undefined) {

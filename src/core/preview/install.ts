@@ -15,12 +15,13 @@ const CLEAN_INSTALL: Record<PackageManager, string> = {
 
 /**
  * The install command to run before the dev command, or null: none when --no-install, when node_modules is
- * already there, or when there is no lockfile (nothing to install reproducibly). `install` in preview.yaml
+ * already there (and not stale), or when there is no lockfile (nothing to install reproducibly). `install` in preview.yaml
  * replaces the package manager's command.
  */
-export function installCommand(cwd: string, opts: {configured?: string | undefined; skip?: boolean}): string | null {
+export function installCommand(cwd: string, opts: {configured?: string | undefined; skip?: boolean; stale?: boolean}): string | null {
   if (opts.skip) return null
-  if (existsSync(path.join(cwd, 'node_modules'))) return null
+  // `stale`: node_modules kept from another commit whose lockfile differs (a reset HEAD worktree).
+  if (existsSync(path.join(cwd, 'node_modules')) && !opts.stale) return null
   const {lockfile, manager} = detectPackageManager(cwd)
   if (opts.configured) return opts.configured
   if (!lockfile) return null

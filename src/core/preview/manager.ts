@@ -4,10 +4,10 @@ import {closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, read
 import {setTimeout as sleep} from 'node:timers/promises'
 import net from 'node:net'
 import path from 'node:path'
-import {InvalidInput, PreviewError, PreviewNotFound, StartFailed} from '../errors.js'
+import {InvalidInput, PreviewError, PreviewNotFound, StartFailed, isPreviewError} from '../errors.js'
 import {ensureDir} from '../fsutil.js'
 import {isAlive, killGroup, killPid, procStartTime, run, spawnGroup, spawnNodeDetached, waitForExit} from '../process.js'
-import {appendAudit} from './audit.js'
+import {appendAudit, readAuditLines, type AuditEntry} from './audit.js'
 import {loadConfig, type PreviewConfig} from './config.js'
 import {redactUrl} from './redact.js'
 import {chooseCommand, discoverCommands, type Discovery} from './discovery.js'
@@ -19,7 +19,9 @@ import {installCommand} from './install.js'
 import {SUPERVISOR_SCRIPT, takePrewarmed} from './prewarm.js'
 import {loadJwtKey, mintCredential, type Credential} from './credentials.js'
 import type {SupervisorInput} from './supervisor-main.js'
-import {excludeSdd, isBranch, listWorktrees, pullBranch, removeWorktree, repoRoot, resolveSandbox} from './sandbox.js'
+import {copyCandidates, copyUntracked} from '../sandbox/copy.js'
+import {checkAttachPort, preflightTunnel} from './preflight.js'
+import {HEAD_WORKTREE, excludeSdd, isBranch, listWorktrees, planDir, pullBranch, removeWorktree, repoRoot, resolveSandbox, treePosition, type Sandbox} from './sandbox.js'
 import {findRow, patchRow, readState, removeRow} from './state.js'
 import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from './supervisor.js'
 import {AUTH_MODES, PROVIDERS, type AuthMode, type PreviewRow, type StopReason} from './types.js'
@@ -59,12 +61,29 @@ export interface StartOptions {
   idleTtl?: string | undefined
   /** Run the supervisor in this process (until stop); otherwise a detached supervisor process. */
   foreground?: boolean
+  /** Run the repository's working tree as it is, uncommitted changes included. */
+  workingCopy?: boolean | undefined
+  /** Front a server that already listens on 127.0.0.1:PORT (no dev command, no worktree). */
+  attach?: string | undefined
+}
+
+/** What a start serves, for the `Serving <branch>@<sha7> from <where>` line. */
+export interface Served {
+  branch: string | null
+  ref: string | null
+  commit: string | null
+  where: string
+}
+
+function served(sandbox: Sandbox): Served {
+  return {branch: sandbox.branch, commit: sandbox.commit, ref: sandbox.ref, where: sandbox.where}
 }
 
 export interface StartResult {
   row: PreviewRow
   /** The one URL with its secret (token or password); printed once, never logged. */
   shareUrl: string
+  served: Served
   warnings: string[]
   /** Only in foreground mode: resolves when the preview has stopped. */
   supervisor?: Supervisor
@@ -79,6 +98,66 @@ export interface StopResult {
 }
 
 export type ListedRow = PreviewRow
+
+/** A preview that is gone, as `list --all` shows it (from its audit entries). */
+export interface EndedPreview {
+  preview_id: string
+  status: 'ended'
+  stop_reason: StopReason
+  /** When it ended (the stop entry's ts) and started. */
+  ended_at: string
+  ended_at_epoch: number
+  started_at_epoch: number | null
+  tunnel_provider: string | null
+  auth_mode: string | null
+  command: string | null
+  sandbox_backend: string | null
+  branch: string | null
+  commit: string | null
+}
+
+/** Which of `files` git tracks in a worktree (a tracked .env is served as committed, never overwritten). */
+async function trackedFiles(dir: string, files: string[]): Promise<Set<string>> {
+  const safe = files.filter((f) => f && !path.isAbsolute(f) && !f.split(/[\\/]/).includes('..'))
+  if (safe.length === 0) return new Set()
+  const res = await run('git', ['ls-files', '-z', '--', ...safe.map((f) => `:(literal)${f}`)], {cwd: dir, timeoutMs: 10_000})
+  return new Set(res.exitCode === 0 ? res.stdout.split('\0').filter(Boolean) : [])
+}
+
+/** `--attach` with flags that only mean something for a dev server preview runs: exit 2. */
+function checkAttachFlags(opts: StartOptions): void {
+  const clash = (
+    [
+      ['--ref', opts.ref !== undefined],
+      ['--command', opts.command !== undefined],
+      ['--idle-ttl', opts.idleTtl !== undefined],
+      ['--working-copy', opts.workingCopy === true],
+    ] as const
+  ).filter(([, set]) => set)
+  if (clash.length > 0) {
+    throw new InvalidInput(
+      `--attach does not go with ${clash.map(([name]) => name).join(', ')}: an attached server is not started, restarted or put to sleep by preview.`,
+      'Drop those flags to share the server that runs, or drop --attach to let preview run the code.',
+    )
+  }
+}
+
+/**
+ * A failed start's error, made followable: the preview id and its kept log (when the supervisor got as far as
+ * writing one), and a hint that never sends the user to a worktree the rollback just removed.
+ */
+function followable(error: PreviewError, ctx: {id: string; logFile: string | null; removed: Sandbox | null}): void {
+  if (ctx.logFile && existsSync(ctx.logFile)) {
+    error.previewId = ctx.id
+    error.logFile = ctx.logFile
+  }
+
+  const gone = ctx.removed
+  if (gone && error.hint && /worktree/i.test(error.hint)) {
+    const prefix = path.relative(gone.top, gone.cwd)
+    error.hint = `The worktree was removed with the rollback. To run it by hand: \`git worktree add /tmp/preview-try ${gone.commit?.slice(0, 12) ?? 'HEAD'}\`, then run the command in /tmp/preview-try${prefix ? `/${prefix}` : ''}; or start with --working-copy.`
+  }
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -129,11 +208,12 @@ export class PreviewManager {
     return (await this.locate()).paths
   }
 
-  /** Every candidate dev command in order, without starting anything. */
-  async listCommands(opts: {cwd?: string | undefined; command?: string | undefined}): Promise<Discovery & {cwd: string}> {
-    const dir = opts.cwd ? path.resolve(this.cwd, opts.cwd) : this.cwd
-    const {paths} = await this.locate(dir)
+  /** Every candidate dev command in order, without starting anything: looked for where `start` would run. */
+  async listCommands(opts: {cwd?: string | undefined; command?: string | undefined; ref?: string | undefined; workingCopy?: boolean | undefined}): Promise<Discovery & {cwd: string}> {
+    const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
+    const {paths, root} = await this.locate(explicitCwd ?? this.cwd)
     const config = loadConfig(paths)
+    const dir = await planDir({cwd: explicitCwd, paths, ref: opts.ref, root: root ?? this.cwd, startDir: this.cwd, workingCopy: opts.workingCopy})
     return {...discoverCommands({configCommand: config.command, configFile: paths.config, cwd: dir, env: this.env, explicit: opts.command}), cwd: dir}
   }
 
@@ -141,31 +221,55 @@ export class PreviewManager {
   async start(opts: StartOptions): Promise<StartResult> {
     const progress = opts.onProgress ?? (() => {})
     const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
+    const attaching = opts.attach !== undefined
+    if (attaching) checkAttachFlags(opts)
+
     // Not a directory / not a repo: exit 2 before anything starts (and the answer serves locate too).
     const explicitRoot = explicitCwd ? await repoRoot(explicitCwd) : undefined
     const {paths, root, sddDir} = await this.locate(explicitCwd ?? this.cwd, explicitRoot)
     const config = loadConfig(paths)
-    const settings = resolveSettings(opts, config)
+    const settings = resolveSettings(attaching ? {...opts, idleTtl: undefined} : opts, config)
+    if (attaching) settings.idleTtlSeconds = null // config idle_ttl means nothing for a server preview does not run
+    const attachPort = attaching ? await checkAttachPort(opts.attach!) : null
+    // The tunnel is checked before anything starts: a missing binary or setting fails now, not after the install.
+    const provider = await preflightTunnel(settings.provider, this.env, config.providers)
     if (root) excludeSdd(root)
-    const sandbox = await resolveSandbox({cwd: explicitCwd, paths, ref: opts.ref, root: root ?? this.cwd})
+    const warnings: string[] = []
+    const sandbox: Sandbox = attaching
+      ? {backend: 'attached', branch: null, commit: null, created: false, cwd: explicitCwd ?? this.cwd, leftOut: 0, owned: false, ref: null, sessionId: null, top: explicitCwd ?? this.cwd, where: `the server on 127.0.0.1:${attachPort}`}
+      : await resolveSandbox({
+          cwd: explicitCwd,
+          inUse: readState(paths).previews.filter((r) => isAlive(r.supervisor_pid, r.supervisor_start_time)).map((r) => path.resolve(r.cwd)),
+          paths,
+          ref: opts.ref,
+          root: root ?? this.cwd,
+          startDir: this.cwd,
+          workingCopy: opts.workingCopy,
+        })
     progress('sandbox', sandbox.sessionId ? `${sandbox.backend}/${sandbox.sessionId}` : sandbox.cwd)
+    if (sandbox.leftOut > 0) {
+      warnings.push(`${sandbox.leftOut} file${sandbox.leftOut === 1 ? ' has' : 's have'} uncommitted changes that this preview does not include (it serves the last commit); pass --working-copy to serve them.`)
+    }
+
+    const id = newPreviewId()
+    let spawned = false
     try {
-      const discovery = discoverCommands({
-        configCommand: config.command,
-        configFile: paths.config,
-        cwd: sandbox.cwd,
-        env: this.env,
-        explicit: opts.command,
-        firstOnly: true,
-      })
-      const chosen = chooseCommand(discovery)
+      if (sandbox.backend === 'worktree') warnings.push(...(await this.copyInto(sandbox, paths, config, progress)))
+
+      const chosen = attaching
+        ? {command: `(attached to 127.0.0.1:${attachPort})`, source: '--attach'}
+        : chooseCommand(
+            discoverCommands({configCommand: config.command, configFile: paths.config, cwd: sandbox.cwd, env: this.env, explicit: opts.command, firstOnly: true}),
+          )
       progress('discover', `${chosen.command} (${chosen.source})`)
       const now = Math.floor(Date.now() / 1000)
       const spec: SupervisorSpec = {
+        attachPort,
         authMode: settings.auth,
+        branch: sandbox.branch,
         command: chosen.command,
         commit: sandbox.commit,
-        install: installCommand(sandbox.cwd, {configured: config.install, skip: opts.noInstall ?? false}),
+        install: attaching ? null : installCommand(sandbox.cwd, {configured: config.install, skip: opts.noInstall ?? false, stale: sandbox.reinstall ?? false}),
         ref: sandbox.ref,
         createdAtEpoch: now,
         cwd: sandbox.cwd,
@@ -173,31 +277,44 @@ export class PreviewManager {
         expiresAtEpoch: now + settings.expireSeconds,
         gatewayBind: config.gateway?.bind ?? null,
         gatewayIdleTimeoutMs: config.gateway?.idle_timeout ? parseDuration(config.gateway.idle_timeout, 'gateway.idle_timeout') * 1000 : null,
-        id: newPreviewId(),
+        id,
         idleTtlMs: settings.idleTtlSeconds === null ? null : settings.idleTtlSeconds * 1000,
         maxRestarts: config.max_restarts ?? DEFAULTS.maxRestarts,
-        port: await freePort(),
-        provider: settings.provider,
+        port: attachPort ?? (await freePort()),
+        provider,
         providers: config.providers,
         readyTimeoutMs: settings.readyTimeoutSeconds * 1000,
         sandboxBackend: sandbox.backend,
         sandboxSessionId: sandbox.sessionId,
         sddDir,
       }
+      spawned = true
       if (opts.foreground) {
         // Loaded on demand: the supervisor pulls in the gateway and the tunnel drivers, which list/stop never need.
         const {Supervisor} = await import('./supervisor.js')
         const supervisor = new Supervisor(spec, progress, this.mint(spec, paths))
         const ready = await supervisor.start()
-        return {row: ready.row, shareUrl: ready.shareUrl, supervisor, warnings: ready.warnings}
+        return {row: ready.row, served: served(sandbox), shareUrl: ready.shareUrl, supervisor, warnings: [...warnings, ...ready.warnings]}
       }
 
       const ready = await this.spawnSupervisor(spec, paths, progress)
-      return {row: ready.row, shareUrl: ready.shareUrl, warnings: ready.warnings}
+      return {row: ready.row, served: served(sandbox), shareUrl: ready.shareUrl, warnings: [...warnings, ...ready.warnings]}
     } catch (error) {
-      if (sandbox.created && root) await removeWorktree(root, sandbox.cwd)
+      const removed = sandbox.created && root !== null
+      if (removed) await removeWorktree(root, sandbox.top)
+      if (isPreviewError(error)) followable(error, {id, logFile: spawned ? logFile(paths, id) : null, removed: removed ? sandbox : null})
       throw error
     }
+  }
+
+  /** Copies the untracked files (`copy:`, default the .env files) into a worktree; returns the warnings. */
+  private async copyInto(sandbox: Sandbox, paths: SddPaths, config: PreviewConfig, progress: (step: string, detail: string) => void): Promise<string[]> {
+    const from = (await treePosition(this.cwd))?.top ?? this.cwd
+    const prefix = path.relative(sandbox.top, sandbox.cwd)
+    const tracked = await trackedFiles(sandbox.top, copyCandidates(config.copy, prefix))
+    const copied = copyUntracked({configFile: paths.config, entries: config.copy, from, overwrite: sandbox.owned, prefix, to: sandbox.top, tracked})
+    if (copied.copied.length > 0) progress('copy', copied.copied.join(', '))
+    return copied.missing.map((m) => `copy: ${m} is listed in ${paths.config} but does not exist in ${from}; the worktree has none.`)
   }
 
   /** Spawns the detached supervisor and waits on IPC for ready or failed. */
@@ -207,7 +324,7 @@ export class PreviewManager {
     // The dev server starts now, from here, while the supervisor finishes booting: its own start-up overlaps
     // the supervisor's instead of following it. It writes into the log; the supervisor adopts it. (With an
     // install to run first, the supervisor does everything itself.)
-    const adopted = spec.install ? null : this.startDevServerForAdoption(spec, paths)
+    const adopted = spec.install || spec.attachPort ? null : this.startDevServerForAdoption(spec, paths)
     if (adopted) spec.adopt = adopted
     const child =
       prewarmed ??
@@ -289,6 +406,56 @@ export class PreviewManager {
     return readState(paths).previews.map((row) => present(reconcile(row), opts.showSecrets ?? false))
   }
 
+  /**
+   * Previews that ended, from the audit log (newest first): each `stop` entry of a preview no longer in
+   * state, with its reason (operator|expiry|crash) and when, and what its `start` entry recorded. With
+   * `sinceEpoch`, only those that ended since then, and without the start details (plain `list`'s notice).
+   */
+  async ended(opts: {sinceEpoch?: number} = {}): Promise<EndedPreview[]> {
+    const {paths} = await this.locate()
+    const live = new Set(readState(paths).previews.map((r) => r.preview_id))
+    const starts = new Map<string, AuditEntry>()
+    const stops = new Map<string, AuditEntry>()
+    const brief = opts.sinceEpoch !== undefined
+    for (const line of readAuditLines(paths)) {
+      // Lines are canonical JSON: the event is findable without parsing every link and restart entry.
+      if (!line.includes('"event":"stop"') && (brief || !line.includes('"event":"start"'))) continue
+      let entry: AuditEntry
+      try {
+        entry = JSON.parse(line) as AuditEntry
+      } catch {
+        continue // a damaged line: `preview audit verify` reports it; the rest still lists
+      }
+
+      if (entry.event === 'start') starts.set(entry.preview_id, entry)
+      else if (entry.event === 'stop') stops.set(entry.preview_id, entry)
+    }
+
+    const out: EndedPreview[] = []
+    for (const [id, stop] of stops) {
+      if (live.has(id)) continue
+      if (brief && Date.parse(stop.ts) / 1000 < opts.sinceEpoch!) continue
+      const start = starts.get(id)
+      const str = (v: unknown) => (typeof v === 'string' ? v : null)
+      out.push({
+        auth_mode: str(start?.auth_mode),
+        branch: str(start?.branch),
+        command: str(start?.command),
+        commit: str(start?.commit),
+        ended_at: stop.ts,
+        ended_at_epoch: Math.floor(Date.parse(stop.ts) / 1000),
+        preview_id: id,
+        sandbox_backend: str(start?.sandbox_backend),
+        started_at_epoch: start ? Math.floor(Date.parse(start.ts) / 1000) : null,
+        status: 'ended',
+        stop_reason: stop.reason ?? 'operator',
+        tunnel_provider: str(start?.provider),
+      })
+    }
+
+    return out.sort((a, b) => b.ended_at_epoch - a.ended_at_epoch)
+  }
+
   async status(id: string, opts: {showSecrets?: boolean} = {}): Promise<ListedRow> {
     const {paths} = await this.locate()
     const row = findRow(paths, id)
@@ -327,13 +494,20 @@ export class PreviewManager {
       })
     }
 
+    if (row.sandbox_backend === 'attached') {
+      throw new InvalidInput(`${opts.id} fronts a server preview did not start (--attach), so there is nothing to restart.`, 'Restart that server yourself; the preview keeps forwarding to its port.')
+    }
+
     const patch: Partial<PreviewRow> = {restart_requested_at_ms: Date.now()}
     if (opts.pull) {
-      if (!row.ref || !root || !(await isBranch(root, row.ref))) {
-        throw new InvalidInput(`--pull needs a preview of a branch; ${opts.id} ${row.ref ? `previews ${row.ref}, which is not a branch` : 'was not started with --ref'}.`, 'Start it with `preview start --ref BRANCH`, or restart without --pull.')
+      // A --ref branch preview, or preview's own HEAD worktree of a branch (never an agent's worktree: it is theirs).
+      const ownHead = row.sandbox_backend === 'worktree' && (row.sandbox_session_id ?? '').startsWith(HEAD_WORKTREE)
+      const branch = row.ref ?? (ownHead ? (row.branch ?? null) : null)
+      if (!branch || !root || !(await isBranch(root, branch))) {
+        throw new InvalidInput(`--pull needs a preview of a branch; ${opts.id} ${row.ref ? `previews ${row.ref}, which is not a branch` : 'was not started with --ref or from a branch'}.`, 'Start it with `preview start --ref BRANCH`, or restart without --pull.')
       }
 
-      patch.commit = await pullBranch(root, row.cwd, row.ref)
+      patch.commit = await pullBranch(root, row.cwd, branch)
     }
 
     await patchRow(paths, opts.id, patch)

@@ -43,11 +43,15 @@ export interface SupervisorSpec {
   env: Record<string, string>
   createdAtEpoch: number
   ref?: string | null
+  /** The branch served (null when detached or attached). */
+  branch?: string | null
   commit?: string | null
   /** `gateway.bind` from the config (default 127.0.0.1). */
   gatewayBind?: string | null
   /** Config gateway.idle_timeout: a client connection with nothing in flight is closed after this long. */
   gatewayIdleTimeoutMs?: number | null
+  /** `--attach PORT`: front the server already listening there; no dev server is started, restarted or killed. */
+  attachPort?: number | null
 }
 
 export interface ReadyMessage {
@@ -188,9 +192,7 @@ export class Supervisor {
         await this.runInstall(spec.install)
       }
 
-      this.event(`starting: ${spec.command} in ${spec.cwd} (PORT=${spec.port})`)
-      this.progress('dev server', spec.command)
-      const port = await this.spawnDevServer()
+      const port = spec.attachPort ? await this.attach(spec.attachPort) : await this.startDevServer()
       await rowWrite
       this.event(`dev server ready on port ${port}`)
       this.progress('port', String(port))
@@ -238,7 +240,9 @@ export class Supervisor {
       if (!row) throw new StartFailed('The preview was stopped while it was starting.')
       await appendAudit(this.paths, {
         auth_mode: spec.authMode,
+        branch: spec.branch ?? null,
         command: spec.command,
+        commit: spec.commit ?? null,
         event: 'start',
         expires_at_epoch: spec.expiresAtEpoch,
         jti: link.record.jti,
@@ -262,6 +266,21 @@ export class Supervisor {
       this.resolveDone()
       throw this.withTail(error)
     }
+  }
+
+  /** The dev server of this preview, started (or adopted) and ready on its port. */
+  private startDevServer(): Promise<number> {
+    this.event(`starting: ${this.spec.command} in ${this.spec.cwd} (PORT=${this.spec.port})`)
+    this.progress('dev server', this.spec.command)
+    return this.spawnDevServer()
+  }
+
+  /** `--attach`: the server is someone else's; it must answer now, and it is never signalled. */
+  private async attach(port: number): Promise<number> {
+    this.event(`attaching to the server on 127.0.0.1:${port}`)
+    this.progress('attach', `127.0.0.1:${port}`)
+    if (!(await tcpProbe(port))) throw new StartFailed(`Nothing answers on 127.0.0.1:${port} any more.`, [], 'Start your server again, then `preview start --attach` it.')
+    return port
   }
 
   /** The clean install of a fresh worktree, output to the log; a failure fails the start with its last lines. */
@@ -305,7 +324,7 @@ export class Supervisor {
 
   /** `preview restart`: a fresh dev server in the same sandbox, behind the same gateway, tunnel and links. */
   async restartDevServer(): Promise<void> {
-    if (this.stopping || !this.ready || this.operatorRestart) return
+    if (this.stopping || !this.ready || this.operatorRestart || this.spec.attachPort) return
     const requestedAt = Number(findRow(this.paths, this.spec.id)?.restart_requested_at_ms ?? Date.now())
     this.event('restart requested')
     this.idle = false
@@ -342,6 +361,7 @@ export class Supervisor {
     const {spec} = this
     return {
       auth_mode: spec.authMode,
+      branch: spec.branch ?? null,
       command: spec.command,
       commit: spec.commit ?? null,
       created_at_epoch: spec.createdAtEpoch,

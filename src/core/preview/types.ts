@@ -8,7 +8,8 @@ export const PROVIDERS: readonly ProviderName[] = ['cloudflared', 'ngrok', 'bore
 
 export type PreviewStatus = 'starting' | 'running' | 'idle' | 'stopping' | 'crashed'
 export type StopReason = 'operator' | 'expiry' | 'crash'
-export type SandboxBackend = 'worktree' | 'cwd'
+/** worktree (a git worktree), cwd (--cwd or --working-copy: a directory as it is), attached (--attach PORT). */
+export type SandboxBackend = 'worktree' | 'cwd' | 'attached'
 
 export interface LinkRecord {
   jti: string
@@ -48,6 +49,8 @@ export interface PreviewRow {
   tunnel_start_time?: number | null
   log_file?: string
   ref?: string | null
+  /** The branch served (null when detached); the commit checked out (null for an attached server). */
+  branch?: string | null
   commit?: string | null
   [extra: string]: unknown
 }
