@@ -20,7 +20,7 @@ import {SUPERVISOR_SCRIPT, takePrewarmed} from './prewarm.js'
 import {loadJwtKey, mintCredential, type Credential} from './credentials.js'
 import type {SupervisorInput} from './supervisor-main.js'
 import {excludeSdd, isBranch, listWorktrees, pullBranch, removeWorktree, repoRoot, resolveSandbox} from './sandbox.js'
-import {findRow, patchRow, readState, removeRow} from './state.js'
+import {findRow, patchRow, readState, readStateForCleanup, removeRow} from './state.js'
 import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from './supervisor.js'
 import {AUTH_MODES, PROVIDERS, type AuthMode, type PreviewRow, type StopReason} from './types.js'
 
@@ -388,7 +388,7 @@ export class PreviewManager {
   /** What cleanup would remove: worktrees no preview uses, and logs of previews that are gone. */
   async cleanupPlan(): Promise<CleanupPlan> {
     const {paths} = await this.locate()
-    const rows = readState(paths).previews
+    const rows = readStateForCleanup(paths).previews
     const used = new Set(rows.map((r) => path.resolve(r.cwd)))
     const ids = new Set(rows.map((r) => r.preview_id))
     const worktrees = listWorktrees(paths)
@@ -406,7 +406,7 @@ export class PreviewManager {
   /** Removes what cleanupPlan lists (worktrees through git, so git forgets them too). */
   async cleanup(plan: CleanupPlan): Promise<CleanupPlan> {
     const {paths, root} = await this.locate()
-    const inUse = new Set(readState(paths).previews.map((r) => path.resolve(r.cwd)))
+    const inUse = new Set(readStateForCleanup(paths).previews.map((r) => path.resolve(r.cwd)))
     const removed: CleanupPlan = {logs: [], total_bytes: 0, worktrees: []}
     for (const w of plan.worktrees) {
       if (inUse.has(path.resolve(w.path))) continue // a preview started meanwhile

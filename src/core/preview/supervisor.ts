@@ -16,7 +16,8 @@ import {EXIT_MARKER, devServerEnv, followLines, watchExit, type AdoptedDevServer
 import type {Gateway} from './gateway.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
 import {PortSniffer, stripAnsi, type PortCandidate} from './port-capture.js'
-import {findRow, patchRow, readState, removeRow, upsertRow} from './state.js'
+import {LastGoodLinks, linkProblems} from '../records/row-links.js'
+import {findRow, patchRow, readStateChecked, removeRow, updateState, upsertRow, type StateRead} from './state.js'
 import type {AuthMode, PreviewRow, SandboxBackend, StopReason} from './types.js'
 
 /** Everything a supervisor needs, decided by `preview start` (it is sent over IPC, so plain JSON). */
@@ -140,6 +141,8 @@ export class Supervisor {
   private idle = false
   private waking: Promise<void> | null = null
   private idleTimer: NodeJS.Timeout | null = null
+  /** The links last read cleanly from our row: kept when state.json has them in a wrong shape. */
+  private readonly goodLinks: LastGoodLinks
   private resolveDone!: () => void
   /** Resolves when the preview has been torn down (for whatever reason). */
   readonly done = new Promise<void>((resolve) => {
@@ -158,6 +161,7 @@ export class Supervisor {
     this.devPid = this.adopt?.pid ?? null
     this.paths = sddPaths(spec.sddDir)
     ensureDir(this.paths.logs)
+    this.goodLinks = new LastGoodLinks(spec.id, (text) => this.event(text))
     this.log = createWriteStream(logFile(this.paths, spec.id), {flags: 'a', mode: 0o600})
   }
 
@@ -215,6 +219,7 @@ export class Supervisor {
       const credential = await this.credential
       const link = {record: credential.record, url: linkUrl(this.tunnel.publicUrl, spec.authMode, credential.secret)}
       this.gateway.setLinks([link.record])
+      this.goodLinks.links = [link.record]
       const row = await patchRow(this.paths, spec.id, {
         gateway_port: this.gateway.port,
         links: [link.record],
@@ -473,10 +478,12 @@ export class Supervisor {
     return tail.length > 0 ? [`last ${tail.length} lines of the dev server's log:`, ...tail] : ['(the dev server printed nothing)']
   }
 
-  /** The row's links as state.json has them now (null when unreadable or the row is gone). */
+  /** The row's links as state.json has them now (null when unreadable, wrong-shaped or the row is gone). */
   private currentLinks(): PreviewRow['links'] | null {
     try {
-      return findRow(this.paths, this.spec.id)?.links ?? null
+      const read = readStateChecked(this.paths)
+      if (linkProblems(read.problems, this.spec.id).length > 0) return null
+      return read.state.previews.find((r) => r.preview_id === this.spec.id)?.links ?? null
     } catch {
       return null
     }
@@ -485,25 +492,42 @@ export class Supervisor {
   /**
    * state.json changed: pick up new and revoked links. If our row is gone (state.json deleted or reset, the
    * repository removed), nobody can reach this preview any more to stop it: stop by ourselves rather than run
-   * until expiry as an orphan. An unreadable file is left alone (keep serving; `preview` reports the file).
+   * until expiry as an orphan. An unreadable file is left alone (keep serving; `preview` reports the file), and
+   * so is a row that cannot be identified (it may be ours). Wrong-shaped links: keep ours and write them back.
    */
   private onStateChange(): void {
-    let row: PreviewRow | undefined
+    let read: StateRead
     try {
-      row = readState(this.paths).previews.find((r) => r.preview_id === this.spec.id)
+      read = readStateChecked(this.paths)
     } catch {
       return
     }
 
+    const row = read.state.previews.find((r) => r.preview_id === this.spec.id)
     if (!row) {
       if (this.stopping) return
+      if (read.unreadable.length > 0) {
+        this.event('state.json has a row without a readable preview_id (it may be this one): still serving')
+        return
+      }
+
       this.event('this preview is no longer in state.json: stopping')
       this.orphaned = true
       void this.stop('operator')
       return
     }
 
-    this.gateway?.setLinks(row.links)
+    const {links, repair} = this.goodLinks.take(row, read.problems)
+    this.gateway?.setLinks(links)
+    if (repair) void this.repairLinks()
+  }
+
+  /** Puts the links we serve back into our row, if they are still wrong-shaped there (under the lock). */
+  private async repairLinks(): Promise<void> {
+    await updateState(this.paths, (state, problems) => {
+      const row = state.previews.find((r) => r.preview_id === this.spec.id)
+      if (row && linkProblems(problems, this.spec.id).length > 0) row.links = this.goodLinks.merge(row.links)
+    }).catch((error: unknown) => this.event(`could not put the links back into state.json: ${(error as Error).message}`))
   }
 
   private armTimers(): void {
