@@ -131,6 +131,7 @@ export class PreviewManager {
 
   /** Every candidate dev command in order, without starting anything. */
   async listCommands(opts: {cwd?: string | undefined; command?: string | undefined}): Promise<Discovery & {cwd: string}> {
+    checkStartInput(opts, this.cwd)
     const dir = opts.cwd ? path.resolve(this.cwd, opts.cwd) : this.cwd
     const {paths} = await this.locate(dir)
     const config = loadConfig(paths)
@@ -140,6 +141,7 @@ export class PreviewManager {
   /** Starts a preview: validates input, picks the sandbox and command, runs the supervisor, returns the row and link. */
   async start(opts: StartOptions): Promise<StartResult> {
     const progress = opts.onProgress ?? (() => {})
+    checkStartInput(opts, this.cwd)
     const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
     // Not a directory / not a repo: exit 2 before anything starts (and the answer serves locate too).
     const explicitRoot = explicitCwd ? await repoRoot(explicitCwd) : undefined
@@ -532,6 +534,33 @@ export function resolveExpire(flag: string | undefined, config: PreviewConfig): 
   }
 
   return expireSeconds
+}
+
+/**
+ * What is wrong whatever the config says, checked before anything is looked up or started (both the oclif
+ * command and the start fast path come through here): a --command with nothing to run, a --cwd that is a file.
+ */
+export function checkStartInput(opts: {command?: string | undefined; cwd?: string | undefined}, base: string): void {
+  if (opts.command !== undefined && opts.command.trim() === '') {
+    throw new InvalidInput(
+      `--command is ${opts.command === '' ? 'empty' : 'blank'}: there is no dev command to run.`,
+      'Pass the command that starts your dev server (e.g. --command "npm run dev"), or leave --command out to use discovery (see --list-commands).',
+    )
+  }
+
+  if (opts.cwd) {
+    const dir = path.resolve(base, opts.cwd)
+    let isDir = true
+    try {
+      isDir = statSync(dir).isDirectory()
+    } catch {
+      // Missing: repoRoot says so, with its own message.
+    }
+
+    if (!isDir) {
+      throw new InvalidInput(`--cwd ${dir} is a file, not a directory: a dev server runs in a directory.`, `Pass the directory of a git checkout instead (e.g. --cwd ${path.dirname(dir)}), or leave --cwd out to use the newest .sdd worktree.`)
+    }
+  }
 }
 
 /** Validates flags against config and defaults; every bad value is an InvalidInput (exit 2). */
