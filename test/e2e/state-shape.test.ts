@@ -66,3 +66,43 @@ describe('a wrong-shaped state.json row', () => {
     expect(json(await runCli(['list', '--json'], {cwd: repo.dir}))).toEqual([])
   })
 })
+
+describe('an unparseable state.json under a running preview', () => {
+  let repo: TempRepo
+  let stateFile: string
+  beforeAll(() => {
+    repo = makeRepo()
+    stateFile = path.join(repo.dir, '.sdd', 'runtime', 'preview', 'state.json')
+  })
+  afterAll(async () => {
+    await runCli(['stop', '--all'], {cwd: repo.dir})
+    repo.cleanup()
+  })
+
+  it('going idle, waking and restarting while state.json does not parse: the preview keeps serving; fixed, stop works', async () => {
+    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js', '--idle-ttl', '1s', '--json'], {cwd: repo.dir})
+    expect(start.code, start.stderr).toBe(0)
+    const row = json(start)
+    const good = readFileSync(stateFile, 'utf8')
+    writeFileSync(stateFile, good.slice(0, 40))
+    const log = () => readFileSync(path.join(repo.dir, '.sdd', 'runtime', 'preview', 'logs', `${row.preview_id}.log`), 'utf8')
+    // Idle: the dev server is stopped; its row cannot be updated.
+    expect(await waitFor(() => /idle for/.test(log()) && !alive(row.process_pid), 10_000)).toBe(true)
+    expect(await waitFor(() => /state\.json cannot be read/.test(log()), 5000)).toBe(true)
+    const woken = await fetch(row.public_url)
+    expect(woken.status).toBe(200)
+    expect(await woken.text()).toContain('hello from the app')
+    // `preview restart` cannot run (the CLI cannot read the state); the signal it would send must not kill it either.
+    process.kill(row.supervisor_pid, 'SIGUSR2')
+    expect(await waitFor(async () => /restarted on port/.test(log()), 10_000)).toBe(true)
+    expect((await fetch(row.public_url)).status).toBe(200)
+    expect(alive(row.supervisor_pid)).toBe(true)
+
+    writeFileSync(stateFile, good)
+    const stop = await runCli(['stop', row.preview_id], {cwd: repo.dir})
+    expect(stop.code, stop.stderr).toBe(0)
+    expect(await waitFor(() => !alive(row.supervisor_pid), 5000)).toBe(true)
+    expect(await waitFor(() => pidsInside(repo.dir).length === 0, 5000)).toBe(true)
+    expect(await portOpen(row.gateway_port)).toBe(false)
+  })
+})

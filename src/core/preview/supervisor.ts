@@ -4,7 +4,7 @@ import net from 'node:net'
 import {createInterface} from 'node:readline'
 import type {ChildProcess} from 'node:child_process'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {PortNotDetected, PreviewError, StartFailed, isPreviewError} from '../errors.js'
+import {PortNotDetected, PreviewError, StartFailed, StateCorrupt, isPreviewError} from '../errors.js'
 import {debugFor} from '../debug.js'
 import {ensureDir} from '../fsutil.js'
 import {isAlive, killGroup, listeningPorts, procStartTime, processTree, spawnShellGroup} from '../process.js'
@@ -303,7 +303,7 @@ export class Supervisor {
   /** `preview restart`: a fresh dev server in the same sandbox, behind the same gateway, tunnel and links. */
   async restartDevServer(): Promise<void> {
     if (this.stopping || !this.ready || this.operatorRestart) return
-    const requestedAt = Number(findRow(this.paths, this.spec.id)?.restart_requested_at_ms ?? Date.now())
+    const requestedAt = this.restartRequestedAt()
     this.event('restart requested')
     this.idle = false
     this.operatorRestart = true
@@ -478,6 +478,34 @@ export class Supervisor {
     return tail.length > 0 ? [`last ${tail.length} lines of the dev server's log:`, ...tail] : ['(the dev server printed nothing)']
   }
 
+  /**
+   * Our row updated while running (idle, wake, restart, tunnel reopen). A state.json that does not parse is
+   * not a reason to stop serving: the update is skipped and logged (the file is reported by every command).
+   */
+  private async patchOwnRow(patch: Partial<PreviewRow>): Promise<void> {
+    try {
+      await patchRow(this.paths, this.spec.id, patch)
+    } catch (error) {
+      if (!(error instanceof StateCorrupt)) throw error
+      this.event(`state.json cannot be read, our row was not updated: ${error.message}`)
+    }
+  }
+
+  /** Our row as state.json has it now (undefined when it cannot be read). */
+  private readOwnRow(): PreviewRow | undefined {
+    try {
+      return findRow(this.paths, this.spec.id)
+    } catch {
+      return undefined
+    }
+  }
+
+  /** When `preview restart` asked (the CLI writes it into the row before the signal), else now. */
+  private restartRequestedAt(): number {
+    const at = Number(this.readOwnRow()?.restart_requested_at_ms)
+    return Number.isFinite(at) ? at : Date.now()
+  }
+
   /** The row's links as state.json has them now (null when unreadable, wrong-shaped or the row is gone). */
   private currentLinks(): PreviewRow['links'] | null {
     try {
@@ -553,7 +581,7 @@ export class Supervisor {
     const pid = this.devPid
     this.devPid = null // gone: never signal that pid again (it may be reused while we sleep)
     if (pid) await killGroup(pid, {extraPids: processTree(pid)})
-    await patchRow(this.paths, this.spec.id, {process_pid: null, process_start_time: null, status: 'idle'})
+    await this.patchOwnRow({process_pid: null, process_start_time: null, status: 'idle'})
   }
 
   /** The row's view of the dev server now running. */
@@ -574,7 +602,7 @@ export class Supervisor {
     const port = await this.spawnDevServer()
     this.gateway?.setTargetPort(port)
     this.lastActivity = Date.now()
-    await patchRow(this.paths, this.spec.id, {...this.devServerFields(port), ...patch, status: 'running'})
+    await this.patchOwnRow({...this.devServerFields(port), ...patch, status: 'running'})
     void this.childExit?.then((c) => this.onDevServerExit(c))
     return port
   }
@@ -645,9 +673,9 @@ export class Supervisor {
       tunnel.onExit((why) => void this.onTunnelExit(why, provider))
       this.gateway.setPublicUrl(tunnel.publicUrl)
       // A quick tunnel comes back under a new hostname; tokens do not name the host, so the link moves with it.
-      await patchRow(this.paths, this.spec.id, {
+      await this.patchOwnRow({
         public_url: tunnel.publicUrl,
-        share_url: rehost(findRow(this.paths, this.spec.id)?.share_url ?? null, tunnel.publicUrl),
+        share_url: rehost(this.readOwnRow()?.share_url ?? null, tunnel.publicUrl),
         tunnel_name: tunnel.name ?? null,
         tunnel_pid: tunnel.pid ?? null,
         tunnel_start_time: tunnel.pid ? procStartTime(tunnel.pid) : null,
