@@ -4,7 +4,7 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {StateCorrupt} from '../../src/core/errors.js'
 import {sddPaths, type SddPaths} from '../../src/core/preview/paths.js'
-import {readState, readStateChecked, readStateForCleanup, removeRow, updateState, upsertRow} from '../../src/core/preview/state.js'
+import {patchRow, readState, readStateChecked, readStateForCleanup, removeRow, updateState, upsertRow} from '../../src/core/preview/state.js'
 import {CORRUPT_BACKUPS_KEPT} from '../../src/core/records/corrupt-backup.js'
 import type {PreviewRow} from '../../src/core/preview/types.js'
 
@@ -98,5 +98,19 @@ describe('state.json', () => {
     expect(raw).toContainEqual({cwd: '/w', preview_id: 7})
     expect(raw).toContain('junk')
     expect(() => readStateForCleanup(paths)).toThrow(/preview_id is not/)
+  })
+
+  it('a write keeps wrong-shaped fields nobody changed as they were on disk (the row\'s supervisor repairs them), unless told to repair', async () => {
+    mkdirSync(paths.runtime, {recursive: true})
+    writeFileSync(paths.state, JSON.stringify({previews: [{...row('p-11111111'), links: null, port: 'x', restarts: -1}], version: 1}))
+    await upsertRow(paths, row('p-22222222'))
+    const onDisk = () => JSON.parse(readFileSync(paths.state, 'utf8')).previews[0]
+    expect(onDisk()).toMatchObject({links: null, port: 'x', restarts: -1})
+    await patchRow(paths, 'p-11111111', {port: 5173})
+    expect(onDisk()).toMatchObject({links: null, port: 5173, restarts: -1})
+    expect(readState(paths).previews[0]).toMatchObject({links: [], port: 5173, restarts: 0})
+    await updateState(paths, () => {}, {repair: 'p-11111111'})
+    expect(onDisk()).toMatchObject({links: [], port: 5173, restarts: 0})
+    expect(readStateChecked(paths).problems.filter((p) => p.preview_id === 'p-11111111' && ['links', 'port', 'restarts'].includes(p.field))).toEqual([])
   })
 })

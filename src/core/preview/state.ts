@@ -15,6 +15,9 @@ export type {RowProblem} from '../records/state-schema.js'
 
 const debug = debugFor('state')
 
+/** For rows read with wrong-shaped fields: the row as it was on disk, and which top-level fields were bad. */
+const asRead = new WeakMap<PreviewRow, {raw: Record<string, unknown>; fields: Set<string>}>()
+
 /** state.json as read: the rows (bad fields replaced), what was wrong, and rows nobody can identify. */
 export interface StateRead {
   state: StateFile
@@ -52,8 +55,15 @@ export function readStateChecked(paths: SddPaths): StateRead {
   for (const [i, raw] of file.previews.entries()) {
     const checked = checkRow(raw, i)
     problems.push(...checked.problems)
-    if (checked.row) previews.push(checked.row)
-    else unreadable.push(raw)
+    if (!checked.row) {
+      unreadable.push(raw)
+      continue
+    }
+
+    previews.push(checked.row)
+    if (checked.problems.length > 0) {
+      asRead.set(checked.row, {fields: new Set(checked.problems.map((p) => p.field.replace(/\[\d+\]$/, ''))), raw: raw as Record<string, unknown>})
+    }
   }
 
   for (const p of problems) debug('%s: %s (a safe default is used)', paths.state, describeProblem(p))
@@ -72,17 +82,45 @@ function corrupt(paths: SddPaths, bytes: Uint8Array, why: string): StateCorrupt 
 /**
  * Read-modify-write under the lock. `fn` may mutate the state and returns a value; it also gets what was
  * wrong with the rows as read (so a caller that knows better can put the last good value back).
- * Rows nobody can identify are written back as they were: nothing recorded is dropped by a write.
+ * Nothing recorded is dropped by a write: rows nobody can identify are written back as they were, and so is
+ * every wrong-shaped field `fn` left alone (readers keep getting the default; the one who knows the right
+ * value, say the row's supervisor, repairs it). `opts.repair` names a row whose fields are written as `fn`
+ * left them, defaults included.
  */
-export async function updateState<T>(paths: SddPaths, fn: (state: StateFile, problems: RowProblem[]) => T | Promise<T>): Promise<T> {
+export async function updateState<T>(
+  paths: SddPaths,
+  fn: (state: StateFile, problems: RowProblem[]) => T | Promise<T>,
+  opts: {repair?: string} = {},
+): Promise<T> {
   return withLock(paths.state, async () => {
     const {problems, state, unreadable} = readStateChecked(paths)
+    const restore = keepBadFields(state, opts.repair)
     const result = await fn(state, problems)
+    restore()
     const out = unreadable.length > 0 ? {...state, previews: [...state.previews, ...unreadable]} : state
     writeFileAtomic(paths.state, JSON.stringify(out, null, 2) + '\n', 0o600)
     debug('wrote %s (%d previews)', paths.state, state.previews.length)
     return result
   })
+}
+
+/** Snapshots the defaults that stand in for bad fields; the returned function puts back the on-disk value of each one `fn` did not change. */
+function keepBadFields(state: StateFile, repair: string | undefined): () => void {
+  const kept: Array<{row: PreviewRow; field: string; before: string | undefined; raw: unknown}> = []
+  for (const row of state.previews) {
+    const read = asRead.get(row)
+    if (!read || row.preview_id === repair) continue
+    for (const field of read.fields) kept.push({before: JSON.stringify(row[field]), field, raw: read.raw[field], row})
+  }
+
+  return () => {
+    const present = new Set(state.previews)
+    for (const k of kept) {
+      if (!present.has(k.row) || JSON.stringify(k.row[k.field]) !== k.before) continue
+      if (k.raw === undefined) delete k.row[k.field]
+      else k.row[k.field] = k.raw
+    }
+  }
 }
 
 export async function upsertRow(paths: SddPaths, row: PreviewRow): Promise<void> {
