@@ -2,7 +2,7 @@
 // field (a safe default in its place) and never the row, the file, or the supervisor that reads it.
 // valibot rather than zod or ajv: it is small and loads in about 10 ms, and every command reads state.json.
 import * as v from 'valibot'
-import {AUTH_MODES, PROVIDERS, type LinkRecord, type PreviewRow} from '../preview/types.js'
+import {AUTH_MODES, type LinkRecord, type PreviewRow} from '../preview/types.js'
 
 /** One field of one row that did not have the documented shape. Never carries the value (it may be a secret). */
 export interface RowProblem {
@@ -47,8 +47,8 @@ interface FieldRule {
 
 /**
  * Every documented field, with what stands in for a bad value. The fallbacks err towards "nothing to do":
- * no pid (never signal a number we cannot trust), no port, status crashed, auth token, expired, backend cwd
- * (stop then removes no worktree), no links (a link that cannot be read is not honoured).
+ * no pid (never signal a number we cannot trust), no port, status crashed, auth token, expired, no links (a
+ * link that cannot be read is not honoured). Worktrees are never freed on a default: see readStateForCleanup.
  */
 const FIELDS: Record<string, FieldRule> = {
   auth_mode: {fallback: () => 'token', schema: v.picklist(AUTH_MODES)},
@@ -73,7 +73,8 @@ const FIELDS: Record<string, FieldRule> = {
   supervisor_start_time: {fallback: () => null, schema: optionalNullableNumber},
   tunnel_name: {fallback: () => null, schema: nullableString},
   tunnel_pid: {fallback: () => null, schema: v.optional(pid)},
-  tunnel_provider: {fallback: () => 'local', schema: v.picklist(PROVIDERS)},
+  // Shown, never acted on: any name, so a row written by a newer driver (template, caddy) is not flagged.
+  tunnel_provider: {fallback: () => 'local', schema: v.pipe(v.string(), v.nonEmpty())},
   tunnel_start_time: {fallback: () => null, schema: optionalNullableNumber},
 }
 
