@@ -7,7 +7,7 @@ import {StateCorrupt} from '../errors.js'
 import {writeFileAtomic} from '../fsutil.js'
 import {withLock} from '../lock.js'
 import {keepCorruptBackup} from '../records/corrupt-backup.js'
-import {checkRow, describeProblem, type RowProblem} from '../records/state-schema.js'
+import {checkRow, describeProblem, topField, type RowProblem} from '../records/state-schema.js'
 import type {SddPaths} from './paths.js'
 import type {PreviewRow, StateFile} from './types.js'
 
@@ -62,7 +62,7 @@ export function readStateChecked(paths: SddPaths): StateRead {
 
     previews.push(checked.row)
     if (checked.problems.length > 0) {
-      asRead.set(checked.row, {fields: new Set(checked.problems.map((p) => p.field.replace(/\[\d+\]$/, ''))), raw: raw as Record<string, unknown>})
+      asRead.set(checked.row, {fields: new Set(checked.problems.map((p) => topField(p))), raw: raw as Record<string, unknown>})
     }
   }
 

@@ -10,7 +10,7 @@ export interface RowProblem {
   preview_id: string | null
   /** Index of the row in `previews`. */
   row: number
-  /** `links`, `links[2]`, `port`, ...: where the bad value is. */
+  /** `links`, `links[2].jti`, `port`, ...: where the bad value is. */
   field: string
   /** What the field should have been, in valibot's words (e.g. `Array`, `string`, `>=0`). */
   expected: string
@@ -30,11 +30,12 @@ const nullableString = v.nullable(v.string())
 export const PREVIEW_ID = v.pipe(v.string(), v.nonEmpty())
 
 /** A link as `share` and `start` write it; extra fields are allowed (ARCHITECTURE.md). */
+// jti first: valibot reports members in this order, and the jti is what names a link.
 export const LINK = v.looseObject({
+  jti: v.pipe(v.string(), v.minLength(1)),
   auth_mode: v.picklist(AUTH_MODES),
   created_at_epoch: v.optional(epoch),
   expires_at_epoch: epoch,
-  jti: v.pipe(v.string(), v.minLength(1)),
   password_sha256: v.optional(v.string()),
   revoked: v.boolean(),
 })
@@ -82,6 +83,17 @@ function expectedOf(issues: readonly v.BaseIssue<unknown>[]): string {
   return issues[0]?.expected ?? 'another shape'
 }
 
+/** `.jti` for an issue inside a link object: says which member was wrong. */
+function subPath(issues: readonly v.BaseIssue<unknown>[]): string {
+  const key = issues[0]?.path?.[0]?.key
+  return typeof key === 'string' ? `.${key}` : ''
+}
+
+/** The top-level field a problem is in: `links` for `links[2].jti`. */
+export function topField(p: RowProblem): string {
+  return p.field.replace(/[[.].*$/, '')
+}
+
 export type CheckedRow = {row: PreviewRow; problems: RowProblem[]} | {row: null; problems: RowProblem[]}
 
 /**
@@ -114,7 +126,7 @@ export function checkRow(raw: unknown, index: number): CheckedRow {
     for (const [i, link] of input.links.entries()) {
       const result = v.safeParse(LINK, link)
       if (result.success) links.push(result.output as LinkRecord)
-      else problems.push({expected: expectedOf(result.issues), field: `links[${i}]`, preview_id: previewId, row: index})
+      else problems.push({expected: expectedOf(result.issues), field: `links[${i}]${subPath(result.issues)}`, preview_id: previewId, row: index})
     }
 
     row.links = links
