@@ -40,7 +40,11 @@ describe('a wrong-shaped state.json row', () => {
     // The supervisor reads the change (within LINKS_POLL_MS) and writes back the links it had.
     expect(await waitFor(() => Array.isArray(readRow(row.preview_id).links), 5000)).toBe(true)
     expect(readRow(row.preview_id).links.map((l: any) => l.jti)).toEqual([jti])
+    expect(readRow(row.preview_id)).toMatchObject({port: 'x', restarts: -1}) // not ours to guess: left as found
     expect(alive(row.supervisor_pid)).toBe(true)
+    const list = await runCli(['list', '--json'], {cwd: repo.dir})
+    expect(list.code, list.stderr).toBe(0)
+    expect(json(list)).toEqual([expect.objectContaining({links: [expect.objectContaining({jti})], port: null, preview_id: row.preview_id, restarts: 0})])
     expect((await fetch(row.public_url, {headers: {cookie}})).status).toBe(200)
     expect((await fetch(row.share_url, {redirect: 'manual'})).status).toBe(302)
     const log = readFileSync(path.join(repo.dir, '.sdd', 'runtime', 'preview', 'logs', `${row.preview_id}.log`), 'utf8')

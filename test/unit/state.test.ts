@@ -100,7 +100,7 @@ describe('state.json', () => {
     expect(() => readStateForCleanup(paths)).toThrow(/preview_id is not/)
   })
 
-  it('a write keeps wrong-shaped fields nobody changed as they were on disk (the row\'s supervisor repairs them), unless told to repair', async () => {
+  it('a write keeps wrong-shaped fields nobody changed as they were on disk (the row\'s supervisor repairs them), unless told to repair them', async () => {
     mkdirSync(paths.runtime, {recursive: true})
     writeFileSync(paths.state, JSON.stringify({previews: [{...row('p-11111111'), links: null, port: 'x', restarts: -1}], version: 1}))
     await upsertRow(paths, row('p-22222222'))
@@ -109,8 +109,8 @@ describe('state.json', () => {
     await patchRow(paths, 'p-11111111', {port: 5173})
     expect(onDisk()).toMatchObject({links: null, port: 5173, restarts: -1})
     expect(readState(paths).previews[0]).toMatchObject({links: [], port: 5173, restarts: 0})
-    await updateState(paths, () => {}, {repair: 'p-11111111'})
-    expect(onDisk()).toMatchObject({links: [], port: 5173, restarts: 0})
-    expect(readStateChecked(paths).problems.filter((p) => p.preview_id === 'p-11111111' && ['links', 'port', 'restarts'].includes(p.field))).toEqual([])
+    await updateState(paths, () => {}, {repair: {fields: ['links'], preview_id: 'p-11111111'}})
+    expect(onDisk()).toMatchObject({links: [], port: 5173, restarts: -1})
+    expect(readStateChecked(paths).problems.filter((p) => p.preview_id === 'p-11111111' && ['links', 'port', 'restarts'].includes(p.field)).map((p) => p.field)).toEqual(['restarts'])
   })
 })

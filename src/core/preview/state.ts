@@ -84,13 +84,13 @@ function corrupt(paths: SddPaths, bytes: Uint8Array, why: string): StateCorrupt 
  * wrong with the rows as read (so a caller that knows better can put the last good value back).
  * Nothing recorded is dropped by a write: rows nobody can identify are written back as they were, and so is
  * every wrong-shaped field `fn` left alone (readers keep getting the default; the one who knows the right
- * value, say the row's supervisor, repairs it). `opts.repair` names a row whose fields are written as `fn`
- * left them, defaults included.
+ * value, say the row's supervisor, repairs it). `opts.repair` names fields of one row that are written as
+ * `fn` left them, defaults included.
  */
 export async function updateState<T>(
   paths: SddPaths,
   fn: (state: StateFile, problems: RowProblem[]) => T | Promise<T>,
-  opts: {repair?: string} = {},
+  opts: {repair?: {preview_id: string; fields: readonly string[]}} = {},
 ): Promise<T> {
   return withLock(paths.state, async () => {
     const {problems, state, unreadable} = readStateChecked(paths)
@@ -105,12 +105,15 @@ export async function updateState<T>(
 }
 
 /** Snapshots the defaults that stand in for bad fields; the returned function puts back the on-disk value of each one `fn` did not change. */
-function keepBadFields(state: StateFile, repair: string | undefined): () => void {
+function keepBadFields(state: StateFile, repair: {preview_id: string; fields: readonly string[]} | undefined): () => void {
   const kept: Array<{row: PreviewRow; field: string; before: string | undefined; raw: unknown}> = []
   for (const row of state.previews) {
     const read = asRead.get(row)
-    if (!read || row.preview_id === repair) continue
-    for (const field of read.fields) kept.push({before: JSON.stringify(row[field]), field, raw: read.raw[field], row})
+    if (!read) continue
+    for (const field of read.fields) {
+      if (repair?.preview_id === row.preview_id && repair.fields.includes(field)) continue
+      kept.push({before: JSON.stringify(row[field]), field, raw: read.raw[field], row})
+    }
   }
 
   return () => {

@@ -555,7 +555,7 @@ export class Supervisor {
     await updateState(this.paths, (state, problems) => {
       const row = state.previews.find((r) => r.preview_id === this.spec.id)
       if (row && linkProblems(problems, this.spec.id).length > 0) row.links = this.goodLinks.merge(row.links)
-    }, {repair: this.spec.id}).catch((error: unknown) => this.event(`could not put the links back into state.json: ${(error as Error).message}`))
+    }, {repair: {fields: ['links'], preview_id: this.spec.id}}).catch((error: unknown) => this.event(`could not put the links back into state.json: ${(error as Error).message}`))
   }
 
   private armTimers(): void {
