@@ -71,6 +71,39 @@ describe('a wrong-shaped state.json row', () => {
   })
 })
 
+describe('a row whose preview_id is not a string', () => {
+  let repo: TempRepo
+  let stateFile: string
+  beforeAll(() => {
+    repo = makeRepo()
+    stateFile = path.join(repo.dir, '.sdd', 'runtime', 'preview', 'state.json')
+  })
+  afterAll(async () => {
+    await runCli(['stop', '--all'], {cwd: repo.dir})
+    repo.cleanup()
+  })
+
+  it('is hidden from commands but kept, and the preview it may be keeps serving; put back, stop works', async () => {
+    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js', '--json'], {cwd: repo.dir})
+    expect(start.code, start.stderr).toBe(0)
+    const row = json(start)
+    const good = readFileSync(stateFile, 'utf8')
+    writeFileSync(stateFile, good.replace(`"preview_id": "${row.preview_id}"`, '"preview_id": 7'))
+    const log = () => readFileSync(path.join(repo.dir, '.sdd', 'runtime', 'preview', 'logs', `${row.preview_id}.log`), 'utf8')
+    expect(await waitFor(() => /without a readable preview_id/.test(log()), 5000)).toBe(true)
+    expect(json(await runCli(['list', '--json'], {cwd: repo.dir}))).toEqual([])
+    expect((await fetch(row.public_url)).status).toBe(200)
+    expect(alive(row.supervisor_pid)).toBe(true)
+    const cleanup = await runCli(['cleanup', '--yes'], {cwd: repo.dir})
+    expect(cleanup.code).toBe(1)
+    expect(cleanup.stderr).toMatch(/preview_id is not/)
+
+    writeFileSync(stateFile, good)
+    expect((await runCli(['stop', row.preview_id], {cwd: repo.dir})).code).toBe(0)
+    expect(await waitFor(() => !alive(row.supervisor_pid) && pidsInside(repo.dir).length === 0, 5000)).toBe(true)
+  })
+})
+
 describe('an unparseable state.json under a running preview', () => {
   let repo: TempRepo
   let stateFile: string

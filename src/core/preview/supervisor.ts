@@ -143,6 +143,8 @@ export class Supervisor {
   private idleTimer: NodeJS.Timeout | null = null
   /** The links last read cleanly from our row: kept when state.json has them in a wrong shape. */
   private readonly goodLinks: LastGoodLinks
+  /** Our row was missing but an unidentifiable row was there (logged once until our row is back). */
+  private unidentifiedSeen = false
   private resolveDone!: () => void
   /** Resolves when the preview has been torn down (for whatever reason). */
   readonly done = new Promise<void>((resolve) => {
@@ -535,7 +537,8 @@ export class Supervisor {
     if (!row) {
       if (this.stopping) return
       if (read.unreadable.length > 0) {
-        this.event('state.json has a row without a readable preview_id (it may be this one): still serving')
+        if (!this.unidentifiedSeen) this.event('state.json has a row without a readable preview_id (it may be this one): still serving')
+        this.unidentifiedSeen = true
         return
       }
 
@@ -545,6 +548,7 @@ export class Supervisor {
       return
     }
 
+    this.unidentifiedSeen = false
     const {links, repair} = this.goodLinks.take(row, read.problems)
     this.gateway?.setLinks(links)
     if (repair) void this.repairLinks()
