@@ -144,7 +144,7 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
       const res = await runCli(['list'], {cwd: repo.dir})
       expect(res.code).toBe(1)
       expect(res.stderr).toContain(state)
-      expect(res.stderr).toMatch(/copy was kept at .*state\.json\.corrupt-\d+/)
+      expect(res.stderr).toMatch(/copy was kept at .*state\.json\.corrupt-[0-9a-f]{16}/)
       const start = await runCli(['start', '--provider', 'local', '--cwd', '.'], {cwd: repo.dir})
       expect(start.code).toBe(1)
       expect(readFileSync(state, 'utf8')).toBe(garbage)

@@ -1,5 +1,5 @@
 // The commands in-process: `preview audit verify [--json]` and `preview metrics`, exit codes and output.
-import {mkdirSync, readFileSync, realpathSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 import AuditVerify from '../../src/commands/audit/verify.js'
@@ -75,6 +75,17 @@ describe('preview audit verify', () => {
     expect(res.exit).toBe(1)
     expect(res.stderr).toMatch(/broken at seq 2 \(edited\)/)
     expect(res.stderr).toContain('Keep a copy of the log')
+  })
+
+  it('exits 1 naming the missing seq when .head and the last line were both deleted', async () => {
+    rmSync(`${sdd.paths.audit}.head`)
+    const lines = readFileSync(sdd.paths.audit, 'utf8').split('\n').filter((l) => l !== '')
+    writeFileSync(sdd.paths.audit, lines.slice(0, 2).map((l) => l + '\n').join(''))
+    const res = await runCommand(AuditVerify, ['--json'])
+    expect(res.exit).toBe(1)
+    expect(JSON.parse(res.stdout)).toMatchObject({entries: 2, first_bad: {problem: 'deleted', seq: 3}, ok: false})
+    const human = await runCommand(AuditVerify, [])
+    expect(human.stderr).toMatch(/broken at seq 3 \(deleted\).*seq 3 is missing/)
   })
 
   it('--json on a broken log: the verify result and the error, exit 1, one document on stdout', async () => {

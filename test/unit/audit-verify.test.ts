@@ -1,7 +1,7 @@
 // Tamper detection: each kind of tampering fails verify at the right seq, and an intact log verifies fast.
 import {readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
-import {appendAudit, auditHeadFile, readAudit, type AuditEntry} from '../../src/core/preview/audit.js'
+import {appendAudit, auditHeadFile, auditRuntimeAnchorFile, readAudit, type AuditEntry} from '../../src/core/preview/audit.js'
 import {verifyAudit} from '../../src/core/preview/audit-verify.js'
 import type {SddPaths} from '../../src/core/preview/paths.js'
 import {forgedLine, tempSdd, writeSyntheticChain} from './audit-fixtures.js'
@@ -40,7 +40,7 @@ describe('verifyAudit on an intact log', () => {
     expect(written[5]?.prev).toBe(written[4]?.mac)
     expect(verifyAudit(paths)).toEqual({entries: 12, ok: true})
     expect(readAudit(paths)).toHaveLength(12)
-    for (const file of [paths.audit, paths.auditKey, auditHeadFile(paths)]) expect(statSync(file).mode & 0o777).toBe(0o600)
+    for (const file of [paths.audit, paths.auditKey, auditHeadFile(paths), auditRuntimeAnchorFile(paths)]) expect(statSync(file).mode & 0o777).toBe(0o600)
   })
 
   it('verifies 10,000 entries in well under a second', () => {
@@ -176,8 +176,54 @@ describe('verifyAudit names the first bad seq and what was done', () => {
     expect(res.firstBad?.message).toContain('No entry carries a valid MAC')
   })
 
-  it('without a head anchor, cutting the tail is not detectable (documented limit)', () => {
+  it('deleted .head and the last line: the second anchor (in .sdd/runtime/preview/) names the missing seq', () => {
     rmSync(auditHeadFile(paths))
+    writeLines(lines().slice(0, 11))
+    const res = verifyAudit(paths)
+    expect(res).toMatchObject({entries: 11, firstBad: {line: 12, problem: 'deleted', seq: 12}, ok: false})
+    expect(res.firstBad?.message).toContain(`seq 12 is missing (${auditRuntimeAnchorFile(paths)} records seq 12)`)
+  })
+
+  it('deleted .head and emptied the log: still caught', () => {
+    rmSync(auditHeadFile(paths))
+    rmSync(paths.audit)
+    expect(verifyAudit(paths)).toMatchObject({entries: 0, firstBad: {problem: 'deleted', seq: 1}, ok: false})
+  })
+
+  it('an older runtime anchor put back, .head deleted, the tail cut: the older record still has to hold', async () => {
+    const older = readFileSync(auditRuntimeAnchorFile(paths)) // says seq 12
+    await appendMany(2)
+    writeFileSync(auditRuntimeAnchorFile(paths), older)
+    rmSync(auditHeadFile(paths))
+    writeLines(lines().slice(0, 11))
+    expect(verifyAudit(paths).firstBad).toMatchObject({problem: 'deleted', seq: 12})
+  })
+
+  it('the runtime anchor, edited, is forged', () => {
+    const anchor = JSON.parse(readFileSync(auditRuntimeAnchorFile(paths), 'utf8')) as {seq: number}
+    writeFileSync(auditRuntimeAnchorFile(paths), JSON.stringify({...anchor, seq: 3}))
+    const res = verifyAudit(paths)
+    expect(res.firstBad).toMatchObject({problem: 'forged', seq: null})
+    expect(res.firstBad?.message).toContain(auditRuntimeAnchorFile(paths))
+  })
+
+  it('the .head copied over the runtime anchor is not accepted (each anchor is MACed under its own name)', () => {
+    writeFileSync(auditRuntimeAnchorFile(paths), readFileSync(auditHeadFile(paths)))
+    expect(verifyAudit(paths).firstBad).toMatchObject({problem: 'forged', seq: null})
+  })
+
+  it('a log one entry ahead of both anchors (a writer died between the writes) verifies', async () => {
+    const head = readFileSync(auditHeadFile(paths))
+    const runtime = readFileSync(auditRuntimeAnchorFile(paths))
+    await appendAudit(paths, {event: 'stop', preview_id: 'p-00000001', reason: 'operator'})
+    writeFileSync(auditHeadFile(paths), head)
+    writeFileSync(auditRuntimeAnchorFile(paths), runtime)
+    expect(verifyAudit(paths)).toEqual({entries: 13, ok: true})
+  })
+
+  it('without either anchor, cutting the tail is not detectable (documented limit)', () => {
+    rmSync(auditHeadFile(paths))
+    rmSync(auditRuntimeAnchorFile(paths))
     writeLines(lines().slice(0, 10))
     expect(verifyAudit(paths)).toEqual({entries: 10, ok: true})
   })

@@ -1,7 +1,7 @@
 // Verifies the HMAC chain of the audit log and names the first bad entry and what was done to it.
 import {createHmac, createSecretKey, type KeyObject} from 'node:crypto'
 import {existsSync, readFileSync} from 'node:fs'
-import {canonicalJson, loadAuditKey, readAuditHead} from './audit.js'
+import {canonicalJson, loadAuditKey, readAuditAnchors} from './audit.js'
 import type {SddPaths} from './paths.js'
 
 export type AuditProblem = 'edited' | 'deleted' | 'reordered' | 'inserted' | 'forged' | 'malformed'
@@ -193,26 +193,36 @@ function classify(entries: ParseOutcome[]): AuditBadEntry | undefined {
   return undefined
 }
 
-/** Tail truncation leaves a valid chain: the head anchor (last seq + mac, MACed) is what catches it. */
+/**
+ * Tail truncation leaves a valid chain: the head anchors (last seq + mac, MACed) are what catch it. There are
+ * two, in two directories, so deleting `.head` along with the last lines still shows: the log must reach the
+ * furthest seq either of them records, and hold there the entry it names.
+ */
 function checkHead(paths: SddPaths, entries: Parsed[], result: AuditVerifyResult): AuditVerifyResult {
-  const head = readAuditHead(paths)
-  if (head === null) return result
-  if (head === 'invalid') {
-    return {...result, firstBad: {line: 0, message: `The head anchor ${paths.audit}.head was edited: its MAC is not ours.`, problem: 'forged', seq: null}, ok: false}
+  const anchors = readAuditAnchors(paths)
+  const forged = anchors.find((a) => a.value === 'invalid')
+  if (forged) {
+    return {...result, firstBad: {line: 0, message: `The head anchor ${forged.file} was edited: its MAC is not ours.`, problem: 'forged', seq: null}, ok: false}
   }
 
+  const present = anchors
+    .flatMap((a) => (a.value && a.value !== 'invalid' ? [{file: a.file, ...a.value}] : []))
+    .sort((a, b) => b.seq - a.seq)
   const last = entries.at(-1)
-  if (!last || last.seq < head.seq) {
-    const first = (last?.seq ?? 0) + 1
-    const missing = head.seq === first ? `seq ${first} is` : `seqs ${first}-${head.seq} are`
-    return {...result, firstBad: {line: (last?.line ?? 0) + 1, message: `Entries were deleted from the end of the log: ${missing} missing.`, problem: 'deleted', seq: first}, ok: false}
-  }
+  for (const head of present) {
+    if (!last || last.seq < head.seq) {
+      const first = (last?.seq ?? 0) + 1
+      const missing = head.seq === first ? `seq ${first} is` : `seqs ${first}-${head.seq} are`
+      const message = `Entries were deleted from the end of the log: ${missing} missing (${head.file} records seq ${head.seq}).`
+      return {...result, firstBad: {line: (last?.line ?? 0) + 1, message, problem: 'deleted', seq: first}, ok: false}
+    }
 
-  // The log may be ahead of the anchor (a writer died between the two writes), never at odds with it.
-  // The chain checked out, so seq n sits at index n - 1.
-  const anchored = entries[head.seq - 1]
-  if (anchored && anchored.mac !== head.mac) {
-    return {...result, firstBad: {line: anchored.line, message: `Entry seq ${head.seq} (line ${anchored.line}) is not the one the head anchor recorded: the log was replaced.`, problem: 'edited', seq: head.seq}, ok: false}
+    // The log may be ahead of an anchor (a writer died between the writes), never at odds with it.
+    // The chain checked out, so seq n sits at index n - 1.
+    const anchored = entries[head.seq - 1]
+    if (anchored && anchored.mac !== head.mac) {
+      return {...result, firstBad: {line: anchored.line, message: `Entry seq ${head.seq} (line ${anchored.line}) is not the one the head anchor ${head.file} recorded: the log was replaced.`, problem: 'edited', seq: head.seq}, ok: false}
+    }
   }
 
   return result

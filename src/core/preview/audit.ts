@@ -1,6 +1,7 @@
 // The audit log: append-only JSON lines, each HMAC-chained to the one before (see ARCHITECTURE.md).
 import {createHmac} from 'node:crypto'
 import {closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, writeSync} from 'node:fs'
+import path from 'node:path'
 import {ensureDir, readOrCreateKey, writeFileAtomic} from '../fsutil.js'
 import {withLock} from '../lock.js'
 import type {SddPaths} from './paths.js'
@@ -138,32 +139,72 @@ export function auditHeadFile(paths: SddPaths): string {
   return `${paths.audit}.head`
 }
 
-function headMac(key: Uint8Array, seq: number, mac: string): string {
-  return createHmac('sha256', key).update(canonicalJson({anchor: 'head', mac, seq})).digest('hex')
+/**
+ * The second copy of the head anchor, in another directory (.sdd/runtime/preview/), MACed under its own label:
+ * deleting `.head` together with the last lines is still caught, because this one says how far the log went.
+ */
+export function auditRuntimeAnchorFile(paths: SddPaths): string {
+  return path.join(paths.runtime, 'audit-head.json')
+}
+
+export type AnchorLabel = 'head' | 'runtime'
+
+/** One anchor as found on disk: null when absent (a log older than it), 'invalid' when its MAC is not ours. */
+export interface AuditAnchor {
+  label: AnchorLabel
+  file: string
+  value: {seq: number; mac: string} | null | 'invalid'
+}
+
+function anchorFile(paths: SddPaths, label: AnchorLabel): string {
+  return label === 'head' ? auditHeadFile(paths) : auditRuntimeAnchorFile(paths)
+}
+
+// The label is MACed too, so each anchor only vouches for itself (`head` keeps the form anchors always had).
+function anchorMac(key: Uint8Array, label: AnchorLabel, seq: number, mac: string): string {
+  return createHmac('sha256', key).update(canonicalJson({anchor: label, mac, seq})).digest('hex')
 }
 
 // Written under the log's lock right after the append; a crash in between leaves the log one entry
-// ahead of the anchor, which verify accepts.
+// ahead of the anchors, which verify accepts. The second copy is best effort: it must never fail an append
+// whose entry is already on disk.
 function writeAuditHead(paths: SddPaths, key: Uint8Array, entry: AuditEntry): void {
-  writeFileAtomic(auditHeadFile(paths), canonicalJson({hmac: headMac(key, entry.seq, entry.mac), mac: entry.mac, seq: entry.seq}) + '\n')
+  for (const label of ['head', 'runtime'] as const) {
+    const text = canonicalJson({hmac: anchorMac(key, label, entry.seq, entry.mac), mac: entry.mac, seq: entry.seq}) + '\n'
+    try {
+      writeFileAtomic(anchorFile(paths, label), text)
+    } catch (error) {
+      if (label === 'head') throw error
+    }
+  }
 }
 
-/** The head anchor: null when there is none (a log older than anchors), 'invalid' when its MAC is not ours. */
-export function readAuditHead(paths: SddPaths): {seq: number; mac: string} | null | 'invalid' {
+function readAnchor(paths: SddPaths, label: AnchorLabel): AuditAnchor {
+  const file = anchorFile(paths, label)
   let text: string
   try {
-    text = readFileSync(auditHeadFile(paths), 'utf8')
+    text = readFileSync(file, 'utf8')
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {file, label, value: null}
     throw error
   }
 
   try {
     const head = JSON.parse(text) as {seq?: unknown; mac?: unknown; hmac?: unknown}
-    if (!Number.isSafeInteger(head.seq) || typeof head.mac !== 'string' || typeof head.hmac !== 'string') return 'invalid'
-    const key = loadAuditKey(paths)
-    return headMac(key, head.seq as number, head.mac) === head.hmac ? {mac: head.mac, seq: head.seq as number} : 'invalid'
+    if (!Number.isSafeInteger(head.seq) || typeof head.mac !== 'string' || typeof head.hmac !== 'string') return {file, label, value: 'invalid'}
+    const ok = anchorMac(loadAuditKey(paths), label, head.seq as number, head.mac) === head.hmac
+    return {file, label, value: ok ? {mac: head.mac, seq: head.seq as number} : 'invalid'}
   } catch {
-    return 'invalid'
+    return {file, label, value: 'invalid'}
   }
+}
+
+/** Both anchors: `.sdd/audit/preview.jsonl.head` and its copy in .sdd/runtime/preview/. */
+export function readAuditAnchors(paths: SddPaths): AuditAnchor[] {
+  return [readAnchor(paths, 'head'), readAnchor(paths, 'runtime')]
+}
+
+/** The head anchor: null when there is none (a log older than anchors), 'invalid' when its MAC is not ours. */
+export function readAuditHead(paths: SddPaths): {seq: number; mac: string} | null | 'invalid' {
+  return readAnchor(paths, 'head').value
 }

@@ -22,7 +22,7 @@ import type {SupervisorInput} from './supervisor-main.js'
 import {copyCandidates, copyUntracked} from '../sandbox/copy.js'
 import {checkAttachPort, preflightTunnel} from './preflight.js'
 import {HEAD_WORKTREE, excludeSdd, isBranch, listWorktrees, planDir, pullBranch, removeWorktree, repoRoot, resolveSandbox, treePosition, type Sandbox} from './sandbox.js'
-import {findRow, patchRow, readState, removeRow} from './state.js'
+import {findRow, patchRow, readState, readStateForCleanup, removeRow} from './state.js'
 import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from './supervisor.js'
 import {AUTH_MODES, PROVIDERS, type AuthMode, type PreviewRow, type StopReason} from './types.js'
 
@@ -210,6 +210,7 @@ export class PreviewManager {
 
   /** Every candidate dev command in order, without starting anything: looked for where `start` would run. */
   async listCommands(opts: {cwd?: string | undefined; command?: string | undefined; ref?: string | undefined; workingCopy?: boolean | undefined}): Promise<Discovery & {cwd: string}> {
+    checkStartInput(opts, this.cwd)
     const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
     const {paths, root} = await this.locate(explicitCwd ?? this.cwd)
     const config = loadConfig(paths)
@@ -220,6 +221,7 @@ export class PreviewManager {
   /** Starts a preview: validates input, picks the sandbox and command, runs the supervisor, returns the row and link. */
   async start(opts: StartOptions): Promise<StartResult> {
     const progress = opts.onProgress ?? (() => {})
+    checkStartInput(opts, this.cwd)
     const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
     const attaching = opts.attach !== undefined
     if (attaching) checkAttachFlags(opts)
@@ -571,7 +573,7 @@ export class PreviewManager {
   /** What cleanup would remove: worktrees no preview uses, and logs of previews that are gone. */
   async cleanupPlan(): Promise<CleanupPlan> {
     const {paths} = await this.locate()
-    const rows = readState(paths).previews
+    const rows = readStateForCleanup(paths).previews
     const used = new Set(rows.map((r) => path.resolve(r.cwd)))
     const ids = new Set(rows.map((r) => r.preview_id))
     const worktrees = listWorktrees(paths)
@@ -589,7 +591,7 @@ export class PreviewManager {
   /** Removes what cleanupPlan lists (worktrees through git, so git forgets them too). */
   async cleanup(plan: CleanupPlan): Promise<CleanupPlan> {
     const {paths, root} = await this.locate()
-    const inUse = new Set(readState(paths).previews.map((r) => path.resolve(r.cwd)))
+    const inUse = new Set(readStateForCleanup(paths).previews.map((r) => path.resolve(r.cwd)))
     const removed: CleanupPlan = {logs: [], total_bytes: 0, worktrees: []}
     for (const w of plan.worktrees) {
       if (inUse.has(path.resolve(w.path))) continue // a preview started meanwhile
@@ -726,6 +728,33 @@ export function resolveExpire(flag: string | undefined, config: PreviewConfig): 
   }
 
   return expireSeconds
+}
+
+/**
+ * What is wrong whatever the config says, checked before anything is looked up or started (both the oclif
+ * command and the start fast path come through here): a --command with nothing to run, a --cwd that is a file.
+ */
+export function checkStartInput(opts: {command?: string | undefined; cwd?: string | undefined}, base: string): void {
+  if (opts.command !== undefined && opts.command.trim() === '') {
+    throw new InvalidInput(
+      `--command is ${opts.command === '' ? 'empty' : 'blank'}: there is no dev command to run.`,
+      'Pass the command that starts your dev server (e.g. --command "npm run dev"), or leave --command out to use discovery (see --list-commands).',
+    )
+  }
+
+  if (opts.cwd) {
+    const dir = path.resolve(base, opts.cwd)
+    let isDir = true
+    try {
+      isDir = statSync(dir).isDirectory()
+    } catch {
+      // Missing: repoRoot says so, with its own message.
+    }
+
+    if (!isDir) {
+      throw new InvalidInput(`--cwd ${dir} is a file, not a directory: a dev server runs in a directory.`, `Pass the directory of a git checkout instead (e.g. --cwd ${path.dirname(dir)}), or leave --cwd out to use the newest .sdd worktree.`)
+    }
+  }
 }
 
 /** Validates flags against config and defaults; every bad value is an InvalidInput (exit 2). */

@@ -4,7 +4,7 @@ import net from 'node:net'
 import {createInterface} from 'node:readline'
 import type {ChildProcess} from 'node:child_process'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {PortNotDetected, PreviewError, StartFailed, isPreviewError} from '../errors.js'
+import {PortNotDetected, PreviewError, StartFailed, StateCorrupt, isPreviewError} from '../errors.js'
 import {debugFor} from '../debug.js'
 import {ensureDir} from '../fsutil.js'
 import {isAlive, killGroup, listeningPorts, procStartTime, processTree, spawnShellGroup} from '../process.js'
@@ -16,7 +16,8 @@ import {EXIT_MARKER, devServerEnv, followLines, watchExit, type AdoptedDevServer
 import type {Gateway} from './gateway.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
 import {PortSniffer, stripAnsi, type PortCandidate} from './port-capture.js'
-import {findRow, patchRow, readState, removeRow, upsertRow} from './state.js'
+import {LastGoodLinks, linkProblems} from '../records/row-links.js'
+import {findRow, patchRow, readStateChecked, removeRow, updateState, upsertRow, type StateRead} from './state.js'
 import type {AuthMode, PreviewRow, SandboxBackend, StopReason} from './types.js'
 
 /** Everything a supervisor needs, decided by `preview start` (it is sent over IPC, so plain JSON). */
@@ -148,6 +149,10 @@ export class Supervisor {
   private idle = false
   private waking: Promise<void> | null = null
   private idleTimer: NodeJS.Timeout | null = null
+  /** The links last read cleanly from our row: kept when state.json has them in a wrong shape. */
+  private readonly goodLinks: LastGoodLinks
+  /** Our row was missing but an unidentifiable row was there (logged once until our row is back). */
+  private unidentifiedSeen = false
   private resolveDone!: () => void
   /** Resolves when the preview has been torn down (for whatever reason). */
   readonly done = new Promise<void>((resolve) => {
@@ -166,6 +171,7 @@ export class Supervisor {
     this.devPid = this.adopt?.pid ?? null
     this.paths = sddPaths(spec.sddDir)
     ensureDir(this.paths.logs)
+    this.goodLinks = new LastGoodLinks(spec.id, (text) => this.event(text))
     this.log = createWriteStream(logFile(this.paths, spec.id), {flags: 'a', mode: 0o600})
   }
 
@@ -225,6 +231,7 @@ export class Supervisor {
       const credential = await this.credential
       const link = {record: credential.record, url: linkUrl(this.tunnel.publicUrl, spec.authMode, credential.secret)}
       this.gateway.setLinks([link.record])
+      this.goodLinks.links = [link.record]
       const row = await patchRow(this.paths, spec.id, {
         gateway_port: this.gateway.port,
         links: [link.record],
@@ -325,7 +332,7 @@ export class Supervisor {
   /** `preview restart`: a fresh dev server in the same sandbox, behind the same gateway, tunnel and links. */
   async restartDevServer(): Promise<void> {
     if (this.stopping || !this.ready || this.operatorRestart || this.spec.attachPort) return
-    const requestedAt = Number(findRow(this.paths, this.spec.id)?.restart_requested_at_ms ?? Date.now())
+    const requestedAt = this.restartRequestedAt()
     this.event('restart requested')
     this.idle = false
     this.operatorRestart = true
@@ -502,10 +509,40 @@ export class Supervisor {
     return tail.length > 0 ? [`last ${tail.length} lines of the dev server's log:`, ...tail] : ['(the dev server printed nothing)']
   }
 
-  /** The row's links as state.json has them now (null when unreadable or the row is gone). */
+  /**
+   * Our row updated while running (idle, wake, restart, tunnel reopen). A state.json that does not parse is
+   * not a reason to stop serving: the update is skipped and logged (the file is reported by every command).
+   */
+  private async patchOwnRow(patch: Partial<PreviewRow>): Promise<void> {
+    try {
+      await patchRow(this.paths, this.spec.id, patch)
+    } catch (error) {
+      if (!(error instanceof StateCorrupt)) throw error
+      this.event(`state.json cannot be read, our row was not updated: ${error.message}`)
+    }
+  }
+
+  /** Our row as state.json has it now (undefined when it cannot be read). */
+  private readOwnRow(): PreviewRow | undefined {
+    try {
+      return findRow(this.paths, this.spec.id)
+    } catch {
+      return undefined
+    }
+  }
+
+  /** When `preview restart` asked (the CLI writes it into the row before the signal), else now. */
+  private restartRequestedAt(): number {
+    const at = Number(this.readOwnRow()?.restart_requested_at_ms)
+    return Number.isFinite(at) ? at : Date.now()
+  }
+
+  /** The row's links as state.json has them now (null when unreadable, wrong-shaped or the row is gone). */
   private currentLinks(): PreviewRow['links'] | null {
     try {
-      return findRow(this.paths, this.spec.id)?.links ?? null
+      const read = readStateChecked(this.paths)
+      if (linkProblems(read.problems, this.spec.id).length > 0) return null
+      return read.state.previews.find((r) => r.preview_id === this.spec.id)?.links ?? null
     } catch {
       return null
     }
@@ -514,25 +551,44 @@ export class Supervisor {
   /**
    * state.json changed: pick up new and revoked links. If our row is gone (state.json deleted or reset, the
    * repository removed), nobody can reach this preview any more to stop it: stop by ourselves rather than run
-   * until expiry as an orphan. An unreadable file is left alone (keep serving; `preview` reports the file).
+   * until expiry as an orphan. An unreadable file is left alone (keep serving; `preview` reports the file), and
+   * so is a row that cannot be identified (it may be ours). Wrong-shaped links: keep ours and write them back.
    */
   private onStateChange(): void {
-    let row: PreviewRow | undefined
+    let read: StateRead
     try {
-      row = readState(this.paths).previews.find((r) => r.preview_id === this.spec.id)
+      read = readStateChecked(this.paths)
     } catch {
       return
     }
 
+    const row = read.state.previews.find((r) => r.preview_id === this.spec.id)
     if (!row) {
       if (this.stopping) return
+      if (read.unreadable.length > 0) {
+        if (!this.unidentifiedSeen) this.event('state.json has a row without a readable preview_id (it may be this one): still serving')
+        this.unidentifiedSeen = true
+        return
+      }
+
       this.event('this preview is no longer in state.json: stopping')
       this.orphaned = true
       void this.stop('operator')
       return
     }
 
-    this.gateway?.setLinks(row.links)
+    this.unidentifiedSeen = false
+    const {links, repair} = this.goodLinks.take(row, read.problems)
+    this.gateway?.setLinks(links)
+    if (repair) void this.repairLinks()
+  }
+
+  /** Puts the links we serve back into our row, if they are still wrong-shaped there (under the lock). */
+  private async repairLinks(): Promise<void> {
+    await updateState(this.paths, (state, problems) => {
+      const row = state.previews.find((r) => r.preview_id === this.spec.id)
+      if (row && linkProblems(problems, this.spec.id).length > 0) row.links = this.goodLinks.merge(row.links)
+    }, {repair: {fields: ['links'], preview_id: this.spec.id}}).catch((error: unknown) => this.event(`could not put the links back into state.json: ${(error as Error).message}`))
   }
 
   private armTimers(): void {
@@ -558,7 +614,7 @@ export class Supervisor {
     const pid = this.devPid
     this.devPid = null // gone: never signal that pid again (it may be reused while we sleep)
     if (pid) await killGroup(pid, {extraPids: processTree(pid)})
-    await patchRow(this.paths, this.spec.id, {process_pid: null, process_start_time: null, status: 'idle'})
+    await this.patchOwnRow({process_pid: null, process_start_time: null, status: 'idle'})
   }
 
   /** The row's view of the dev server now running. */
@@ -579,7 +635,7 @@ export class Supervisor {
     const port = await this.spawnDevServer()
     this.gateway?.setTargetPort(port)
     this.lastActivity = Date.now()
-    await patchRow(this.paths, this.spec.id, {...this.devServerFields(port), ...patch, status: 'running'})
+    await this.patchOwnRow({...this.devServerFields(port), ...patch, status: 'running'})
     void this.childExit?.then((c) => this.onDevServerExit(c))
     return port
   }
@@ -652,9 +708,9 @@ export class Supervisor {
       tunnel.onExit((why) => void this.onTunnelExit(why, provider))
       this.gateway.setPublicUrl(tunnel.publicUrl)
       // A quick tunnel comes back under a new hostname; tokens do not name the host, so the link moves with it.
-      await patchRow(this.paths, this.spec.id, {
+      await this.patchOwnRow({
         public_url: tunnel.publicUrl,
-        share_url: rehost(findRow(this.paths, this.spec.id)?.share_url ?? null, tunnel.publicUrl),
+        share_url: rehost(this.readOwnRow()?.share_url ?? null, tunnel.publicUrl),
         tunnel_name: tunnel.name ?? null,
         tunnel_pid: tunnel.pid ?? null,
         tunnel_start_time: tunnel.pid ? procStartTime(tunnel.pid) : null,
