@@ -41,7 +41,7 @@ export default class Start extends BaseCommand {
   private async listCommands(manager: PreviewManager, flags: StartFlags) {
     const found = await manager.listCommands({command: flags.command, cwd: flags.cwd, ref: flags.ref, workingCopy: flags['working-copy']})
     if (found.candidates.length === 0) this.log(`No dev command found in ${found.cwd}. Searched: ${found.searched.join('; ')}`)
-    for (const [i, c] of found.candidates.entries()) this.log(`${i + 1}. ${c.command}    (${c.source})`)
+    for (const [i, c] of found.candidates.entries()) this.log(`${i + 1}. ${c.command}    (${c.source})${c.runner ? `\n   runs: ${c.runner}` : ""}`)
     for (const hint of found.runtimeHints) this.log(`runtime: ${hint}    (.tool-versions)`)
     return found
   }

@@ -22,6 +22,8 @@ export interface PreviewConfig {
   gateway?: {bind?: string; idle_timeout?: string}
   /** Untracked files to copy into a worktree (default: the .env files that exist). */
   copy?: string[]
+  /** `package-manager`: run package.json scripts through npm/pnpm/yarn/bun instead of directly (default: direct where safe). */
+  script_runner?: string
   providers: Record<string, ProviderConfig>
 }
 
@@ -46,7 +48,7 @@ export function loadConfig(paths: SddPaths): PreviewConfig {
   const providers = (raw.providers && typeof raw.providers === 'object' ? raw.providers : {}) as Record<string, ProviderConfig>
   const str = (k: string) => (raw[k] === undefined || raw[k] === null ? undefined : String(raw[k]))
   const config: PreviewConfig = {providers}
-  for (const k of ['command', 'install', 'provider', 'auth', 'expire', 'max_expire', 'idle_ttl', 'ready_timeout', 'host_header'] as const) {
+  for (const k of ['command', 'install', 'provider', 'auth', 'expire', 'max_expire', 'idle_ttl', 'ready_timeout', 'host_header', 'script_runner'] as const) {
     const v = str(k)
     if (v !== undefined) config[k] = v
   }
@@ -88,6 +90,10 @@ export function loadConfig(paths: SddPaths): PreviewConfig {
       parseDuration(String(idle), `gateway.idle_timeout in ${paths.config}`)
       config.gateway = {...config.gateway, idle_timeout: String(idle)}
     }
+  }
+
+  if (config.script_runner !== undefined && config.script_runner !== 'direct' && config.script_runner !== 'package-manager') {
+    throw new InvalidInput(`script_runner in ${paths.config} must be direct or package-manager (got "${config.script_runner}").`, 'Leave it out (direct where safe), or set script_runner: package-manager.')
   }
 
   return config

@@ -2,6 +2,7 @@
 // other stacks (Django, Flask, FastAPI, Rails, Go, Deno: src/core/discovery/stacks.ts), then a static site.
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
+import {planNpmScript, type ScriptPlan} from '../discovery/script-runner.js'
 import {discoverStacks, STACKS_SEARCHED, staticSiteCandidate} from '../discovery/stacks.js'
 import {DiscoveryFailed} from '../errors.js'
 
@@ -11,6 +12,10 @@ export interface CommandCandidate {
   command: string
   /** Where it came from, e.g. `--command`, `.sdd/preview.yaml command`, `package.json scripts.dev (npm, package-lock.json)`. */
   source: string
+  /** A package.json script: its name and the package manager its lockfile names. */
+  script?: {name: string; manager: PackageManager}
+  /** How a package.json script is run: `direct` (without the package manager) or the reason it is not. */
+  runner?: string
 }
 
 export interface Discovery {
@@ -92,7 +97,11 @@ export function discoverCommands(opts: {
     const via = `${detected.manager}${detected.lockfile ? `, from ${detected.lockfile}` : ', no lockfile'}`
     for (const script of ['dev', 'start']) {
       if (typeof scripts[script] === 'string' && scripts[script]) {
-        candidates.push({command: runScript(detected.manager, script), source: `package.json scripts.${script} (${via})`})
+        candidates.push({
+          command: runScript(detected.manager, script),
+          script: {manager: detected.manager, name: script},
+          source: `package.json scripts.${script} (${via})`,
+        })
       }
     }
   }
@@ -137,4 +146,24 @@ export function chooseCommand(discovery: Discovery): CommandCandidate {
   }
 
   return first
+}
+
+/**
+ * How a candidate will run: a package.json script of an npm project directly (the script's own line, npm's
+ * environment and PATH), unless `script_runner: package-manager` or something only npm can do says otherwise.
+ */
+export function scriptPlan(candidate: CommandCandidate, opts: {dir: string; env: NodeJS.ProcessEnv; initCwd: string; setting?: string | undefined}): ScriptPlan | null {
+  if (!candidate.script) return null
+  if (opts.setting === 'package-manager') return {direct: false, reason: 'script_runner: package-manager in .sdd/preview.yaml'}
+  if (candidate.script.manager !== 'npm') {
+    return {direct: false, reason: `${candidate.script.manager} runs its own scripts (its lifecycle and settings differ from npm's)`}
+  }
+
+  return planNpmScript({dir: opts.dir, env: opts.env, initCwd: opts.initCwd, script: candidate.script.name})
+}
+
+/** The runner note --list-commands shows for a package.json script. */
+export function runnerNote(plan: ScriptPlan | null): string | undefined {
+  if (plan === null) return undefined
+  return plan.direct ? 'direct (the script line with npm\'s environment, without starting npm)' : `via the package manager: ${plan.reason}`
 }

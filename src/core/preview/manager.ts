@@ -10,7 +10,7 @@ import {isAlive, killGroup, killPid, procStartTime, run, spawnGroup, spawnNodeDe
 import {appendAudit, readAuditLines, type AuditEntry} from './audit.js'
 import {loadConfig, type PreviewConfig} from './config.js'
 import {redactUrl} from './redact.js'
-import {chooseCommand, discoverCommands, type Discovery} from './discovery.js'
+import {chooseCommand, discoverCommands, runnerNote, scriptPlan, type Discovery} from './discovery.js'
 import {parseDuration} from './duration.js'
 import {revokeLinks, shareLink, type ShareResult} from './links.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
@@ -215,7 +215,13 @@ export class PreviewManager {
     const {paths, root} = await this.locate(explicitCwd ?? this.cwd)
     const config = loadConfig(paths)
     const dir = await planDir({cwd: explicitCwd, paths, ref: opts.ref, root: root ?? this.cwd, startDir: this.cwd, workingCopy: opts.workingCopy})
-    return {...discoverCommands({configCommand: config.command, configFile: paths.config, cwd: dir, env: this.env, explicit: opts.command}), cwd: dir}
+    const found = discoverCommands({configCommand: config.command, configFile: paths.config, cwd: dir, env: this.env, explicit: opts.command})
+    for (const c of found.candidates) {
+      const note = runnerNote(scriptPlan(c, {dir, env: this.env, initCwd: this.cwd, setting: config.script_runner}))
+      if (note) c.runner = note
+    }
+
+    return {...found, cwd: dir}
   }
 
   /** Starts a preview: validates input, picks the sandbox and command, runs the supervisor, returns the row and link. */
@@ -264,6 +270,8 @@ export class PreviewManager {
             discoverCommands({configCommand: config.command, configFile: paths.config, cwd: sandbox.cwd, env: this.env, explicit: opts.command, firstOnly: true}),
           )
       progress('discover', `${chosen.command} (${chosen.source})`)
+      // A package.json script of an npm project runs without npm (its start-up is most of `npm run dev`'s).
+      const plan = scriptPlan(chosen, {dir: sandbox.cwd, env: this.env, initCwd: this.cwd, setting: config.script_runner})
       const now = Math.floor(Date.now() / 1000)
       const spec: SupervisorSpec = {
         attachPort,
@@ -286,6 +294,7 @@ export class PreviewManager {
         provider,
         providers: config.providers,
         readyTimeoutMs: settings.readyTimeoutSeconds * 1000,
+        run: plan?.direct ? {command: plan.command, env: plan.env} : null,
         sandboxBackend: sandbox.backend,
         sandboxSessionId: sandbox.sessionId,
         sddDir,
@@ -384,9 +393,9 @@ export class PreviewManager {
     const fd = openSync(logFile(paths, spec.id), 'a', 0o600)
     try {
       const logOffset = fstatSync(fd).size
-      const dev = spawnGroup('/bin/sh', ['-c', ADOPT_WRAPPER, 'sh', spec.command], {
+      const dev = spawnGroup('/bin/sh', ['-c', ADOPT_WRAPPER, 'sh', spec.run?.command ?? spec.command], {
         cwd: spec.cwd,
-        env: devServerEnv(spec.env, spec.port),
+        env: devServerEnv({...spec.env, ...spec.run?.env}, spec.port),
         stdio: ['ignore', fd, fd],
       })
       dev.on('error', () => {}) // the supervisor sees it exit and reports it

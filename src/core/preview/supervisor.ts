@@ -49,6 +49,8 @@ export interface SupervisorSpec {
   commit?: string | null
   /** `gateway.bind` from the config (default 127.0.0.1). */
   gatewayBind?: string | null
+  /** How the command really runs when it is a package.json script run without its package manager (discovery/script-runner.ts). */
+  run?: {command: string; env: Record<string, string>} | null
   /** Config gateway.idle_timeout: a client connection with nothing in flight is closed after this long. */
   gatewayIdleTimeoutMs?: number | null
   /** `--attach PORT`: front the server already listening there; no dev server is started, restarted or killed. */
@@ -444,7 +446,7 @@ export class Supervisor {
       }
     }
 
-    const child = spawnShellGroup(spec.command, {cwd: spec.cwd, env: devServerEnv(spec.env, spec.port)})
+    const child = spawnShellGroup(spec.run?.command ?? spec.command, {cwd: spec.cwd, env: devServerEnv({...spec.env, ...spec.run?.env}, spec.port)})
     this.child = child
     this.devPid = child.pid ?? null
     const exit = new Promise<number | null>((resolve) => {
