@@ -45,6 +45,15 @@ export interface GatewayOptions {
   ensureUpstream?: () => Promise<void>
   /** Slow-loris guard: a request head must be complete this long after its first byte (default HEAD_TIMEOUT_MS). */
   headTimeoutMs?: number
+  /** Test observer (the differential fuzzer): each request as forwarded, once its whole body went upstream. */
+  onForwarded?: (r: ForwardedRequest) => void
+}
+
+export interface ForwardedRequest {
+  method: string
+  target: string
+  headers: [string, string][]
+  body: Buffer
 }
 
 export interface Gateway {
@@ -301,6 +310,7 @@ interface GatewayState {
   onActivity: (() => void) | undefined
   ensureUpstream: (() => Promise<void>) | undefined
   headTimeoutMs: number
+  onForwarded: ((r: ForwardedRequest) => void) | undefined
 }
 
 /** One client connection and the upstream connection paired with it. */
@@ -325,6 +335,8 @@ class Connection {
   private peek: Buffer | null = null
   private readonly targetPort: number
   private readonly localHost: string
+  /** The request being forwarded, kept only when GatewayOptions.onForwarded is set. */
+  private fwd: {method: string; target: string; headers: [string, string][]; body: Buffer[]} | null = null
 
   constructor(
     private readonly client: net.Socket,
@@ -437,9 +449,13 @@ class Connection {
         case Mode.BodyLength: {
           const n = Math.min(this.remaining, data.length - off)
           this.toUpstream(off === 0 && n === data.length ? data : data.subarray(off, off + n))
+          this.fwd?.body.push(data.subarray(off, off + n))
           this.remaining -= n
           off += n
-          if (this.remaining === 0) this.mode = Mode.Head
+          if (this.remaining === 0) {
+            this.mode = Mode.Head
+            this.forwarded()
+          }
           break
         }
 
@@ -465,6 +481,7 @@ class Connection {
     if (this.chunk === Chunk.Data) {
       const n = Math.min(this.remaining, data.length - off)
       this.toUpstream(data.subarray(off, off + n))
+      this.fwd?.body.push(data.subarray(off, off + n))
       this.remaining -= n
       if (this.remaining === 0) this.chunk = Chunk.DataEnd
       return off + n
@@ -509,6 +526,7 @@ class Connection {
         this.toUpstream(line)
         this.chunk = Chunk.Size
         this.mode = Mode.Head
+        this.forwarded()
       } else if (TRAILER_LINE.test(line)) {
         this.toUpstream(line)
       } else {
@@ -695,8 +713,17 @@ class Connection {
     out += `X-Forwarded-Host: ${this.localHost}\r\nX-Forwarded-Proto: http\r\n`
     if (g.publicHost !== null) out += `${PUBLIC_HOST_HEADER}: ${g.publicHost}\r\n${PUBLIC_PROTO_HEADER}: ${g.publicProto}\r\n`
 
-    this.toUpstream(`${method} ${target} ${version}\r\nHost: ${this.localHost}\r\n${out}\r\n`)
+    const forwardedHead = `${method} ${target} ${version}\r\nHost: ${this.localHost}\r\n${out}\r\n`
+    this.toUpstream(forwardedHead)
     this.awaitingResponse = true
+    if (g.onForwarded !== undefined) {
+      const headers = forwardedHead
+        .split('\r\n')
+        .slice(1, -2)
+        .map((l): [string, string] => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).replaceAll(/^[ \t]+|[ \t]+$/g, '')])
+      this.fwd = {body: [], headers, method, target}
+      if (isUpgrade || bodyMode === Mode.Head) this.forwarded()
+    }
     if (isUpgrade) {
       this.mode = Mode.UpgradePending
       this.peek = null
@@ -706,6 +733,13 @@ class Connection {
       this.chunk = Chunk.Size
       this.line = ''
     }
+  }
+
+  private forwarded(): void {
+    const f = this.fwd
+    if (f === null) return
+    this.fwd = null
+    this.g.onForwarded?.({body: Buffer.concat(f.body), headers: f.headers, method: f.method, target: f.target})
   }
 
   private authenticate(target: string, authorization: string | null, cookie: string | null): AuthResult {
@@ -937,6 +971,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     headTimeoutMs: opts.headTimeoutMs ?? HEAD_TIMEOUT_MS,
     listenPort: 0,
     onActivity: opts.onActivity,
+    onForwarded: opts.onForwarded,
     publicHost: null,
     publicOrigin: null,
     publicProto: 'http',
