@@ -8,6 +8,7 @@ import {pathToFileURL} from 'node:url'
 import {expect, it} from 'vitest'
 import {describe as describeResult, replay, runFuzz, type StartGateway} from './harness.js'
 import type {GatewayMode} from './generators.js'
+import {startNaiveGateway} from './naive-gateway.js'
 
 const CASES = Number(process.env.FUZZ_CASES ?? 50_000)
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_201)
@@ -26,6 +27,27 @@ it.skipIf(process.env.FUZZ_REPLAY !== undefined)(`every request the app parses i
   expect(result.cases).toBe(CASES)
   expect(result.classes.map((c) => `${c.kind}: ${JSON.stringify(c.repro.stream)}`)).toEqual([])
 }, Number(process.env.FUZZ_TIMEOUT_MS ?? 600_000))
+
+// The harness's own noise check: well-formed traffic (exact tokens, correct framing, pipelined, split at random)
+// through a gateway shows no divergence, so each one the hostile run reports is the gateway's, not the harness's.
+it.skipIf(process.env.FUZZ_REPLAY !== undefined)('well-formed traffic shows no divergence (harness noise check)', async () => {
+  const result = await runFuzz({cases: Number(process.env.FUZZ_WELL_FORMED_CASES ?? 2000), seed: SEED, startGateway: await gatewayUnderTest(), wellFormed: true})
+  console.log(describeResult(result).join('\n').replace('gateway fuzz:', 'gateway fuzz (well-formed):'))
+  expect(result.classes.map((c) => `${c.kind}: ${JSON.stringify(c.repro.stream)}`)).toEqual([])
+})
+
+// The fuzzer's power check: against a gateway with the classic mistakes (naive-gateway.ts) it must find them.
+it.skipIf(process.env.FUZZ_REPLAY !== undefined)('finds the classic mistakes in a naive gateway (fuzzer power check)', async () => {
+  const result = await runFuzz({cases: 2000, seed: SEED, shrinkMs: 0, startGateway: startNaiveGateway})
+  const kinds = result.classes.map((c) => c.kind)
+  console.log(`gateway fuzz (naive gateway): ${result.cases} cases, ${result.divergentCases} divergences, classes ${kinds.join(', ')}`)
+  // Connection: content-length smuggling: the body becomes a request the gateway never saw.
+  expect(kinds).toContain('upstream-parsed-unforwarded')
+  // A bare LF in the target: the app's parser ends the request line there.
+  expect(kinds).toContain('upstream-differs:target')
+  // Revoked, expired or misplaced tokens let through.
+  expect(kinds.filter((k) => k.startsWith('unauthenticated-reached-app'))).not.toEqual([])
+})
 
 it.runIf(process.env.FUZZ_REPLAY !== undefined)('replays FUZZ_REPLAY', async () => {
   const stream = JSON.parse(process.env.FUZZ_REPLAY!) as string

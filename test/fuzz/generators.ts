@@ -330,22 +330,66 @@ function request(creds: FuzzCredentials): fc.Arbitrary<string> {
       requestEol: eol,
       sep,
       target: target(creds),
+      // A WebSocket-style upgrade now and then (then the bytes after the head are the tunnel's).
+      upgrade: sometimes(fc.constantFrom('Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n', 'Connection: keep-alive, upgrade\r\nUpgrade: h2c\r\n'), 10, ''),
+      // Bare LF for every line of the head (RFC 9112 allows a server to accept it; the gateway must not misframe).
+      bareLf: sometimes(fc.constant(true), 25, false),
       version,
     })
-    .map(
-      (r) =>
+    .map((r) => {
+      const head =
         `${r.leading}${r.method}${r.sep}${r.target}${r.sep}${r.version}${r.requestEol}` +
         r.host +
         (r.credential === null ? '' : `${r.credential}\r\n`) +
+        r.upgrade +
         r.before.join('') +
         r.framing.headers.map((h) => h + r.framingEol).join('') +
         r.after.join('') +
-        r.end +
-        r.framing.body,
+        r.end
+      return (r.bareLf ? head.replaceAll('\r\n', '\n') : head) + r.framing.body
+    })
+}
+
+/**
+ * Well-formed traffic only: exact tokens (one credential per request), plain targets, correct framing, pipelined and
+ * split at random. Any gateway must pass it with no divergence: it is how the harness shows it has no noise of its own.
+ */
+function wellFormedRequest(creds: FuzzCredentials): fc.Arbitrary<string> {
+  const token = fc.constantFrom(...creds.valid)
+  const credential = fc.oneof(
+    token.map((t) => `Authorization: Bearer ${t}\r\n`),
+    token.map((t) => `Cookie: app=1; ${creds.cookieName}=${t}\r\n`),
+    token.map((t) => `Cookie: ${creds.cookieName}=${t}\r\n`),
+  )
+  const line = fc.constantFrom('Accept: */*', 'X-A: b', 'Cookie: app=1', 'Origin: https://pub.example', 'Referer: https://pub.example/a', 'Connection: keep-alive', 'Authorization: Basic dXNlcjpwYXNz')
+  const payload = fc.oneof(fc.stringMatching(/^[a-z0-9]{1,16}$/), fc.constant('GET /not-a-request HTTP/1.1\r\n\r\n'))
+  const body = fc.oneof(
+    fc.constant({body: '', headers: ''}),
+    payload.map((b) => ({body: b, headers: `Content-Length: ${b.length}\r\n`})),
+    fc.array(payload, {maxLength: 3}).map((cs) => ({body: `${cs.map((c) => `${c.length.toString(16)}\r\n${c}\r\n`).join('')}0\r\n\r\n`, headers: 'Transfer-Encoding: chunked\r\n'})),
+  )
+  return fc
+    .record({
+      body,
+      credential,
+      lines: fc.array(line, {maxLength: 3}),
+      method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'),
+      path: fc.constantFrom('/', '/a', '/x/y.js', '/a?b=1&c=2', '/a?token=vite-own', 'http://evil.example/abs'),
+    })
+    .map(
+      (r) => `${r.method} ${r.path} HTTP/1.1\r\nHost: localhost\r\n${r.credential}${r.lines.map((l) => `${l}\r\n`).join('')}${r.body.headers}\r\n${r.body.body}`,
     )
 }
 
-export function caseArbitrary(creds: FuzzCredentials): fc.Arbitrary<FuzzCase> {
+export function caseArbitrary(creds: FuzzCredentials, opts: {wellFormed?: boolean} = {}): fc.Arbitrary<FuzzCase> {
+  if (opts.wellFormed) {
+    return fc.record({
+      mode: fc.constant<GatewayMode>('token'),
+      requests: fc.array(wellFormedRequest(creds), {maxLength: 4, minLength: 1}),
+      splits: fc.array(fc.integer({max: 400, min: 1}), {maxLength: 6}),
+    })
+  }
+
   const mode = fc.oneof(
     {arbitrary: fc.constant<GatewayMode>('token'), weight: 8},
     {arbitrary: fc.constant<GatewayMode>('basic'), weight: 1},
