@@ -49,7 +49,7 @@ const result = JSON.parse(readFileSync(report, 'utf8'))
 rmSync(dir, {force: true, recursive: true})
 const seconds = (result.durationMs / 1000).toFixed(1)
 const classes = result.classes
-  .map((c) => `- \`${c.kind}\` (${c.count} cases, mode ${c.repro.mode}): ${c.detail}\n\n  \`\`\`\n  ${JSON.stringify(c.repro.stream)}\n  \`\`\``)
+  .map((c) => `- \`${c.kind}\` (${c.count} cases, mode ${c.repro.mode}): ${c.detail}\n\n  \`\`\`\n  ${JSON.stringify(c.repro.stream).replaceAll(/[\u007f-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n  \`\`\``)
   .join('\n')
 const body = `The differential fuzzer (test/fuzz/harness.ts): each case is a client byte stream sent through the gateway
 into a node:http server and straight into a second one; every request the app's parser (llhttp) makes of the

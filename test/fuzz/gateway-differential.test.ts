@@ -6,7 +6,7 @@ import {writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {expect, it} from 'vitest'
-import {describe as describeResult, replay, runFuzz, type StartGateway} from './harness.js'
+import {describe as describeResult, jsonBytes, replay, runFuzz, type StartGateway} from './harness.js'
 import type {GatewayMode} from './generators.js'
 import {startNaiveGateway} from './naive-gateway.js'
 
@@ -25,7 +25,7 @@ it.skipIf(process.env.FUZZ_REPLAY !== undefined)(`every request the app parses i
   console.log(lines.join('\n'))
   if (process.env.FUZZ_REPORT) writeFileSync(process.env.FUZZ_REPORT, JSON.stringify(result, null, 2))
   expect(result.cases).toBe(CASES)
-  expect(result.classes.map((c) => `${c.kind}: ${JSON.stringify(c.repro.stream)}`)).toEqual([])
+  expect(result.classes.map((c) => `${c.kind}: ${jsonBytes(c.repro.stream)}`)).toEqual([])
 }, Number(process.env.FUZZ_TIMEOUT_MS ?? 600_000))
 
 // The harness's own noise check: well-formed traffic (exact tokens, correct framing, pipelined, split at random)
@@ -33,7 +33,7 @@ it.skipIf(process.env.FUZZ_REPLAY !== undefined)(`every request the app parses i
 it.skipIf(process.env.FUZZ_REPLAY !== undefined)('well-formed traffic shows no divergence (harness noise check)', async () => {
   const result = await runFuzz({cases: Number(process.env.FUZZ_WELL_FORMED_CASES ?? 2000), seed: SEED, startGateway: await gatewayUnderTest(), wellFormed: true})
   console.log(describeResult(result).join('\n').replace('gateway fuzz:', 'gateway fuzz (well-formed):'))
-  expect(result.classes.map((c) => `${c.kind}: ${JSON.stringify(c.repro.stream)}`)).toEqual([])
+  expect(result.classes.map((c) => `${c.kind}: ${jsonBytes(c.repro.stream)}`)).toEqual([])
 })
 
 // The fuzzer's power check: against a gateway with the classic mistakes (naive-gateway.ts) it must find them.

@@ -60,9 +60,12 @@ function injected(base: fc.Arbitrary<string>, bytes: fc.Arbitrary<string>): fc.A
   })
 }
 
+/** Shrinking may move to an earlier alternative: each oneof lists its simplest one first. */
+const CROSS = {withCrossShrink: true}
+
 /** `arb` in about one case out of `oneIn`, else `nil`. */
 function sometimes<T, N>(arb: fc.Arbitrary<T>, oneIn: number, nil: N): fc.Arbitrary<T | N> {
-  return fc.oneof({arbitrary: fc.constant(nil), weight: oneIn - 1}, {arbitrary: arb, weight: 1})
+  return fc.oneof(CROSS, {arbitrary: fc.constant(nil), weight: oneIn - 1}, {arbitrary: arb, weight: 1})
 }
 
 const smallText = fc.stringMatching(/^[a-zA-Z0-9 _.=;,:/-]{0,12}$/)
@@ -125,7 +128,7 @@ function tokenVariant(creds: FuzzCredentials): fc.Arbitrary<string> {
     }
   }
 
-  return fc.oneof(
+  return fc.oneof(CROSS, 
     {arbitrary: mine, weight: 8},
     {arbitrary: fc.tuple(mine, fc.integer({max: 10, min: 0}), fc.nat()).map(([t, how, at]) => mutate(t, how, at)), weight: 4},
     {arbitrary: anyOfOurs, weight: 2},
@@ -136,7 +139,7 @@ function tokenVariant(creds: FuzzCredentials): fc.Arbitrary<string> {
 function basicVariant(creds: FuzzCredentials): fc.Arbitrary<string> {
   const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
   const pw = fc.constantFrom(...creds.basicValid)
-  return fc.oneof(
+  return fc.oneof(CROSS, 
     {arbitrary: pw.map((p) => `Basic ${b64(`${creds.basicUser}:${p}`)}`), weight: 6},
     {arbitrary: pw.map((p) => `basic  ${b64(`${creds.basicUser}:${p}`).replace(/=+$/, '')}`), weight: 1},
     {arbitrary: pw.map((p) => `Basic ${b64(`${creds.basicUser}:${p}`)}!!`), weight: 1},
@@ -148,7 +151,7 @@ function basicVariant(creds: FuzzCredentials): fc.Arbitrary<string> {
 
 /** A Cookie header's value: ours, other previews', the app's own. */
 function cookieValue(creds: FuzzCredentials): fc.Arbitrary<string> {
-  const pair = fc.oneof(
+  const pair = fc.oneof(CROSS, 
     {arbitrary: tokenVariant(creds).map((t) => `${creds.cookieName}=${t}`), weight: 6},
     {arbitrary: tokenVariant(creds).map((t) => `${creds.otherCookieName}=${t}`), weight: 2},
     {arbitrary: tokenVariant(creds).map((t) => ` ${creds.cookieName} = ${t}`), weight: 1},
@@ -160,14 +163,14 @@ function cookieValue(creds: FuzzCredentials): fc.Arbitrary<string> {
 /** A request target: path, query (with or without `token=`), optional absolute form, optional CTL byte. */
 function target(creds: FuzzCredentials): fc.Arbitrary<string> {
   const path = fc.constantFrom('/', '/a', '/upload', '/x/y.js', '//evil.test/x', '/\\evil.test', '/%2e%2e/etc', '/a;b', '*', '/é')
-  const param = fc.oneof(
+  const param = fc.oneof(CROSS, 
     {arbitrary: tokenVariant(creds).map((t) => `token=${t}`), weight: 4},
     {arbitrary: fc.constantFrom('a=1', 'token=vite-own', 'b=', 'x=%0d%0a', 'tok=1', 'TOKEN=x', ''), weight: 3},
   )
   const query = sometimes(fc.array(param, {maxLength: 3, minLength: 1}).map((ps) => `?${ps.join('&')}`), 2, '')
   const absolute = sometimes(fc.constantFrom('http://evil.example', 'https://localhost:1', 'HTTP://evil.example', 'http://a@b', 'http://x'), 8, '')
   const plain = fc.tuple(absolute, path, query).map(([a, p, q]) => `${a}${p}${q}`)
-  return fc.oneof(
+  return fc.oneof(CROSS, 
     {arbitrary: plain, weight: 10},
     {arbitrary: injected(plain, fc.constantFrom(...CTL, '\nOrigin:https://evil.example', '\nX: y')), weight: 2},
   )
@@ -194,11 +197,11 @@ const CONNECTION_TOKENS = [
 
 /** One header line without its line ending. */
 function headerLine(creds: FuzzCredentials): fc.Arbitrary<string> {
-  const valueish = fc.oneof(
+  const valueish = fc.oneof(CROSS, 
     {arbitrary: smallText, weight: 6},
     {arbitrary: injected(smallText, fc.constantFrom(...CTL, '\nOrigin: https://evil.example', '\nContent-Length: 5')), weight: 2},
   )
-  return fc.oneof(
+  return fc.oneof(CROSS, 
     {arbitrary: fc.constantFrom('Host: localhost:3000', 'Host: evil.example', 'host:x', 'Host:', 'Host: a, b'), weight: 3},
     {arbitrary: cookieValue(creds).map((v) => `Cookie: ${v}`), weight: 5},
     {arbitrary: tokenVariant(creds).map((t) => `Authorization: Bearer ${t}`), weight: 4},
@@ -269,7 +272,7 @@ function framing(): fc.Arbitrary<{headers: string[]; body: string}> {
     'GET /smuggled HTTP/1.1\r\n\r\n',
     'POST /smuggled HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi',
   )
-  const payload = fc.oneof(
+  const payload = fc.oneof(CROSS, 
     {arbitrary: fc.stringMatching(/^[a-z0-9]{1,16}$/), weight: 4},
     {arbitrary: smuggled, weight: 3},
     {arbitrary: fc.constantFrom('0\r\n\r\n', '\r\n', 'a\r\n\r\n', 'x'.repeat(300)), weight: 1},
@@ -295,7 +298,7 @@ function framing(): fc.Arbitrary<{headers: string[]; body: string}> {
   const chunked = fc
     .tuple(teValue, chunkedBody, sometimes(fc.constantFrom('Content-Length: 5', 'Content-Length: 0', 'Transfer-Encoding: chunked', 'Transfer-Encoding: identity'), 4, null))
     .map(([te, body, extra]) => ({body, headers: extra === null ? [`Transfer-Encoding: ${te}`] : [`Transfer-Encoding: ${te}`, extra]}))
-  return fc.oneof(
+  return fc.oneof(CROSS, 
     {arbitrary: fc.constant({body: '', headers: [] as string[]}), weight: 5},
     {arbitrary: contentLength, weight: 4},
     {arbitrary: chunked, weight: 3},
@@ -304,13 +307,13 @@ function framing(): fc.Arbitrary<{headers: string[]; body: string}> {
 
 /** One request's bytes. */
 function request(creds: FuzzCredentials): fc.Arbitrary<string> {
-  const method = fc.oneof({arbitrary: fc.constantFrom('GET', 'POST'), weight: 6}, {arbitrary: fc.constantFrom(...METHODS), weight: 2})
-  const version = fc.oneof({arbitrary: fc.constant('HTTP/1.1'), weight: 12}, {arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/2.0', 'http/1.1', 'HTTP/1.1 ', 'HTTP/1.10', 'HTTP/0.9'), weight: 1})
-  const sep = fc.oneof({arbitrary: fc.constant(' '), weight: 20}, {arbitrary: fc.constantFrom('  ', '\t'), weight: 1})
-  const eol = fc.oneof({arbitrary: fc.constant('\r\n'), weight: 30}, {arbitrary: fc.constantFrom('\n', '\r'), weight: 1})
+  const method = fc.oneof(CROSS, {arbitrary: fc.constantFrom('GET', 'POST'), weight: 6}, {arbitrary: fc.constantFrom(...METHODS), weight: 2})
+  const version = fc.oneof(CROSS, {arbitrary: fc.constant('HTTP/1.1'), weight: 12}, {arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/2.0', 'http/1.1', 'HTTP/1.1 ', 'HTTP/1.10', 'HTTP/0.9'), weight: 1})
+  const sep = fc.oneof(CROSS, {arbitrary: fc.constant(' '), weight: 20}, {arbitrary: fc.constantFrom('  ', '\t'), weight: 1})
+  const eol = fc.oneof(CROSS, {arbitrary: fc.constant('\r\n'), weight: 30}, {arbitrary: fc.constantFrom('\n', '\r'), weight: 1})
   const line = fc.tuple(headerLine(creds), eol).map(([l, e]) => l + e)
   // The credential usually comes first so most requests get past the gateway and reach the parsers behind it.
-  const credential = fc.oneof(
+  const credential = fc.oneof(CROSS, 
     {arbitrary: fc.constant(null), weight: 1},
     {arbitrary: tokenVariant(creds).map((t) => `Authorization: Bearer ${t}`), weight: 2},
     {arbitrary: cookieValue(creds).map((v) => `Cookie: ${v}`), weight: 2},
@@ -324,7 +327,7 @@ function request(creds: FuzzCredentials): fc.Arbitrary<string> {
       end: eol,
       framing: framing(),
       framingEol: eol,
-      host: fc.oneof({arbitrary: fc.constant('Host: localhost\r\n'), weight: 6}, {arbitrary: fc.constant(''), weight: 1}),
+      host: fc.oneof(CROSS, {arbitrary: fc.constant('Host: localhost\r\n'), weight: 6}, {arbitrary: fc.constant(''), weight: 1}),
       leading: sometimes(fc.constantFrom('\r\n', '\n', ' '), 20, ''),
       method,
       requestEol: eol,
@@ -356,14 +359,14 @@ function request(creds: FuzzCredentials): fc.Arbitrary<string> {
  */
 function wellFormedRequest(creds: FuzzCredentials): fc.Arbitrary<string> {
   const token = fc.constantFrom(...creds.valid)
-  const credential = fc.oneof(
+  const credential = fc.oneof(CROSS, 
     token.map((t) => `Authorization: Bearer ${t}\r\n`),
     token.map((t) => `Cookie: app=1; ${creds.cookieName}=${t}\r\n`),
     token.map((t) => `Cookie: ${creds.cookieName}=${t}\r\n`),
   )
   const line = fc.constantFrom('Accept: */*', 'X-A: b', 'Cookie: app=1', 'Origin: https://pub.example', 'Referer: https://pub.example/a', 'Connection: keep-alive', 'Authorization: Basic dXNlcjpwYXNz')
-  const payload = fc.oneof(fc.stringMatching(/^[a-z0-9]{1,16}$/), fc.constant('GET /not-a-request HTTP/1.1\r\n\r\n'))
-  const body = fc.oneof(
+  const payload = fc.oneof(CROSS, fc.stringMatching(/^[a-z0-9]{1,16}$/), fc.constant('GET /not-a-request HTTP/1.1\r\n\r\n'))
+  const body = fc.oneof(CROSS, 
     fc.constant({body: '', headers: ''}),
     payload.map((b) => ({body: b, headers: `Content-Length: ${b.length}\r\n`})),
     fc.array(payload, {maxLength: 3}).map((cs) => ({body: `${cs.map((c) => `${c.length.toString(16)}\r\n${c}\r\n`).join('')}0\r\n\r\n`, headers: 'Transfer-Encoding: chunked\r\n'})),
@@ -390,7 +393,7 @@ export function caseArbitrary(creds: FuzzCredentials, opts: {wellFormed?: boolea
     })
   }
 
-  const mode = fc.oneof(
+  const mode = fc.oneof(CROSS, 
     {arbitrary: fc.constant<GatewayMode>('token'), weight: 8},
     {arbitrary: fc.constant<GatewayMode>('basic'), weight: 1},
     {arbitrary: fc.constant<GatewayMode>('none'), weight: 1},

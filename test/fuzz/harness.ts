@@ -470,7 +470,12 @@ function expectedTargets(url: string, creds: Credentials): Set<string> {
 const PARSE_CLOSED = new Set(['HPE_CLOSED_CONNECTION'])
 const isParseError = (code: string) => code.startsWith('HPE_') && !PARSE_CLOSED.has(code)
 const bodyOf = (p: Parsed) => Buffer.concat(p.body)
-const show = (s: string | Buffer) => JSON.stringify(typeof s === 'string' ? s : s.toString('latin1'))
+/** A byte string as JSON, bytes above 0x7e escaped too (\u0080), so a repro pastes back byte for byte. */
+export function jsonBytes(s: string): string {
+  return JSON.stringify(s).replaceAll(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+const show = (s: string | Buffer) => jsonBytes(typeof s === 'string' ? s : s.toString('latin1'))
 
 export function check(obs: Observation, c: FuzzCase, creds: Credentials): Divergence[] {
   const out: Divergence[] = []
@@ -512,7 +517,7 @@ export function check(obs: Observation, c: FuzzCase, creds: Credentials): Diverg
     if (u.method !== g.method) add('upstream-differs:method', `#${i}: gateway forwarded ${show(g.method)}, upstream parsed ${show(u.method)}`)
     if (u.url !== g.target) add('upstream-differs:target', `#${i}: gateway forwarded ${show(g.target)}, upstream parsed ${show(u.url)}`)
     if (JSON.stringify(u.headers) !== JSON.stringify(g.headers)) {
-      add('upstream-differs:headers', `#${i}: gateway forwarded ${JSON.stringify(g.headers)}, upstream parsed ${JSON.stringify(u.headers)}`)
+      add('upstream-differs:headers', `#${i}: gateway forwarded ${jsonBytes(JSON.stringify(g.headers))}, upstream parsed ${jsonBytes(JSON.stringify(u.headers))}`)
     }
 
     const ub = bodyOf(u)
@@ -762,8 +767,8 @@ export function describe(result: FuzzResult): string[] {
     `gateway fuzz: ${result.cases} cases, seed ${result.seed}, ${result.divergentCases} divergences (${result.classes.length} classes), ${(result.durationMs / 1000).toFixed(1)} s`,
   ]
   for (const c of result.classes) {
-    lines.push(`  ${c.kind} (${c.count} cases; mode ${c.repro.mode}): ${c.detail}`, `    repro: ${JSON.stringify(c.repro.stream)}`)
-    if (c.repro.writes.length > 1) lines.push(`    writes: ${JSON.stringify(c.repro.writes)}`)
+    lines.push(`  ${c.kind} (${c.count} cases; mode ${c.repro.mode}): ${c.detail}`, `    repro: ${jsonBytes(c.repro.stream)}`)
+    if (c.repro.writes.length > 1) lines.push(`    writes: [${c.repro.writes.map((w) => jsonBytes(w)).join(', ')}]`)
   }
 
   return lines
