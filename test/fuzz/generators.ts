@@ -1,6 +1,10 @@
 // Generators for the gateway's differential fuzzer: client byte streams, valid, edge-case and hostile.
 // Every value is a plain latin1 string (one char per byte) so a case prints as a JSON-escaped byte string.
+import {readFileSync} from 'node:fs'
 import fc from 'fast-check'
+
+/** llhttp's own request tests, decoded (extract-llhttp-corpus.mjs): the reference's corpus, mined for cases. */
+const LLHTTP_CORPUS = (JSON.parse(readFileSync(new URL('llhttp-corpus.json', import.meta.url), 'utf8')) as {cases: string[]}).cases
 
 /** The credentials a run mints (deterministic for a seed, see harness.ts mintCredentials). */
 export interface FuzzCredentials {
@@ -384,6 +388,20 @@ function wellFormedRequest(creds: FuzzCredentials): fc.Arbitrary<string> {
     )
 }
 
+/** A request from llhttp's corpus, usually with one of our credentials put in after its first line. */
+function corpusRequest(creds: FuzzCredentials): fc.Arbitrary<string> {
+  const credential = fc.oneof(
+    CROSS,
+    fc.constantFrom(...creds.valid).map((t) => `Authorization: Bearer ${t}\r\n`),
+    fc.constantFrom(...creds.valid).map((t) => `Cookie: ${creds.cookieName}=${t}\r\n`),
+    fc.constant(''),
+  )
+  return fc.tuple(fc.constantFrom(...LLHTTP_CORPUS), credential).map(([raw, cred]) => {
+    const eol = raw.indexOf('\r\n')
+    return eol === -1 ? raw : raw.slice(0, eol + 2) + cred + raw.slice(eol + 2)
+  })
+}
+
 export function caseArbitrary(creds: FuzzCredentials, opts: {wellFormed?: boolean} = {}): fc.Arbitrary<FuzzCase> {
   if (opts.wellFormed) {
     return fc.record({
@@ -399,7 +417,8 @@ export function caseArbitrary(creds: FuzzCredentials, opts: {wellFormed?: boolea
     {arbitrary: fc.constant<GatewayMode>('none'), weight: 1},
   )
   const garbage = fc.constantFrom('\r\n', 'x', 'GET', 'HTTP/1.1 200 OK\r\n\r\n', '\u0000\u0000')
-  const requests = fc.tuple(fc.array(request(creds), {maxLength: 3, minLength: 1}), sometimes(garbage, 10, null)).map(([rs, g]) => (g === null ? rs : [...rs, g]))
+  const one = fc.oneof(CROSS, {arbitrary: request(creds), weight: 6}, {arbitrary: corpusRequest(creds), weight: 1})
+  const requests = fc.tuple(fc.array(one, {maxLength: 3, minLength: 1}), sometimes(garbage, 10, null)).map(([rs, g]) => (g === null ? rs : [...rs, g]))
   return fc.record({
     mode,
     requests,

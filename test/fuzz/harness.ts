@@ -377,16 +377,16 @@ interface Response {
  * The responses in what the client received; stops at a 101, a response without Content-Length, or bad bytes.
  * `methods` are the requests' methods in order (llhttp's parse): the answer to a HEAD has no body.
  */
-function parseResponses(buf: Buffer, methods: string[]): {responses: Response[]; unparsable: boolean} {
+function parseResponses(buf: Buffer, methods: string[]): {responses: Response[]; unparsable: boolean; bodyOnHead: boolean} {
   const responses: Response[] = []
   let final = 0
   let off = 0
   while (off < buf.length) {
     const end = buf.indexOf('\r\n\r\n', off, 'latin1')
-    if (end === -1) return {responses, unparsable: true}
+    if (end === -1) return {bodyOnHead: false, responses, unparsable: true}
     const lines = buf.toString('latin1', off, end).split('\r\n')
     const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)
-    if (!m) return {responses, unparsable: true}
+    if (!m) return {bodyOnHead: false, responses, unparsable: true}
     const headers = lines.slice(1).map((l): [string, string] => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()])
     const status = Number(m[1])
     responses.push({headers, status})
@@ -396,9 +396,10 @@ function parseResponses(buf: Buffer, methods: string[]): {responses: Response[];
     const cl = headers.find(([n]) => n.toLowerCase() === 'content-length')
     if (!cl) break
     if (methods[final++] !== 'HEAD') off += Number(cl[1])
+    else if (off < buf.length && buf.toString('latin1', off, off + 5) !== 'HTTP/') return {bodyOnHead: true, responses, unparsable: false}
   }
 
-  return {responses, unparsable: false}
+  return {bodyOnHead: false, responses, unparsable: false}
 }
 
 const header = (p: {headers: [string, string][]}, name: string) => p.headers.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v)
@@ -483,7 +484,7 @@ export function check(obs: Observation, c: FuzzCase, creds: Credentials): Diverg
   const G = obs.forwarded
   const U = obs.up.requests
   const R = obs.ref.requests
-  const {responses, unparsable} = parseResponses(
+  const {responses, unparsable, bodyOnHead} = parseResponses(
     obs.received,
     R.map((r) => r.method),
   )
@@ -609,6 +610,7 @@ export function check(obs: Observation, c: FuzzCase, creds: Credentials): Diverg
     }
   }
 
+  if (bodyOnHead) add('response:body-on-HEAD', `the client got ${show(obs.received)}: a body after the answer to a HEAD`)
   if (unparsable && !obs.timedOut && U.length === 0 && G.length === 0) {
     add('response:unparsable', `the client got ${show(obs.received)} from the gateway`)
   }
