@@ -404,9 +404,15 @@ function corpusRequest(creds: FuzzCredentials): fc.Arbitrary<string> {
 
 export function caseArbitrary(creds: FuzzCredentials, opts: {wellFormed?: boolean} = {}): fc.Arbitrary<FuzzCase> {
   if (opts.wellFormed) {
+    // A WebSocket upgrade can only come last: what follows its head is the tunnel's.
+    const upgrade = fc.constantFrom(...creds.valid).map(
+      (t) => `GET /ws HTTP/1.1\r\nHost: localhost\r\nCookie: ${creds.cookieName}=${t}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    )
     return fc.record({
       mode: fc.constant<GatewayMode>('token'),
-      requests: fc.array(wellFormedRequest(creds), {maxLength: 4, minLength: 1}),
+      requests: fc
+        .tuple(fc.array(wellFormedRequest(creds), {maxLength: 4, minLength: 1}), sometimes(upgrade, 6, null))
+        .map(([rs, u]) => (u === null ? rs : [...rs, u])),
       splits: fc.array(fc.integer({max: 400, min: 1}), {maxLength: 6}),
     })
   }
