@@ -1,17 +1,18 @@
 #!/usr/bin/env node
 // The gateway's differential fuzzer at bench scale: the test suite's harness (test/fuzz/) against the built gateway
 // in dist/, a million cases by default; writes the case count, seed, divergences and duration into
-// bench/results.json and its section of bench/RESULTS.md.
+// bench/results.json (and the summary of bench/RESULTS.md), the divergence classes with their repros into
+// bench/gateway/FUZZ.md.
 //
 //   npm run build && node bench/gateway/fuzz.mjs [--cases 1000000] [--seed 20261201]
 //
 // It runs the suite's own test file under vitest (one worker) with FUZZ_GATEWAY pointing at dist/, so the bench and
 // the suite cannot drift apart. Exit code: vitest's (1 when there are divergences); the figures are written either way.
 import {spawnSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {arg, ROOT, writeSection} from '../lib/common.mjs'
+import {arg, machineLine, ROOT, writeSection} from '../lib/common.mjs'
 
 const CASES = arg('cases', 1_000_000)
 const SEED = arg('seed', 20_261_201)
@@ -58,14 +59,24 @@ from the raw bytes, and none of our credentials may reach the app.
 
 | cases | seed | divergent cases | classes | duration | gateway |
 | --- | --- | --- | --- | --- | --- |
-| ${result.cases} | ${result.seed} | ${result.divergentCases} | ${classes.length === 0 ? 0 : result.classes.length} | ${seconds} s | \`${path.relative(ROOT, gateway)}\` |
+| ${result.cases} | ${result.seed} | ${result.divergentCases} | ${result.classes.length} | ${seconds} s | \`${path.relative(ROOT, gateway)}\` |
 
 ${classes === '' ? 'No divergence.' : `Divergence classes, each with its shrunk reproduction (JSON-escaped bytes):\n\n${classes}`}
 `
-writeSection('gateway-fuzz', 'Gateway differential fuzz', `npm run build && node bench/gateway/fuzz.mjs --cases ${CASES} --seed ${SEED}`, body, [
+const command = `npm run build && node bench/gateway/fuzz.mjs --cases ${CASES} --seed ${SEED}`
+writeFileSync(
+  path.join(ROOT, 'bench', 'gateway', 'FUZZ.md'),
+  `# Gateway differential fuzz\n\nWritten by \`${command}\` on ${new Date().toISOString()}.\nMachine: ${machineLine()}.\n\n${body}`,
+)
+writeSection('gateway-fuzz', 'Gateway differential fuzz', command, `${body.split('\n\n').slice(0, 2).join('\n\n')}\n\nClasses and repros: [bench/gateway/FUZZ.md](gateway/FUZZ.md).`, [
   {
+    cases: result.cases,
+    classes: result.classes.length,
+    divergences: result.divergentCases,
+    duration_s: Number(seconds),
     figure: `gateway differential fuzz (${result.cases} cases, seed ${result.seed}, ${seconds} s)`,
     met: result.divergentCases === 0,
+    seed: result.seed,
     target: '0 divergences',
     value: `${result.divergentCases} divergences in ${result.classes.length} classes`,
   },
