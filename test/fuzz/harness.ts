@@ -8,7 +8,10 @@
 //       (modulo the gateway's rewrites: `?token=` taken out, absolute form reduced to its path) and body;
 //   P3  nothing of ours reaches the app (no preview_* cookie, no valid `token=`, no Authorization carrying a token
 //       signed with our key, no basic credentials of ours), and nothing without valid credentials reaches it;
-//   P4  no byte a client sent reaches one of the gateway's own response headers unvalidated (Set-Cookie, Location).
+//   P4  no byte a client sent reaches one of the gateway's own response headers unvalidated (Set-Cookie, Location);
+//   and after an upgrade both tunnels carry the same bytes.
+// "Or the gateway refused": upstream may see fewer requests than were forwarded when the gateway answered itself
+// (it may drop the upstream connection then), or when upstream's parser stopped on Connection: close / HTTP/1.0.
 //
 // Cases run in lanes (a gateway per auth mode + upstream + reference per lane), one case at a time per lane, so
 // every request a lane's servers see belongs to the case running there. Used by test/fuzz/gateway-differential.test.ts
