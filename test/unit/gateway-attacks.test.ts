@@ -175,6 +175,32 @@ describe('what the differential fuzzer found (each failed before its fix)', () =
   })
 })
 
+describe('pipelining and upgrades (found by the fuzzer; each failed before its fix)', () => {
+  it('a refused request pipelined behind a good one waits for the good one\'s response, then is answered', async () => {
+    const r = await raw(gw.port, `HEAD /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n`)
+    expect(r.text).toMatch(/^HTTP\/1\.1 200 [^]*HTTP\/1\.1 401 /)
+    expect(dev.seen.map((s) => s.method)).toEqual(['HEAD'])
+  })
+
+  it('bytes a client sends after an upgrade head, then half-closing, still reach the tunnel', async () => {
+    const frame = Buffer.from([0x81, 0x85, 1, 2, 3, 4, 0x69, 0x67, 0x6f, 0x68, 0x6e]) // masked text frame "hello"
+    const text = await new Promise<string>((resolve) => {
+      const chunks: Buffer[] = []
+      const s = net.connect(gw.port, '127.0.0.1', () => {
+        s.write(`GET /socket HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`)
+        s.end(frame)
+      })
+      s.on('data', (d: Buffer) => chunks.push(d))
+      s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')))
+      setTimeout(() => s.destroy(), 5000).unref()
+    })
+    expect(text).toMatch(/^HTTP\/1\.1 101 /)
+    expect(text).toContain('hello /socket') // the fixture greets on open
+    expect(text).toContain('hello') // and echoes the early frame
+    expect(text.split('hello').length - 1).toBeGreaterThanOrEqual(2)
+  })
+})
+
 describe('tokens exactly as issued', () => {
   it('does not let a header be injected through the token exchange', async () => {
     const r = await raw(gw.port, `GET /?token=${token}%3D%0D%0ASet-Cookie:%20sessionid=x HTTP/1.1\r\nHost: x\r\n\r\n`)

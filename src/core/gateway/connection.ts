@@ -36,8 +36,13 @@ const enum Mode {
   Body,
   UpgradePending,
   Tunnel,
+  /** A refusal waits for the responses the dev server still owes (pipelining), then goes out and the connection closes. */
+  Draining,
   Closed,
 }
+
+/** Longest a refusal waits behind a response the dev server still owes. */
+const DRAIN_MS = 2000
 
 export class Connection {
   private mode = Mode.Head
@@ -54,6 +59,10 @@ export class Connection {
   private route: Route | null = null
   /** The method of the request being handled (a gateway answer to HEAD has no body). */
   private method: string | null = null
+  /** The client ended its side while an upgrade was pending. */
+  private endAfterUpgrade = false
+  /** The gateway's own answer, held while the connection drains (Mode.Draining). */
+  private drained: string | null = null
   /** The credential that let the latest request in: the connection closes when it is revoked or expires. */
   grant: Grant | null = null
   /** When the current request head started to arrive (0: none pending), for the head timeout. */
@@ -117,6 +126,13 @@ export class Connection {
   }
 
   private onClientEnd(): void {
+    if (this.mode === Mode.Draining) return
+    // Bytes sent after an upgrade head wait for the 101; the end of the client's side must wait behind them.
+    if (this.mode === Mode.UpgradePending) {
+      this.endAfterUpgrade = true
+      return
+    }
+
     if (this.upstream && this.mode !== Mode.Closed) this.upstream.end()
     else this.client.end()
     this.boundHalfClose()
@@ -344,10 +360,11 @@ export class Connection {
    * first so no dev-server bytes can follow (clients that do not pipeline have read the previous response).
    */
   private respond(status: number, headers: string[], body: string, headOnly: boolean): void {
-    if (this.mode === Mode.Closed) return
-    this.mode = Mode.Closed
+    if (this.mode === Mode.Closed || this.mode === Mode.Draining) return
+    const drain = this.awaitingResponse && this.upstream !== null && this.queued === null
+    this.mode = drain ? Mode.Draining : Mode.Closed
     this.pending = null
-    this.upstream?.destroy()
+    if (!drain) this.upstream?.destroy()
     const bytes = Buffer.byteLength(body)
     if (this.record) {
       this.record.status = status
@@ -363,7 +380,27 @@ export class Connection {
       'Cache-Control: no-store',
       'Connection: close',
     ]
-    this.client.end(`${lines.join('\r\n')}\r\n\r\n${headOnly ? '' : body}`)
+    const text = `${lines.join('\r\n')}\r\n\r\n${headOnly ? '' : body}`
+    if (!drain) {
+      this.client.end(text)
+      return
+    }
+
+    // A pipelining client is owed the responses to the requests before this one: the dev server gets the end of
+    // our side, answers what it has, closes; then our answer goes out (bounded by DRAIN_MS).
+    this.drained = text
+    this.client.pause()
+    this.upstream!.end()
+    setTimeout(() => this.upstream?.destroy(), DRAIN_MS).unref()
+  }
+
+  /** The dev server is done (or gave up): the held answer goes out and the connection closes. */
+  private finishDrain(): void {
+    if (this.mode !== Mode.Draining) return
+    this.mode = Mode.Closed
+    const text = this.drained ?? ''
+    this.drained = null
+    this.client.end(text)
   }
 
   private startRecord(method: string, path: string): void {
@@ -439,10 +476,12 @@ export class Connection {
     up.on('data', (data: Buffer) => this.onUpstreamData(data))
     up.on('drain', () => this.client.resume())
     up.on('end', () => {
+      if (this.mode === Mode.Draining) return this.finishDrain()
       if (this.mode !== Mode.Closed) this.client.end()
       this.boundHalfClose()
     })
     up.on('error', () => {
+      if (this.mode === Mode.Draining) return this.finishDrain()
       if (this.awaitingResponse && this.mode !== Mode.Closed) {
         this.upstream = null
         this.fail(502, `The dev server on port ${this.upstreamPort} did not answer.`)
@@ -451,6 +490,7 @@ export class Connection {
       }
     })
     up.on('close', () => {
+      if (this.mode === Mode.Draining) return this.finishDrain()
       // The pair lives and dies together; an orderly end was already passed on.
       if (this.mode !== Mode.Closed && !this.client.writableEnded) this.client.end()
     })
@@ -482,6 +522,11 @@ export class Connection {
       if (early !== null && early.length > 0) {
         if (this.mode === Mode.Tunnel) this.toUpstream(early)
         else this.consume(early)
+      }
+
+      if (this.endAfterUpgrade) {
+        this.endAfterUpgrade = false
+        this.onClientEnd()
       }
 
       return
