@@ -3,7 +3,7 @@
 // (render-error.ts); anything it should not decide (help, foreground, --list-commands, flags it does not know)
 // returns null and oclif runs the command as usual.
 import {isPreviewError} from '../core/errors.js'
-import {renderPreviewError} from './render-error.js'
+import {renderError} from './render-error.js'
 import {parseStartArgv} from './start-flags.js'
 import {runStart} from './start-run.js'
 
@@ -17,7 +17,7 @@ export async function runFastStart(argv: string[]): Promise<number | null> {
     return 0
   } catch (error) {
     if (!isPreviewError(error)) throw error
-    const out = renderPreviewError(error, parsed.json)
+    const out = renderError(error, parsed.json, "start")
     if (out.stdout !== null) console.log(out.stdout)
     if (out.stderr !== null) console.error(out.stderr)
     return out.exitCode
