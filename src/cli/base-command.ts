@@ -23,9 +23,10 @@ export abstract class BaseCommand extends Command {
     if (err instanceof Errors.ExitError) throw err // this.exit(): already rendered
     // With --json, every error (oclif's parse errors too) is one small envelope on stdout: oclif's own would
     // serialise the whole parse context (~60 KB of config) and exit 1.
-    if (this.jsonEnabled() || isPreviewError(err)) {
+    if (this.jsonEnabled() || isPreviewError(err) || (err as {flags?: unknown}).flags !== undefined) {
       // Printed as is (oclif's own printer re-wraps long lines and would split paths and URLs).
-      const out = renderError(err, this.jsonEnabled(), this.id?.replaceAll(':', ' '))
+      const known = Object.keys({...this.ctor.flags, ...this.ctor.baseFlags})
+      const out = renderError(err, this.jsonEnabled(), this.id?.replaceAll(':', ' '), known)
       if (out.stdout !== null) console.log(out.stdout)
       if (out.stderr !== null) console.error(out.stderr)
       this.exit(out.exitCode)

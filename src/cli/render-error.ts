@@ -4,6 +4,7 @@
 // own errors are recognised by shape (their `oclif.exit` and class name).
 import type {PreviewError} from '../core/errors.js'
 import {isPreviewError} from '../core/errors.js'
+import {closest} from './suggest.js'
 
 /** The error envelope's body: the contract of docs/json/error.json. */
 export interface ErrorBody {
@@ -36,7 +37,7 @@ const PARSE_REASONS: Record<string, string> = {
 type OclifLike = Error & {oclif?: {exit?: number | false}; code?: unknown}
 
 /** Any error as the envelope body: PreviewErrors as they are, oclif's parse errors as bad input, the rest as runtime. */
-export function errorBody(err: unknown, command?: string): ErrorBody {
+export function errorBody(err: unknown, command?: string, knownFlags: string[] = []): ErrorBody {
   if (isPreviewError(err)) {
     return {code: err.code, details: err.details, exit_code: err.exitCode, hint: err.hint ?? null, kind: err.kind, message: err.message}
   }
@@ -48,7 +49,17 @@ export function errorBody(err: unknown, command?: string): ErrorBody {
   const message = stripAnsi(e.message).replace(/\n*See more help with --help\s*$/, '').trim()
   if (reason) {
     const [first = message, ...rest] = message.split('\n')
-    return {code: 'INVALID_INPUT', details: rest.filter((l) => l.trim()), exit_code: 2, hint: `Run \`${help}\` for the flags and arguments.`, kind: 'bad-input', message: first, reason}
+    const details = rest.filter((l) => l.trim())
+    let hint = `Run \`${help}\` for the flags and arguments.`
+    const unknownFlag = (e as {flags?: unknown}).flags
+    if (reason === 'unknown-flag' && Array.isArray(unknownFlag) && typeof unknownFlag[0] === 'string') {
+      const guess = closest(unknownFlag[0].replace(/^-+/, '').split('=')[0]!, knownFlags)
+      if (guess) hint = `Did you mean --${guess}? ${hint}`
+    }
+
+    // "Missing 1 required arg:" names the argument on the next line: one sentence is easier to read.
+    const text = reason === 'missing-argument' && details.length > 0 ? `${first} ${details.join('; ')}` : first
+    return {code: 'INVALID_INPUT', details: reason === 'missing-argument' ? [] : details, exit_code: 2, hint, kind: 'bad-input', message: text, reason}
   }
 
   if (e.oclif && typeof e.oclif.exit === 'number') {
@@ -94,8 +105,8 @@ export function renderPreviewError(err: PreviewError, json: boolean): {stdout: s
 }
 
 /** Any error, rendered: with --json one envelope on stdout, else the message, details and hint on stderr. */
-export function renderError(err: unknown, json: boolean, command?: string): {stdout: string | null; stderr: string | null; exitCode: number} {
-  const body = errorBody(err, command)
+export function renderError(err: unknown, json: boolean, command?: string, knownFlags?: string[]): {stdout: string | null; stderr: string | null; exitCode: number} {
+  const body = errorBody(err, command, knownFlags)
   if (json) return {exitCode: body.exit_code, stderr: null, stdout: errorDocument(body)}
   const lines = [body.message]
   if (body.details.length > 0) lines.push('', ...body.details.map((l) => `  ${l}`))

@@ -11,6 +11,7 @@ import {appendAudit} from './audit.js'
 import {loadConfig, type PreviewConfig} from './config.js'
 import {redactUrl} from './redact.js'
 import {chooseCommand, discoverCommands, type Discovery} from './discovery.js'
+import {resolvePreviewId} from './defaults.js'
 import {parseDuration} from './duration.js'
 import {revokeLinks, shareLink, type ShareResult} from './links.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
@@ -127,6 +128,11 @@ export class PreviewManager {
   /** The .sdd paths for this directory (for commands that read the tree directly: audit, metrics). */
   async sddPaths(): Promise<SddPaths> {
     return (await this.locate()).paths
+  }
+
+  /** `id` when given, else the only running preview's (bad input naming them when there are none or several). */
+  async resolveId(id: string | undefined, command: string): Promise<string> {
+    return resolvePreviewId((await this.locate()).paths, id, command)
   }
 
   /** Every candidate dev command in order, without starting anything. */
@@ -431,7 +437,7 @@ export class PreviewManager {
     const rows = readState(paths).previews
     let ids = opts.ids ?? []
     if (opts.all) ids = rows.map((r) => r.preview_id)
-    else if (ids.length === 0) throw new InvalidInput('Nothing to stop: name a preview id or pass --all.', 'Run `preview list` to see ids.')
+    else if (ids.length === 0) ids = [resolvePreviewId(paths, undefined, 'stop')]
     for (const id of ids) if (!rows.some((r) => r.preview_id === id)) throw new PreviewNotFound(id)
     return Promise.all(ids.map((id) => stopOne(paths, rows.find((r) => r.preview_id === id)!)))
   }
