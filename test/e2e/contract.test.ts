@@ -143,4 +143,29 @@ describe('the JSON contract (docs/json)', () => {
     expectSchema('audit-verify.json', verdict)
     expect(verdict).toMatchObject({error: {code: 'AUDIT_BROKEN', exit_code: 1}, ok: false})
   })
+  it('init writes a commented preview.yaml from discovery, refuses to overwrite (exit 2) unless --force', async () => {
+    const fresh = makeRepo({files: {'Procfile': 'web: node server.js --from-procfile\n', 'server.js': 'x'}})
+    try {
+      const file = path.join(fresh.dir, '.sdd', 'preview.yaml')
+      const first = await runCli(['init', '--json'], {cwd: fresh.dir})
+      expect(first.code, first.stderr).toBe(0)
+      expectSchema('init.json', json(first))
+      const text = readFileSync(file, 'utf8')
+      expect(text).toContain('command: "node server.js --from-procfile"')
+      expect(text).toMatch(/^# .*Procfile web:/m)
+      // The file is what start reads: its command comes first.
+      const found = json(await runCli(['start', '--list-commands', '--json'], {cwd: fresh.dir}))
+      expect(found.candidates[0]).toEqual({command: 'node server.js --from-procfile', source: '.sdd/preview.yaml command'})
+
+      writeFileSync(file, 'command: mine\n')
+      expectBadInput(await runCli(['init', '--json'], {cwd: fresh.dir}), 'CONFIG_EXISTS')
+      expect(readFileSync(file, 'utf8')).toBe('command: mine\n') // nothing lost
+      const forced = await runCli(['init', '--force'], {cwd: fresh.dir})
+      expect(forced.code, forced.stderr).toBe(0)
+      expect(forced.stdout).toContain('Replaced')
+      expect(readFileSync(file, 'utf8')).toContain('command: "node server.js --from-procfile"')
+    } finally {
+      fresh.cleanup()
+    }
+  })
 })
