@@ -56,6 +56,8 @@ export interface StartOptions {
   noInstall?: boolean
   /** Called for each step of the start (discover, sandbox, install, dev server, port, tunnel, link). */
   onProgress?: (step: string, detail: string) => void
+  /** Told the dev server's log file as soon as it is known (the terminal progress line shows its latest line). */
+  onLogFile?: (file: string) => void
   /** Idle scale-to-zero TTL (off unless given here or as idle_ttl in preview.yaml). */
   idleTtl?: string | undefined
   /** Run the supervisor in this process (until stop); otherwise a detached supervisor process. */
@@ -181,6 +183,7 @@ export class PreviewManager {
         sandboxSessionId: sandbox.sessionId,
         sddDir,
       }
+      opts.onLogFile?.(logFile(paths, spec.id))
       if (opts.foreground) {
         // Loaded on demand: the supervisor pulls in the gateway and the tunnel drivers, which list/stop never need.
         const {Supervisor} = await import('./supervisor.js')
