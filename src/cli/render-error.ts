@@ -80,23 +80,24 @@ export function errorBody(err: unknown, command?: string, knownFlags: string[] =
   return {code: 'INTERNAL', details: [], exit_code: 1, hint: 'This is a bug in preview; DEBUG=preview:* shows more.', kind: 'runtime', message}
 }
 
-/** The --json document for an error, cut to MAX_ERROR_BYTES (details first, then the message). */
+/** The --json document for an error, cut to MAX_ERROR_BYTES: the oldest detail lines go first, then the text is cut. */
 export function errorDocument(body: ErrorBody): string {
-  let doc = JSON.stringify({error: body}, null, 2)
+  const doc = JSON.stringify({error: body}, null, 2)
   if (Buffer.byteLength(doc) <= MAX_ERROR_BYTES) return doc
-  const trimmed: ErrorBody = {...body, details: [...body.details]}
-  while (trimmed.details.length > 0 && Buffer.byteLength(doc) > MAX_ERROR_BYTES) {
-    trimmed.details.shift() // the oldest log lines go first
-    doc = JSON.stringify({error: {...trimmed, details_truncated: true}}, null, 2)
+  // Room for the details once everything else is in (with margin for the flag and the indentation).
+  const base = {...body, details: [] as string[], details_truncated: true}
+  base.message = base.message.length > 1500 ? `${base.message.slice(0, 1500)}…` : base.message
+  base.hint = base.hint && base.hint.length > 500 ? `${base.hint.slice(0, 500)}…` : base.hint
+  let room = MAX_ERROR_BYTES - Buffer.byteLength(JSON.stringify({error: base}, null, 2)) - 16
+  const kept: string[] = []
+  for (let i = body.details.length - 1; i >= 0; i--) {
+    const cost = Buffer.byteLength(JSON.stringify(body.details[i])) + 8 // quotes, comma, newline, indentation
+    if (cost > room) break
+    room -= cost
+    kept.unshift(body.details[i]!)
   }
 
-  if (Buffer.byteLength(doc) > MAX_ERROR_BYTES) {
-    trimmed.message = `${trimmed.message.slice(0, 1500)}…`
-    trimmed.hint = trimmed.hint ? trimmed.hint.slice(0, 500) : null
-    doc = JSON.stringify({error: {...trimmed, details_truncated: true}})
-  }
-
-  return doc
+  return JSON.stringify({error: {...base, details: kept}}, null, 2)
 }
 
 /** The text (stderr) or document (stdout, --json) for an error, and the exit code. */
