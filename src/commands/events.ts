@@ -3,7 +3,9 @@ import {BaseCommand} from '../cli/base-command.js'
 import {idArg} from '../cli/id-arg.js'
 import {untilSignal} from '../cli/signals.js'
 import {followEvents, readEvents, type LifecycleEvent} from '../core/preview/events.js'
+import {PreviewNotFound} from '../core/errors.js'
 import {PreviewManager} from '../core/preview/manager.js'
+import {findRow} from '../core/preview/state.js'
 
 export default class Events extends BaseCommand {
   static override summary = "A preview's lifecycle, one event a line: start, ready, link, revoke, restart, crash, idle, wake, stop."
@@ -26,6 +28,8 @@ export default class Events extends BaseCommand {
     const manager = new PreviewManager({cwd: process.cwd()})
     const id = await manager.resolveId(args.id, 'events')
     const paths = await manager.sddPaths()
+    // A preview that is gone still has its events; an id with neither a row nor an event is a typo.
+    if (args.id && !findRow(paths, id) && readEvents(paths, id).length === 0) throw new PreviewNotFound(id)
     const print = (e: LifecycleEvent) => (this.jsonEnabled() ? this.logJsonLine(e) : this.log(describe(e)))
     if (flags.follow) await untilSignal((signal) => followEvents({onEvent: print, paths, previewId: id, signal}))
     else {

@@ -1,5 +1,7 @@
 // What an agent would write: no TTY, JSON everywhere. Start, read `token`, fetch with Bearer, follow `events` and
 // `logs --json` while a share, a revoke and a stop happen; each event appears and both streams end by themselves.
+import {existsSync} from 'node:fs'
+import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {json, ndjson, runCli, spawnCli} from '../helpers/cli.js'
 import {pidsInside, waitFor} from '../helpers/proc.js'
@@ -55,6 +57,12 @@ describe('an agent drives preview through --json', () => {
     expect(lines.some((l) => l.line.includes('stopped'))).toBe(true) // the supervisor's last [preview] line
     expect(JSON.stringify(lines)).not.toContain(token) // secrets never reach the log
     expect(await waitFor(() => pidsInside(repo.dir).length === 0, 10_000)).toBe(true)
+    // A stopped preview's events stay readable until cleanup removes them with its log.
+    expect(ndjson((await runCli(['events', id, '--json'], {cwd: repo.dir})).stdout).at(-1)).toMatchObject({event: 'stop'})
+    const eventsFile = path.join(repo.dir, '.sdd', 'runtime', 'preview', 'events', `${id}.jsonl`)
+    expect(existsSync(eventsFile)).toBe(true)
+    expect((await runCli(['cleanup', '--yes'], {cwd: repo.dir})).code).toBe(0)
+    expect(existsSync(eventsFile)).toBe(false)
   })
   it('the supervisor reports idle, wake and crash as events', async () => {
     const start = await runCli(['start', '--provider', 'local', '--cwd', '.', '--command', 'node server.js', '--idle-ttl', '1s', '--auth', 'none', '--json'], {cwd: repo.dir})
@@ -64,11 +72,16 @@ describe('an agent drives preview through --json', () => {
     expect(await waitFor(async () => (await names()).includes('idle'), 15_000)).toBe(true)
     expect((await fetch(publicUrl)).status).toBe(200) // wakes it
     expect(await waitFor(async () => (await names()).includes('wake'), 10_000)).toBe(true)
-    const pid = json(await runCli(['status', id, '--json'], {cwd: repo.dir})).process_pid as number
-    process.kill(-pid, 'SIGKILL') // the dev server dies: the supervisor restarts it
-    expect(await waitFor(async () => (await names()).includes('crash'), 10_000)).toBe(true)
-    const events = ndjson((await runCli(['events', id, '--json'], {cwd: repo.dir})).stdout)
-    expect(events.find((e) => e.event === 'crash')).toMatchObject({preview_id: id, source: 'supervisor'})
     expect((await runCli(['stop', id], {cwd: repo.dir})).code).toBe(0)
+
+    // Another preview, without an idle TTL (an idle dev server has no pid to kill): its dev server dies.
+    const other = json(await runCli(['start', '--provider', 'local', '--cwd', '.', '--command', 'node server.js', '--auth', 'none', '--json'], {cwd: repo.dir}))
+    const pid = json(await runCli(['status', other.preview_id, '--json'], {cwd: repo.dir})).process_pid as number
+    expect(pid).toBeGreaterThan(1) // never signal group 0 or -1 (this test runner's own, or everything)
+    process.kill(-pid, 'SIGKILL') // the supervisor restarts it
+    const otherNames = async () => ndjson((await runCli(['events', other.preview_id, '--json'], {cwd: repo.dir})).stdout)
+    expect(await waitFor(async () => (await otherNames()).some((e) => e.event === 'crash'), 10_000)).toBe(true)
+    expect((await otherNames()).find((e) => e.event === 'crash')).toMatchObject({preview_id: other.preview_id, source: 'supervisor'})
+    expect((await runCli(['stop', other.preview_id], {cwd: repo.dir})).code).toBe(0)
   })
 })

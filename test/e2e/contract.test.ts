@@ -62,6 +62,7 @@ describe('the JSON contract (docs/json)', () => {
     expect(expectBadInput(await cli('share', '--expire', '--json'), 'INVALID_INPUT').message).toMatch(/--expire/)
     expectBadInput(await cli('logs', '--json'), 'NO_RUNNING_PREVIEW')
     expectBadInput(await cli('events', '--json'), 'NO_RUNNING_PREVIEW')
+    expectBadInput(await cli('events', 'p-00000000', '--json'), 'PREVIEW_NOT_FOUND')
     expectBadInput(await cli('restart', '--json'), 'NO_RUNNING_PREVIEW')
     expectBadInput(await cli('stop', '--json'), 'NO_RUNNING_PREVIEW')
     expectBadInput(await cli('start', '--auth', 'bogus', '--json'), 'INVALID_INPUT') // the fast path

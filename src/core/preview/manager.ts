@@ -408,6 +408,14 @@ export class PreviewManager {
           .filter((f) => f.endsWith('.log') && !ids.has(f.slice(0, -4)))
           .map((f) => ({bytes: statSync(path.join(paths.logs, f)).size, path: path.join(paths.logs, f)}))
       : []
+    // The supervisor's events files (events.ts) of previews that are gone go with their logs.
+    const eventsDir = path.join(paths.runtime, 'events')
+    if (existsSync(eventsDir)) {
+      for (const f of readdirSync(eventsDir)) {
+        if (f.endsWith('.jsonl') && !ids.has(f.slice(0, -6))) logs.push({bytes: statSync(path.join(eventsDir, f)).size, path: path.join(eventsDir, f)})
+      }
+    }
+
     const total = [...worktrees, ...logs].reduce((sum, e) => sum + e.bytes, 0)
     return {logs, total_bytes: total, worktrees}
   }
