@@ -78,7 +78,7 @@ describe('the JSON contract (docs/json)', () => {
     expect(unknown.stderr).toContain('Did you mean `preview status`?')
   })
 
-  it('start, list, status, share, revoke, logs, restart, events, metrics, audit verify and stop match their schemas', async () => {
+  it('start, list, status, share, revoke, logs, restart, events, metrics, audit verify, cleanup and stop match their schemas', async () => {
     const commands = json(await cli('start', '--list-commands', '--json'))
     expectSchema('list-commands.json', commands)
     expect(commands.runtime_hints).toEqual(commands.runtimeHints)
@@ -123,6 +123,7 @@ describe('the JSON contract (docs/json)', () => {
     expect(started.values).toEqual([{labels: {auth_mode: 'token', provider: 'local'}, value: 1}])
 
     expectSchema('audit-verify.json', json(await cli('audit', 'verify', '--json')))
+    expectSchema('cleanup.json', json(await cli('cleanup', '--dry-run', '--json')))
 
     // Two running: the default is refused, naming both.
     const second = json(await cli('start', '--provider', 'local', '--cwd', '.', '--command', 'node server.js', '--json'))
