@@ -14,6 +14,8 @@ type OclifError = Error & {oclif?: {exit?: number}; code?: string}
 /** oclif's `execute`, with pre-command errors rendered by render-error.ts. */
 export async function runOclif(argv: string[], dir: string): Promise<void> {
   const config = await Config.load(dir)
+  // `preview help [command]` (plugin-not-found's own advice) is `preview [command] --help`: no help plugin needed.
+  if (argv[0] === 'help') argv = [...argv.slice(1), '--help']
   try {
     await run(argv, config)
     await flush()

@@ -76,6 +76,10 @@ describe('the JSON contract (docs/json)', () => {
     const unknown = await cli('stat')
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toContain('Did you mean `preview status`?')
+    // `preview help <command>`, the advice plugin-not-found gives, works.
+    const help = await cli('help', 'status')
+    expect(help.code, help.stderr).toBe(0)
+    expect(help.stdout).toContain('$ preview status [ID]')
   })
 
   it('start, list, status, share, revoke, logs, restart, events, metrics, audit verify, cleanup and stop match their schemas', async () => {
