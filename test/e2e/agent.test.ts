@@ -84,4 +84,16 @@ describe('an agent drives preview through --json', () => {
     expect((await otherNames()).find((e) => e.event === 'crash')).toMatchObject({preview_id: other.preview_id, source: 'supervisor'})
     expect((await runCli(['stop', other.preview_id], {cwd: repo.dir})).code).toBe(0)
   })
+  it('both streams also end when the supervisor is killed -9 (nothing will write to them any more)', async () => {
+    const row = json(await runCli(['start', '--provider', 'local', '--cwd', '.', '--command', 'node server.js', '--json'], {cwd: repo.dir}))
+    const events = spawnCli(['events', row.preview_id, '--follow', '--json'], {cwd: repo.dir, timeoutMs: 30_000})
+    const logs = spawnCli(['logs', row.preview_id, '--follow', '--json'], {cwd: repo.dir, timeoutMs: 30_000})
+    expect(await waitFor(() => ndjson(events.stdout()).some((e) => e.event === 'ready'), 10_000)).toBe(true)
+    expect(row.supervisor_pid).toBeGreaterThan(1)
+    process.kill(row.supervisor_pid, 'SIGKILL')
+    expect(await events.exited).toBe(0)
+    expect(await logs.exited).toBe(0)
+    expect(json(await runCli(['status', row.preview_id, '--json'], {cwd: repo.dir})).status).toBe('crashed')
+    expect((await runCli(['stop', row.preview_id], {cwd: repo.dir})).code).toBe(0) // cleans up the dev server
+  })
 })

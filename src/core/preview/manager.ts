@@ -387,7 +387,9 @@ export class PreviewManager {
     while (!opts.signal?.aborted) {
       await sleep(opts.pollMs ?? 200)
       drain()
-      if (!findRow(paths, opts.id)) {
+      // Stopped (row gone), or crashed (its supervisor killed -9: nothing will write to the log any more).
+      const row = findRow(paths, opts.id)
+      if (!row || !isAlive(row.supervisor_pid, row.supervisor_start_time)) {
         drain()
         return
       }
