@@ -32,6 +32,7 @@ if (detachedStart && !process.env.PREVIEW_NO_FAST_START) {
 }
 
 async function runOclif() {
-  const {execute} = await import('@oclif/core/execute')
-  await execute({dir: import.meta.url})
+  // oclif's execute(), with errors before a command runs rendered as the commands render theirs (--json included).
+  const {runOclif: run} = await import('../dist/cli/run-oclif.js')
+  await run(process.argv.slice(2), import.meta.url)
 }

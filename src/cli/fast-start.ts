@@ -3,7 +3,8 @@
 // (render-error.ts); anything it should not decide (help, foreground, --list-commands, flags it does not know)
 // returns null and oclif runs the command as usual.
 import {isPreviewError} from '../core/errors.js'
-import {renderPreviewError} from './render-error.js'
+import {tokenOf} from './fields.js'
+import {renderError} from './render-error.js'
 import {parseStartArgv} from './start-flags.js'
 import {runStart} from './start-run.js'
 
@@ -13,11 +14,11 @@ export async function runFastStart(argv: string[]): Promise<number | null> {
   if (!parsed || parsed.flags.foreground || parsed.flags['list-commands']) return null
   try {
     const result = await runStart(parsed.flags, {json: parsed.json, log: (line) => console.log(line)})
-    if (parsed.json) console.log(JSON.stringify({...result.row, share_url: result.shareUrl}, null, 2))
+    if (parsed.json) console.log(JSON.stringify({...result.row, share_url: result.shareUrl, token: tokenOf(result.shareUrl)}, null, 2))
     return 0
   } catch (error) {
     if (!isPreviewError(error)) throw error
-    const out = renderPreviewError(error, parsed.json)
+    const out = renderError(error, parsed.json, "start")
     if (out.stdout !== null) console.log(out.stdout)
     if (out.stderr !== null) console.error(out.stderr)
     return out.exitCode

@@ -18,7 +18,7 @@ export function startBanner(row: PreviewRow, shareUrl: string, served?: Served):
   const lines = [
     `Started preview ${row.preview_id} (${row.tunnel_provider} -> localhost:${row.port})`,
     `URL: ${shareUrl}`,
-    `auth=${row.auth_mode} sandbox=${sandboxLabel(row)} expires_epoch=${row.expires_at_epoch}`,
+    `auth=${row.auth_mode} sandbox=${sandboxLabel(row)} expires_epoch=${row.expires_at_epoch} (${timeLeft(row.expires_at_epoch)})`,
   ]
   if (served) {
     const code = codeLabel({...row, branch: served.branch, commit: served.commit, ref: served.ref})
@@ -38,6 +38,12 @@ export function table(headers: string[], rows: string[][]): string {
       .join('  ')
       .trimEnd()
   return [line(headers), ...rows.map((r) => line(r))].join('\n')
+}
+
+/** "in 4h", "in 30m", "in 45s" (or "expired"): the time left, for people reading an epoch. */
+export function timeLeft(epoch: number, now = Date.now() / 1000): string {
+  const left = expiresIn(epoch, now)
+  return left === 'expired' ? left : `in ${left.replace(/h0m$/, 'h')}`
 }
 
 export function expiresIn(epoch: number, now = Date.now() / 1000): string {

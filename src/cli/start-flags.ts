@@ -20,6 +20,7 @@ export const START_FLAGS = {
   foreground: {default: false, description: 'run the supervisor in this process until Ctrl-C', type: 'boolean'},
   'idle-ttl': {description: 'stop the dev server after this long without requests; the next request wakes it', type: 'string'},
   install: {allowNo: true, default: true, description: 'install dependencies in a fresh worktree (lockfile present, node_modules missing)', type: 'boolean'},
+  open: {default: false, description: 'open the link in the default browser (on a terminal only)', type: 'boolean'},
   'list-commands': {default: false, description: 'print every candidate dev command in order and start nothing', type: 'boolean'},
   provider: {description: 'auto | cloudflared | ngrok | bore | tailscale | localtunnel | ssh | local | template | caddy', type: 'string'},
   qr: {default: false, description: 'print a QR code of the link, for phones', type: 'boolean'},

@@ -1,5 +1,6 @@
 // The body of `preview start` (detached mode), shared by the oclif command and the start fast path.
 import {PreviewManager, type StartResult} from '../core/preview/manager.js'
+import {openInBrowser} from './open-browser.js'
 import {Progress, qrCode} from './progress.js'
 import {startBanner} from './render.js'
 import type {StartFlags} from './start-flags.js'
@@ -23,6 +24,7 @@ export async function runStart(flags: StartFlags, io: StartIO): Promise<StartRes
     foreground: flags.foreground,
     idleTtl: flags['idle-ttl'],
     noInstall: !flags.install,
+    onLogFile: (file) => progress.setLogFile(file),
     onProgress: (step, detail) => progress.step(step, detail),
     provider: flags.provider,
     readyTimeout: flags['ready-timeout'],
@@ -36,9 +38,21 @@ export async function runStart(flags: StartFlags, io: StartIO): Promise<StartRes
     for (const line of startBanner(result.row, result.shareUrl, result.served)) io.log(line)
     if (flags.qr) io.log(await qrCode(result.shareUrl))
     if (flags.clipboard && !process.env.CI && process.stdout.isTTY) await copy(result.shareUrl, io)
+    if (flags.open) openLink(result.shareUrl, io)
   }
 
   return result
+}
+
+/** --open: the link in the default browser, only with a person at a terminal (an agent's --open is a no-op). */
+function openLink(url: string, io: StartIO): void {
+  if (!process.stdout.isTTY) {
+    process.stderr.write('Not opening a browser: no terminal (--open is for people at one).\n')
+    return
+  }
+
+  if (openInBrowser(url)) io.log('Opened the link in your browser.')
+  else process.stderr.write('Could not open a browser (no xdg-open/open); the URL is above.\n')
 }
 
 async function copy(url: string, io: StartIO): Promise<void> {

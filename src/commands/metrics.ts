@@ -2,14 +2,28 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {InvalidInput} from '../core/errors.js'
-import {renderMetrics, serveMetrics} from '../core/preview/metrics.js'
+import {MetricsReader, serveMetrics} from '../core/preview/metrics.js'
 import {PreviewManager} from '../core/preview/manager.js'
 
 const DEFAULT_HOST = '127.0.0.1'
 /** 9464: the port OpenTelemetry's Prometheus exporter uses, free of the usual dev-server ports. */
 const DEFAULT_PORT = 9464
 
-export type MetricsOutput = {exposition: string} | {url: string; served: true}
+/** One series of a metric: its labels and value. */
+export interface MetricSample {
+  labels: Record<string, string | number>
+  value: number
+}
+
+/** A metric as data: prom-client's own JSON view of the registry the exposition is printed from. */
+export interface MetricData {
+  name: string
+  help: string
+  type: string
+  values: MetricSample[]
+}
+
+export type MetricsOutput = {exposition: string; metrics: MetricData[]} | {url: string; served: true}
 
 export default class Metrics extends BaseCommand {
   static override summary = 'Print (or serve) Prometheus metrics derived from the audit log.'
@@ -37,9 +51,16 @@ export default class Metrics extends BaseCommand {
         throw new InvalidInput('--host and --port only apply with --serve.', 'Run `preview metrics --serve --port 9464`.')
       }
 
-      const exposition = await renderMetrics(paths)
+      const reader = new MetricsReader(paths)
+      const exposition = await reader.exposition()
       this.log(exposition.trimEnd())
-      return {exposition}
+      const metrics = (await reader.metrics.registry.getMetricsAsJSON()).map((m) => ({
+        help: m.help,
+        name: m.name,
+        type: String(m.type),
+        values: m.values.map((v) => ({labels: {...v.labels} as Record<string, string | number>, value: v.value})),
+      }))
+      return {exposition, metrics}
     }
 
     const server = await serveMetrics({host: flags.host ?? DEFAULT_HOST, paths, port: flags.port ?? DEFAULT_PORT})

@@ -1,6 +1,6 @@
-import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
+import {idArg} from '../cli/id-arg.js'
 import {PreviewManager} from '../core/preview/manager.js'
 
 export interface RevokeCommandResult {
@@ -15,7 +15,7 @@ export default class Revoke extends BaseCommand {
     '<%= config.bin %> revoke p-abc12345 --all-links',
   ]
 
-  static override args = {id: Args.string({description: 'preview id (see `preview list`)', required: true})}
+  static override args = {id: idArg}
   static override flags = {
     'all-links': Flags.boolean({default: false, description: 'revoke every link of the preview', exclusive: ['link']}),
     link: Flags.string({description: 'the jti of the link to revoke (see `preview status <id> --json`)', exclusive: ['all-links']}),
@@ -23,9 +23,11 @@ export default class Revoke extends BaseCommand {
 
   async run(): Promise<RevokeCommandResult> {
     const {args, flags} = await this.parse(Revoke)
-    const {revoked} = await new PreviewManager({cwd: process.cwd()}).revoke({all: flags['all-links'], id: args.id, jti: flags.link})
-    if (revoked.length === 0) this.log(`Nothing to revoke: the link(s) of ${args.id} were already revoked.`)
-    else this.log(`Revoked ${revoked.length} link(s) of ${args.id}: ${revoked.join(', ')}`)
-    return {preview_id: args.id, revoked}
+    const manager = new PreviewManager({cwd: process.cwd()})
+    const id = await manager.resolveId(args.id, 'revoke')
+    const {revoked} = await manager.revoke({all: flags['all-links'], id, jti: flags.link})
+    if (revoked.length === 0) this.log(`Nothing to revoke: the link(s) of ${id} were already revoked.`)
+    else this.log(`Revoked ${revoked.length} link(s) of ${id}: ${revoked.join(', ')}`)
+    return {preview_id: id, revoked}
   }
 }

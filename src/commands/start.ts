@@ -1,11 +1,14 @@
 import * as Flags from '@oclif/core/flags'
 import type {FlagInput} from '@oclif/core/interfaces'
 import {BaseCommand} from '../cli/base-command.js'
+import {tokenOf} from '../cli/fields.js'
 import {START_FLAGS, type StartFlags, type StartFlagSpec} from '../cli/start-flags.js'
 import {runStart} from '../cli/start-run.js'
 import {PreviewManager, type StartResult} from '../core/preview/manager.js'
 import type {Discovery} from '../core/preview/discovery.js'
 import type {PreviewRow} from '../core/preview/types.js'
+
+export type ListCommandsOutput = Discovery & {cwd: string; package_manager: Discovery['packageManager']; runtime_hints: string[]}
 
 export default class Start extends BaseCommand {
   static override summary = 'Run the dev server in a worktree behind an auth gateway and a tunnel, and print a share link.'
@@ -29,13 +32,13 @@ export default class Start extends BaseCommand {
     ]),
   )
 
-  async run(): Promise<PreviewRow | (Discovery & {cwd: string})> {
+  async run(): Promise<PreviewRow | ListCommandsOutput> {
     const {flags: parsed} = await this.parse(Start)
     const flags = parsed as unknown as StartFlags
     if (flags['list-commands']) return this.listCommands(new PreviewManager({cwd: process.cwd()}), flags)
     const result = await runStart(flags, {json: this.jsonEnabled(), log: (line) => this.log(line)})
     if (flags.foreground) await this.untilSignal(result)
-    return {...result.row, share_url: result.shareUrl}
+    return {...result.row, share_url: result.shareUrl, token: tokenOf(result.shareUrl)}
   }
 
   private async listCommands(manager: PreviewManager, flags: StartFlags) {
@@ -43,7 +46,8 @@ export default class Start extends BaseCommand {
     if (found.candidates.length === 0) this.log(`No dev command found in ${found.cwd}. Searched: ${found.searched.join('; ')}`)
     for (const [i, c] of found.candidates.entries()) this.log(`${i + 1}. ${c.command}    (${c.source})${c.runner ? `\n   runs: ${c.runner}` : ""}`)
     for (const hint of found.runtimeHints) this.log(`runtime: ${hint}    (.tool-versions)`)
-    return found
+    // snake_case next to the camelCase keys (kept, deprecated in docs/json/list-commands.json).
+    return {...found, package_manager: found.packageManager, runtime_hints: found.runtimeHints}
   }
 
   private async untilSignal(result: StartResult): Promise<void> {

@@ -1,21 +1,22 @@
-import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
+import {idArg} from '../cli/id-arg.js'
 import {codeLabel, expiresIn, sandboxLabel} from '../cli/render.js'
 import {PreviewManager} from '../core/preview/manager.js'
 import type {PreviewRow} from '../core/preview/types.js'
 
 export default class Status extends BaseCommand {
   static override summary = 'Show one preview.'
-  static override examples = ['<%= config.bin %> status p-abc12345', '<%= config.bin %> status p-abc12345 --json']
-  static override args = {id: Args.string({description: 'preview id (p-xxxxxxxx)', required: true})}
+  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status p-abc12345', '<%= config.bin %> status p-abc12345 --json']
+  static override args = {id: idArg}
   static override flags = {
     'show-secrets': Flags.boolean({default: false, description: 'show the share URL with its token or password'}),
   }
 
   async run(): Promise<PreviewRow> {
     const {args, flags} = await this.parse(Status)
-    const row = await new PreviewManager({cwd: process.cwd()}).status(args.id, {showSecrets: flags['show-secrets']})
+    const manager = new PreviewManager({cwd: process.cwd()})
+    const row = await manager.status(await manager.resolveId(args.id, 'status'), {showSecrets: flags['show-secrets']})
     const fields: Array<[string, unknown]> = [
       ['id', row.preview_id],
       ['status', row.status],

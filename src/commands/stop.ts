@@ -6,8 +6,8 @@ import {PreviewManager, type StopResult} from '../core/preview/manager.js'
 export default class Stop extends BaseCommand {
   static override summary = 'Stop previews: tunnel, gateway and dev server (with its children) all end.'
   static override strict = false
-  static override examples = ['<%= config.bin %> stop p-abc12345', '<%= config.bin %> stop --all']
-  static override args = {id: Args.string({description: 'preview id(s)'})}
+  static override examples = ['<%= config.bin %> stop', '<%= config.bin %> stop p-abc12345', '<%= config.bin %> stop --all']
+  static override args = {id: Args.string({description: 'preview id(s); default: the only running preview of this repository'})}
   static override flags = {all: Flags.boolean({default: false, description: 'stop every preview'})}
 
   async run(): Promise<StopResult[]> {

@@ -44,9 +44,10 @@ describe('commands in-process', () => {
     expect(JSON.parse(asJson.stdout)).toMatchObject({error: {code: 'PREVIEW_NOT_FOUND'}})
   })
 
-  it('stop with neither ids nor --all is exit 2', async () => {
+  it('stop with neither ids nor --all, and no preview running, is exit 2 saying so', async () => {
     const res = await runInProcess(['stop'], repo.dir)
     expect(res.error?.oclif?.exit).toBe(2)
-    expect(res.stderr).toMatch(/name a preview id or pass --all/)
+    expect(res.stderr).toMatch(/No preview is running in this repository/)
+    expect(res.stderr).toContain('preview stop <id>')
   })
 })

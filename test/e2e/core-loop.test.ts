@@ -78,7 +78,7 @@ describe('preview start | list | status | stop (local provider)', () => {
     expect(qr.every((l) => /^[ █▀▄]*$/.test(l))).toBe(true)
     expect(lines[0]).toMatch(/^Started preview p-[0-9a-f]{8} \(local -> localhost:\d+\)$/)
     expect(lines[1]).toMatch(/^URL: http:\/\/127\.0\.0\.1:\d+\/\?token=ey/)
-    expect(lines[2]).toMatch(/^auth=token sandbox=worktree\/preview-head expires_epoch=\d+$/)
+    expect(lines[2]).toMatch(/^auth=token sandbox=worktree\/preview-head expires_epoch=\d+ \(in 30m\)$/) // --expire 30m: the time left, readable
     // No --cwd, no agent worktree: HEAD, in preview's own worktree (the one the first start made, reset to HEAD).
     expect(lines[2]).toContain(`sandbox=worktree/${firstSession}`)
     expect(lines[3]).toBe(`Serving main@${git(repo.dir, 'rev-parse', '--short=7', 'HEAD')} from .sdd/worktrees/preview-head (preview's worktree at HEAD)`)

@@ -1,5 +1,6 @@
 // `preview audit verify`: checks the audit log's HMAC chain and names the first bad entry.
 import {BaseCommand} from '../../cli/base-command.js'
+import {errorBody} from '../../cli/render-error.js'
 import {PreviewError} from '../../core/errors.js'
 import {type AuditBadEntry, verifyAudit} from '../../core/preview/audit-verify.js'
 import {PreviewManager} from '../../core/preview/manager.js'
@@ -44,7 +45,7 @@ export default class AuditVerify extends BaseCommand {
   protected override async catch(err: Error & {exitCode?: number}): Promise<unknown> {
     // In JSON mode a broken log is still a verify result, not only an error.
     if (err instanceof AuditBroken && this.jsonEnabled()) {
-      this.logJson({...err.output, error: {code: err.code, hint: err.hint ?? null, message: err.message}})
+      this.logJson({...err.output, error: errorBody(err)})
       this.exit(err.exitCode)
     }
 

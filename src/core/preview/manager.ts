@@ -11,6 +11,7 @@ import {appendAudit, readAuditLines, type AuditEntry} from './audit.js'
 import {loadConfig, type PreviewConfig} from './config.js'
 import {redactUrl} from './redact.js'
 import {chooseCommand, discoverCommands, runnerNote, scriptPlan, type Discovery} from './discovery.js'
+import {resolvePreviewId} from './defaults.js'
 import {parseDuration} from './duration.js'
 import {revokeLinks, shareLink, type ShareResult} from './links.js'
 import {logFile, sddPaths, type SddPaths} from './paths.js'
@@ -57,6 +58,8 @@ export interface StartOptions {
   noInstall?: boolean
   /** Called for each step of the start (discover, sandbox, install, dev server, port, tunnel, link). */
   onProgress?: (step: string, detail: string) => void
+  /** Told the dev server's log file as soon as it is known (the terminal progress line shows its latest line). */
+  onLogFile?: (file: string) => void
   /** Idle scale-to-zero TTL (off unless given here or as idle_ttl in preview.yaml). */
   idleTtl?: string | undefined
   /** Run the supervisor in this process (until stop); otherwise a detached supervisor process. */
@@ -208,6 +211,11 @@ export class PreviewManager {
     return (await this.locate()).paths
   }
 
+  /** `id` when given, else the only running preview's (bad input naming them when there are none or several). */
+  async resolveId(id: string | undefined, command: string): Promise<string> {
+    return resolvePreviewId((await this.locate()).paths, id, command)
+  }
+
   /** Every candidate dev command in order, without starting anything: looked for where `start` would run. */
   async listCommands(opts: {cwd?: string | undefined; command?: string | undefined; ref?: string | undefined; workingCopy?: boolean | undefined}): Promise<Discovery & {cwd: string}> {
     checkStartInput(opts, this.cwd)
@@ -300,6 +308,7 @@ export class PreviewManager {
         sddDir,
       }
       spawned = true
+      opts.onLogFile?.(logFile(paths, spec.id))
       if (opts.foreground) {
         // Loaded on demand: the supervisor pulls in the gateway and the tunnel drivers, which list/stop never need.
         const {Supervisor} = await import('./supervisor.js')
@@ -572,7 +581,9 @@ export class PreviewManager {
     while (!opts.signal?.aborted) {
       await sleep(opts.pollMs ?? 200)
       drain()
-      if (!findRow(paths, opts.id)) {
+      // Stopped (row gone), or crashed (its supervisor killed -9: nothing will write to the log any more).
+      const row = findRow(paths, opts.id)
+      if (!row || !isAlive(row.supervisor_pid, row.supervisor_start_time)) {
         drain()
         return
       }
@@ -593,6 +604,14 @@ export class PreviewManager {
           .filter((f) => f.endsWith('.log') && !ids.has(f.slice(0, -4)))
           .map((f) => ({bytes: statSync(path.join(paths.logs, f)).size, path: path.join(paths.logs, f)}))
       : []
+    // The supervisor's events files (events.ts) of previews that are gone go with their logs.
+    const eventsDir = path.join(paths.runtime, 'events')
+    if (existsSync(eventsDir)) {
+      for (const f of readdirSync(eventsDir)) {
+        if (f.endsWith('.jsonl') && !ids.has(f.slice(0, -6))) logs.push({bytes: statSync(path.join(eventsDir, f)).size, path: path.join(eventsDir, f)})
+      }
+    }
+
     const total = [...worktrees, ...logs].reduce((sum, e) => sum + e.bytes, 0)
     return {logs, total_bytes: total, worktrees}
   }
@@ -625,7 +644,7 @@ export class PreviewManager {
     const rows = readState(paths).previews
     let ids = opts.ids ?? []
     if (opts.all) ids = rows.map((r) => r.preview_id)
-    else if (ids.length === 0) throw new InvalidInput('Nothing to stop: name a preview id or pass --all.', 'Run `preview list` to see ids.')
+    else if (ids.length === 0) ids = [resolvePreviewId(paths, undefined, 'stop')]
     for (const id of ids) if (!rows.some((r) => r.preview_id === id)) throw new PreviewNotFound(id)
     return Promise.all(ids.map((id) => stopOne(paths, rows.find((r) => r.preview_id === id)!)))
   }

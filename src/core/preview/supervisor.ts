@@ -10,6 +10,7 @@ import {ensureDir} from '../fsutil.js'
 import {isAlive, killGroup, listeningPorts, procStartTime, processTree, spawnShellGroup} from '../process.js'
 import type {ProviderConfig, TunnelHandle} from '../tunnels/types.js'
 import {appendAudit} from './audit.js'
+import {emitEvent} from './events.js'
 import {INSTALL_TIMEOUT_MS} from './install.js'
 import type {Credential} from './credentials.js'
 import {EXIT_MARKER, devServerEnv, followLines, watchExit, type AdoptedDevServer} from './dev-server.js'
@@ -262,6 +263,7 @@ export class Supervisor {
       this.ready = true
       this.armTimers()
       this.event(`running: ${row.public_url}`)
+      emitEvent(this.paths, spec.id, 'ready', {port, public_url: row.public_url})
       const warnings = spec.authMode === 'none' ? ['auth=none: anyone with the URL can reach this preview.'] : []
       const unreachable = await this.probe(driver.name, row.public_url!)
       if (unreachable) warnings.push(unreachable)
@@ -613,6 +615,7 @@ export class Supervisor {
     if (this.idle || this.waking || this.stopping || Date.now() - this.lastActivity < ttl) return
     this.idle = true
     this.event(`idle for ${Math.round(ttl / 1000)}s: stopping the dev server until the next request`)
+    emitEvent(this.paths, this.spec.id, 'idle', {idle_ttl_ms: ttl})
     const pid = this.devPid
     this.devPid = null // gone: never signal that pid again (it may be reused while we sleep)
     if (pid) await killGroup(pid, {extraPids: processTree(pid)})
@@ -651,6 +654,7 @@ export class Supervisor {
       const port = await this.respawnDevServer({})
       this.idle = false
       this.event(`awake on port ${port}`)
+      emitEvent(this.paths, this.spec.id, 'wake', {port})
     })().finally(() => {
       this.waking = null
     })
@@ -660,6 +664,7 @@ export class Supervisor {
   private async onDevServerExit(code: number | null): Promise<void> {
     if (this.stopping || !this.ready || this.idle || this.operatorRestart) return
     this.event(`dev server exited (code ${code})`)
+    emitEvent(this.paths, this.spec.id, 'crash', {exit_code: code, restarts: this.restarts})
     if (this.restarts >= this.spec.maxRestarts) {
       this.event(`restart limit (${this.spec.maxRestarts}) reached`)
       await this.stop('crash')
