@@ -23,7 +23,14 @@ import fc from 'fast-check'
 import {SignJWT} from 'jose'
 import {caseArbitrary, chunksOf, streamOf, type FuzzCase, type FuzzCredentials, type GatewayMode} from './generators.js'
 
-/** What the gateway reports through GatewayOptions.onForwarded. */
+/**
+ * What the gateway reports through GatewayOptions.onForwarded, once per request after its whole body went upstream
+ * (an upgrade: at head time, empty body). The contract the comparison with llhttp relies on:
+ * - method and target exactly as written upstream;
+ * - headers: every header line written upstream, in order, name as written, value without leading or trailing
+ *   SP/HTAB (what llhttp's rawHeaders give);
+ * - body: the payload bytes (chunked: the chunk data, without sizes, extensions and trailers).
+ */
 export interface Forwarded {
   method: string
   target: string
@@ -60,6 +67,7 @@ const BASIC_USER = 'preview'
 const FAR = 4_102_444_800
 const CONNECTION_MS = 5000
 const QUIET_MS = 2000
+const STILL_MS = 25
 
 interface Credentials extends FuzzCredentials {
   key: Uint8Array
@@ -67,6 +75,8 @@ interface Credentials extends FuzzCredentials {
   validSet: Set<string>
   /** The signature segments of every token signed with our key. */
   ourSignatures: string[]
+  /** Their payload segments (what a bent token still carries intact). */
+  ourPayloads: string[]
 }
 
 /** Deterministic credentials for a seed: key, tokens (valid, refused, foreign), basic passwords and their links. */
@@ -124,6 +134,7 @@ export async function mintCredentials(seed: number): Promise<Credentials> {
     key,
     links,
     otherCookieName: `preview_${OTHER_ID}`,
+    ourPayloads: [...valid, ...signedRefused].map((t) => t.split('.')[1]!),
     ourSignatures: [...valid, ...signedRefused].map((t) => t.slice(t.lastIndexOf('.') + 1)),
     previewId: PREVIEW_ID,
     signedRefused,
@@ -160,6 +171,8 @@ interface Recorder {
   port: number
   open: number
   accepted: number
+  /** Bumped on every event the server sees (connection, request, data, error, close). */
+  activity: number
   sink: Sink
   close(): Promise<void>
 }
@@ -183,8 +196,13 @@ async function startRecorder(): Promise<Recorder> {
       url: req.url ?? '',
     }
     rec.sink.requests.push(p)
-    req.on('data', (d: Buffer) => p.body.push(d))
+    rec.activity += 1
+    req.on('data', (d: Buffer) => {
+      rec.activity += 1
+      p.body.push(d)
+    })
     req.on('end', () => {
+      rec.activity += 1
       p.complete = true
       res.writeHead(200, {'content-length': '0', 'x-up': '1'})
       res.end()
@@ -195,10 +213,14 @@ async function startRecorder(): Promise<Recorder> {
   ;(server as unknown as {httpAllowHalfOpen: boolean}).httpAllowHalfOpen = true
   const tunnel = (kind: 'upgrade' | 'connect', req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const sink = rec.sink
+    rec.activity += 1
     sink.requests.push({body: [], closes: true, complete: true, headers: pairs(req.rawHeaders), kind, method: req.method ?? '', url: req.url ?? ''})
     sink.tunnelAt = sink.requests.length - 1
     if (head.length > 0) sink.tunnel.push(head)
-    socket.on('data', (d: Buffer) => sink.tunnel.push(d))
+    socket.on('data', (d: Buffer) => {
+      rec.activity += 1
+      sink.tunnel.push(d)
+    })
     socket.on('end', () => socket.end())
     socket.on('error', () => socket.destroy())
     socket.write(kind === 'upgrade' ? 'HTTP/1.1 101 Switching Protocols\r\nX-Up: 1\r\nConnection: Upgrade\r\nUpgrade: fuzz\r\n\r\n' : 'HTTP/1.1 200 Connection Established\r\nX-Up: 1\r\n\r\n')
@@ -207,6 +229,7 @@ async function startRecorder(): Promise<Recorder> {
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => tunnel('upgrade', req, socket, head))
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => tunnel('connect', req, socket, head))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    rec.activity += 1
     rec.sink.errors.push(err.code ?? err.message)
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nX-Up: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
     else socket.destroy()
@@ -214,8 +237,10 @@ async function startRecorder(): Promise<Recorder> {
   server.on('connection', (socket: net.Socket) => {
     rec.open += 1
     rec.accepted += 1
+    rec.activity += 1
     socket.on('close', () => {
       rec.open -= 1
+      rec.activity += 1
     })
   })
   await new Promise<void>((resolve) => {
@@ -223,6 +248,7 @@ async function startRecorder(): Promise<Recorder> {
   })
   const rec: Recorder = {
     accepted: 0,
+    activity: 0,
     async close() {
       server.closeAllConnections()
       await new Promise<void>((resolve) => {
@@ -297,14 +323,20 @@ function send(port: number, chunks: Buffer[]): Promise<{received: Buffer; timedO
   })
 }
 
-/** Waits until neither recorder has an open connection and none arrived for a short while (bounded). */
+/**
+ * Waits until the lane's servers are quiet: no open connection and nothing new over one timer tick (a poll phase
+ * in between, so a connection the gateway opened last is accepted by then); or, for a gateway that keeps upstream
+ * connections open (a pool), nothing new for STILL_MS. Bounded by QUIET_MS.
+ */
 async function quiet(lane: Lane): Promise<void> {
   const deadline = Date.now() + QUIET_MS
   let seen = -1
+  let stillSince = Date.now()
   while (Date.now() < deadline) {
-    const accepted = lane.up.accepted + lane.ref.accepted
-    if (lane.up.open === 0 && lane.ref.open === 0 && accepted === seen) return
-    seen = lane.up.open === 0 && lane.ref.open === 0 ? accepted : -1
+    const activity = lane.up.activity + lane.ref.activity
+    if (activity !== seen) stillSince = Date.now()
+    else if ((lane.up.open === 0 && lane.ref.open === 0) || Date.now() - stillSince >= STILL_MS) return
+    seen = activity
     await new Promise((r) => setTimeout(r, 1))
   }
 }
@@ -437,7 +469,7 @@ function expectedTargets(url: string, creds: Credentials): Set<string> {
 
   for (const b of bases) {
     out.add(b)
-    // The gateway takes out every token= parameter that carries our signature (docs/gateway.md), not only the first.
+    // The gateway takes out every token= parameter that carries a token of ours (docs/gateway.md), not only the first.
     const q = b.indexOf('?')
     if (q !== -1) {
       const kept = b
@@ -465,7 +497,12 @@ function expectedTargets(url: string, creds: Credentials): Set<string> {
 const PARSE_CLOSED = new Set(['HPE_CLOSED_CONNECTION'])
 const isParseError = (code: string) => code.startsWith('HPE_') && !PARSE_CLOSED.has(code)
 const bodyOf = (p: Parsed) => Buffer.concat(p.body)
-const show = (s: string | Buffer) => JSON.stringify(typeof s === 'string' ? s : s.toString('latin1'))
+/** A byte string as JSON, bytes above 0x7e escaped too (\u0080), so a repro pastes back byte for byte. */
+export function jsonBytes(s: string): string {
+  return JSON.stringify(s).replaceAll(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+const show = (s: string | Buffer) => jsonBytes(typeof s === 'string' ? s : s.toString('latin1'))
 
 export function check(obs: Observation, c: FuzzCase, creds: Credentials): Divergence[] {
   const out: Divergence[] = []
@@ -507,7 +544,7 @@ export function check(obs: Observation, c: FuzzCase, creds: Credentials): Diverg
     if (u.method !== g.method) add('upstream-differs:method', `#${i}: gateway forwarded ${show(g.method)}, upstream parsed ${show(u.method)}`)
     if (u.url !== g.target) add('upstream-differs:target', `#${i}: gateway forwarded ${show(g.target)}, upstream parsed ${show(u.url)}`)
     if (JSON.stringify(u.headers) !== JSON.stringify(g.headers)) {
-      add('upstream-differs:headers', `#${i}: gateway forwarded ${JSON.stringify(g.headers)}, upstream parsed ${JSON.stringify(u.headers)}`)
+      add('upstream-differs:headers', `#${i}: gateway forwarded ${jsonBytes(JSON.stringify(g.headers))}, upstream parsed ${jsonBytes(JSON.stringify(u.headers))}`)
     }
 
     const ub = bodyOf(u)
@@ -550,7 +587,18 @@ export function check(obs: Observation, c: FuzzCase, creds: Credentials): Diverg
   // P3: nothing of ours reaches the app; nothing unauthenticated does.
   for (const [i, u] of U.entries()) {
     const r = R[rIndex(i)]
-    if (!r || !authenticated(r, c.mode, creds)) add('unauthenticated-reached-app', `request #${i} ${u.method} ${show(u.url)} reached the app without valid credentials`)
+    if (!r || !authenticated(r, c.mode, creds)) {
+      // Which kind of almost-credential got it through: a token of ours bent out of shape, basic credentials, none.
+      const raw = r ? `${r.url}\n${r.headers.map(([n, v]) => `${n}: ${v}`).join('\n')}` : ''
+      const sort = !r
+        ? 'unparsed'
+        : creds.ourPayloads.some((p) => raw.includes(p))
+          ? 'bent-token'
+          : /authorization: basic/i.test(raw)
+            ? 'bent-basic'
+            : 'no-credential'
+      add(`unauthenticated-reached-app:${sort}`, `request #${i} ${u.method} ${show(u.url)} reached the app without valid credentials`)
+    }
     for (const v of header(u, 'cookie')) {
       for (const part of v.split(';')) {
         const name = part.slice(0, Math.max(0, part.indexOf('='))).trim()
@@ -560,7 +608,7 @@ export function check(obs: Observation, c: FuzzCase, creds: Credentials): Diverg
 
     if (c.mode === 'token') {
       for (const v of header(u, 'authorization')) {
-        // A token of ours, whole (a forged payload next to a copied signature is not one: it verifies under no key).
+        // A token of ours, whole (a forged payload next to a copied signature verifies under no key).
         if ([...creds.valid, ...creds.signedRefused].some((t) => v.includes(t))) add('leak:our-token-in-authorization', `#${i}: the app got Authorization ${show(v)}`)
       }
 
@@ -624,8 +672,10 @@ export interface FuzzOptions {
   seed: number
   /** Cases in flight at once (each lane has its own gateways and servers). */
   lanes?: number
-  /** Total time allowed for shrinking, all classes together. */
+  /** Total time allowed for shrinking, all classes together (default 30 s; 0: no shrinking). */
   shrinkMs?: number
+  /** Well-formed traffic only (generators.ts): the harness's own noise check. */
+  wellFormed?: boolean
   log?: (line: string) => void
 }
 
@@ -634,7 +684,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const laneCount = opts.lanes ?? 8
   const creds = await mintCredentials(opts.seed)
   const lanes = await Promise.all(Array.from({length: laneCount}, () => startLane(opts.startGateway, creds)))
-  const arb = caseArbitrary(creds)
+  const arb = caseArbitrary(creds, {wellFormed: opts.wellFormed})
   const first = new Map<string, {seed: number; path: number; value: FuzzCase; detail: string; count: number}>()
   let done = 0
   let divergentCases = 0
@@ -654,7 +704,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
             done += 1
             if (done % progressEvery === 0) log(`gateway fuzz: ${done}/${opts.cases} cases, ${first.size} divergence classes so far`)
             if (found.length > 0) divergentCases += 1
-            for (const d of found) {
+            for (const d of found.filter((x, i) => found.findIndex((y) => y.kind === x.kind) === i)) {
               const seen = first.get(d.kind)
               if (seen) seen.count += 1
               else first.set(d.kind, {count: 1, detail: d.detail, path, seed, value: c})
@@ -680,6 +730,11 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
           const [kind, f] = next
           const stopAt = Date.now() + budget
           let detail = f.detail
+          if (budget <= 0) {
+            classes.push({count: f.count, detail, kind, repro: {mode: f.value.mode, stream: streamOf(f.value), writes: chunksOf(f.value).map((b) => b.toString('latin1'))}})
+            continue
+          }
+
           const result = await fc.check(
             fc.asyncProperty(arb, async (c) => {
               if (Date.now() > stopAt) return true
@@ -741,8 +796,8 @@ export function describe(result: FuzzResult): string[] {
     `gateway fuzz: ${result.cases} cases, seed ${result.seed}, ${result.divergentCases} divergences (${result.classes.length} classes), ${(result.durationMs / 1000).toFixed(1)} s`,
   ]
   for (const c of result.classes) {
-    lines.push(`  ${c.kind} (${c.count} cases; mode ${c.repro.mode}): ${c.detail}`, `    repro: ${JSON.stringify(c.repro.stream)}`)
-    if (c.repro.writes.length > 1) lines.push(`    writes: ${JSON.stringify(c.repro.writes)}`)
+    lines.push(`  ${c.kind} (${c.count} cases; mode ${c.repro.mode}): ${c.detail}`, `    repro: ${jsonBytes(c.repro.stream)}`)
+    if (c.repro.writes.length > 1) lines.push(`    writes: [${c.repro.writes.map((w) => jsonBytes(w)).join(', ')}]`)
   }
 
   return lines
