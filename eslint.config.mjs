@@ -22,6 +22,7 @@ export default tseslint.config(
   },
   {
     files: ['test/**/*.ts'],
-    rules: {'@typescript-eslint/no-floating-promises': 'off'},
+    // Tests read JSON outputs loosely (the schema tests check their shape); src keeps no-explicit-any.
+    rules: {'@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-floating-promises': 'off'},
   },
 )

@@ -3,6 +3,7 @@
 // otherwise text on stderr. No oclif import here: the start fast path runs without loading oclif, so oclif's
 // own errors are recognised by shape (their `oclif.exit` and class name).
 import type {PreviewError} from '../core/errors.js'
+import {stripAnsi} from '../core/ansi.js'
 import {isPreviewError} from '../core/errors.js'
 import {closest} from './suggest.js'
 
@@ -127,7 +128,4 @@ export function wantsJson(argv: string[]): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).includes('--json')
 }
 
-function stripAnsi(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replaceAll(/\u001B\[[0-9;]*m/g, '')
-}
+

@@ -35,7 +35,6 @@ export function runCli(args: string[], opts: {cwd: string; env?: NodeJS.ProcessE
 }
 
 /** Parses stdout as JSON, failing with the whole output when it is not. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- callers name the shape they expect, or index freely
 export function json<T = any>(result: CliResult): T {
   try {
     return JSON.parse(result.stdout) as T

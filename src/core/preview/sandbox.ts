@@ -198,7 +198,6 @@ async function resetWorktree(dir: string, commit: string): Promise<{ok: boolean;
   const diff = before ? await run('git', ['diff', '--name-only', '-z', before, commit], {cwd: dir, timeoutMs: 30_000}) : null
   const lockfileChanged = !diff || diff.exitCode !== 0 || diff.stdout.split('\0').some((f) => LOCKFILE_NAMES.has(path.basename(f)))
   for (const args of [['checkout', '--quiet', '--force', '--detach', commit], ['reset', '--quiet', '--hard', commit], ['clean', '-d', '--force', '--quiet', '--exclude=node_modules']]) {
-    // eslint-disable-next-line no-await-in-loop -- in order
     const res = await run('git', args, {cwd: dir, timeoutMs: 60_000})
     if (res.exitCode !== 0) return {lockfileChanged, ok: false}
   }
@@ -347,7 +346,6 @@ async function claimHeadWorktree(req: SandboxRequest, commit: string): Promise<{
     let created = false
     let reinstall = false
     for (const w of free) {
-      // eslint-disable-next-line no-await-in-loop -- the first that resets cleanly wins
       const reset = await resetWorktree(w.dir, commit)
       if (reset.ok) {
         top = w.dir

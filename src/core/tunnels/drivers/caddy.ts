@@ -171,7 +171,7 @@ export class CaddyAdmin {
           res.on('data', (chunk: string) => (text += chunk))
           res.on('error', (error) => reject(new CaddyAdminError(`Caddy's admin API at ${this.adminUrl} broke off its answer (${error.message})`, null)))
           res.on('end', () => {
-            let json: unknown = null
+            let json: unknown
             try {
               json = text === '' ? null : JSON.parse(text)
             } catch {
@@ -236,20 +236,16 @@ export async function addRoute(admin: CaddyAdmin, server: string | null, route: 
   const id = String(route['@id'])
   for (let attempt = 1; ; attempt += 1) {
     try {
-      // eslint-disable-next-line no-await-in-loop -- a retry only after the attempt before it failed
       const found = await findServer(admin, server)
       const base = `/config/apps/http/servers/${encodeURIComponent(found.name)}/routes`
       const at = found.routes.some((r) => shadowsHost(r, host)) ? 'start' : 'end'
-      // eslint-disable-next-line no-await-in-loop
       await (at === 'start' ? admin.ok('PUT', `${base}/0`, route) : admin.ok('POST', `${base}/...`, [route]))
       return {at, server: found.name}
     } catch (error) {
       // Caddy restarts its admin listener on each config change, so with many changes in flight a connection can
       // be reset. Only such a network error is retried, and only once the route is known not to have landed.
       if (!(error instanceof CaddyAdminError) || error.status !== null || attempt >= ADMIN_ATTEMPTS) throw error
-      // eslint-disable-next-line no-await-in-loop
       await pause(attempt)
-      // eslint-disable-next-line no-await-in-loop
       const landed = await admin.request('GET', `/id/${encodeURIComponent(id)}`).catch(() => null)
       if (landed?.status === 200) return {at: 'end', server: server ?? 'the only one'}
     }
@@ -274,13 +270,11 @@ export async function removeRoute(admin: CaddyAdmin, id: string): Promise<number
   let removed = 0
   let lastRefusal = ''
   for (let attempt = 0; attempt < REMOVE_ATTEMPTS && removed < MAX_DELETES; attempt += 1) {
-    // eslint-disable-next-line no-await-in-loop -- each attempt depends on what the last one found
     const found = await admin.request('GET', `/id/${encodeURIComponent(id)}`).catch((error: Error) => error)
     if (found instanceof Error) {
       // A reset connection (Caddy restarts its admin listener on each change): look again; a lasting error throws.
       if (attempt >= ADMIN_ATTEMPTS) throw found
       lastRefusal = found.message
-      // eslint-disable-next-line no-await-in-loop
       await pause(attempt + 1)
       continue
     }
@@ -288,7 +282,6 @@ export async function removeRoute(admin: CaddyAdmin, id: string): Promise<number
     if (found.status === 404) return removed
     if (found.status < 200 || found.status >= 300) throw new CaddyAdminError(caddyWords(found), found.status)
     const at = found.etag ? /^"(\/config\/\S+) [0-9a-f]+"$/.exec(found.etag)?.[1] : undefined
-    // eslint-disable-next-line no-await-in-loop
     const gone = await (at ? admin.request('DELETE', at, undefined, {'if-match': found.etag!}) : admin.request('DELETE', `/id/${encodeURIComponent(id)}`)).catch(
       (error: Error) => ({etag: null, json: {error: error.message}, status: 0}),
     )
@@ -299,7 +292,6 @@ export async function removeRoute(admin: CaddyAdmin, id: string): Promise<number
 
     // Moved since we looked (412), or its index no longer exists: look again, after a short random pause.
     lastRefusal = caddyWords(gone)
-    // eslint-disable-next-line no-await-in-loop
     await pause(attempt + 1)
   }
 
