@@ -23,6 +23,7 @@ describe('commands in-process', () => {
       '1. echo explicit    (--command)',
       '2. node server.js --from-config    (.sdd/preview.yaml command)',
       '3. npm run dev    (package.json scripts.dev (npm, no lockfile))',
+      "   runs: direct (the script line with npm's environment, without starting npm)",
       '4. node server.js --procfile    (Procfile web:)',
       'runtime: nodejs 20.20.2    (.tool-versions)',
     ])
