@@ -1,0 +1,111 @@
+// list, status and stop: their flags and their bodies, once. The oclif commands (src/commands/) and the fast path
+// (bin/run.js -> fast-commands.ts, which answers plain invocations without loading oclif: ~150 ms of module loading,
+// more than these commands' own work) both call these, so the two cannot drift apart.
+import {PreviewManager, type EndedPreview, type StopResult} from '../core/preview/manager.js'
+import type {PreviewRow} from '../core/preview/types.js'
+import {codeLabel, expiresIn, sandboxLabel, table} from './render.js'
+
+export interface BooleanFlagSpec {
+  description: string
+}
+
+export const LIST_FLAGS = {
+  all: {description: 'also list previews that ended (from the audit log), with stop_reason and when'},
+  'show-secrets': {description: 'show share URLs with their token or password'},
+} as const satisfies Record<string, BooleanFlagSpec>
+
+export const STATUS_FLAGS = {
+  'show-secrets': {description: 'show the share URL with its token or password'},
+} as const satisfies Record<string, BooleanFlagSpec>
+
+export const STOP_FLAGS = {
+  all: {description: 'stop every preview'},
+} as const satisfies Record<string, BooleanFlagSpec>
+
+/** How a body talks: human lines (silent with --json, as oclif's this.log is) and whether JSON was asked for. */
+export interface Io {
+  log(line: string): void
+  json: boolean
+}
+
+/** How far back plain `list` looks for previews that ended by crash or expiry (one line pointing at --all). */
+const RECENT_SECONDS = 24 * 3600
+
+export async function listBody(flags: {all: boolean; 'show-secrets': boolean}, io: Io): Promise<Array<PreviewRow | EndedPreview>> {
+  const manager = new PreviewManager({cwd: process.cwd()})
+  const rows = await manager.list({showSecrets: flags['show-secrets']})
+  // The audit log is read only when something shows it: --all, or plain human output (its one-line notice).
+  const since = Date.now() / 1000 - RECENT_SECONDS
+  const ended = flags.all ? await manager.ended() : io.json ? [] : await manager.ended({sinceEpoch: since})
+  if (rows.length === 0) io.log(flags.all && ended.length > 0 ? 'No running previews.' : 'No previews. Start one with `preview start`.')
+  else {
+    io.log(
+      table(
+        ['ID', 'STATUS', 'PROVIDER', 'PORT', 'AUTH', 'EXPIRES', 'CODE', 'SANDBOX', 'URL'],
+        rows.map((r) => [r.preview_id, r.status, r.tunnel_provider, String(r.port ?? '-'), r.auth_mode, expiresIn(r.expires_at_epoch), codeLabel(r), sandboxLabel(r), r.public_url ?? '-']),
+      ),
+    )
+  }
+
+  if (flags.all) {
+    if (ended.length > 0) {
+      io.log('')
+      io.log(
+        table(
+          ['ID', 'STATUS', 'STOP_REASON', 'ENDED_AT', 'PROVIDER', 'CODE', 'COMMAND'],
+          ended.map((e) => [
+            e.preview_id,
+            e.status,
+            e.stop_reason,
+            e.ended_at,
+            e.tunnel_provider ?? '-',
+            codeLabel({...e, ref: null, sandbox_backend: e.sandbox_backend as PreviewRow['sandbox_backend']}),
+            e.command ?? '-',
+          ]),
+        ),
+      )
+    }
+
+    return [...rows, ...ended]
+  }
+
+  const recent = ended.filter((e) => e.stop_reason !== 'operator' && e.ended_at_epoch >= since)
+  if (recent.length > 0) {
+    const crash = recent.filter((e) => e.stop_reason === 'crash').length
+    const parts = [crash > 0 && `${crash} by crash`, recent.length - crash > 0 && `${recent.length - crash} by expiry`].filter(Boolean)
+    io.log(`${recent.length === 1 ? '1 preview' : `${recent.length} previews`} ended in the last 24 h (${parts.join(', ')}): \`preview list --all\` shows them.`)
+  }
+
+  return rows
+}
+
+export async function statusBody(id: string | undefined, flags: {'show-secrets': boolean}, io: Io): Promise<PreviewRow> {
+  const manager = new PreviewManager({cwd: process.cwd()})
+  const row = await manager.status(await manager.resolveId(id, 'status'), {showSecrets: flags['show-secrets']})
+  const fields: Array<[string, unknown]> = [
+    ['id', row.preview_id],
+    ['status', row.status],
+    ['command', row.command],
+    ['cwd', row.cwd],
+    ['sandbox', sandboxLabel(row)],
+    ['code', codeLabel(row)],
+    ['port', row.port],
+    ['gateway_port', row.gateway_port],
+    ['provider', row.tunnel_provider],
+    ['public_url', row.public_url],
+    ['share_url', row.share_url],
+    ['auth', row.auth_mode],
+    ['expires', `${row.expires_at_epoch} (${expiresIn(row.expires_at_epoch)})`],
+    ['restarts', row.restarts],
+    ['pids', `supervisor=${row.supervisor_pid ?? '-'} dev=${row.process_pid ?? '-'}`],
+  ]
+  for (const [k, v] of fields) io.log(`${k.padEnd(13)}${v ?? '-'}`)
+  return row
+}
+
+export async function stopBody(ids: string[], flags: {all: boolean}, io: Io): Promise<StopResult[]> {
+  const results = await new PreviewManager({cwd: process.cwd()}).stop({all: flags.all, ids})
+  if (results.length === 0) io.log('No previews to stop.')
+  for (const r of results) io.log(`Stopped ${r.preview_id}${r.cleaned_up ? ' (its supervisor was gone; cleaned up)' : ''}`)
+  return results
+}
