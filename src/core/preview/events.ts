@@ -64,7 +64,7 @@ function fromSupervisor(entry: Record<string, unknown>): LifecycleEvent | null {
 }
 
 /** Reads whole lines appended to a file since `offset`; a partial last line waits for the next read. */
-class LineTail {
+export class LineTail {
   offset = 0
   constructor(private readonly file: string) {}
 

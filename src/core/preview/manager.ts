@@ -604,11 +604,11 @@ export class PreviewManager {
           .filter((f) => f.endsWith('.log') && !ids.has(f.slice(0, -4)))
           .map((f) => ({bytes: statSync(path.join(paths.logs, f)).size, path: path.join(paths.logs, f)}))
       : []
-    // The supervisor's events files (events.ts) of previews that are gone go with their logs.
-    const eventsDir = path.join(paths.runtime, 'events')
-    if (existsSync(eventsDir)) {
-      for (const f of readdirSync(eventsDir)) {
-        if (f.endsWith('.jsonl') && !ids.has(f.slice(0, -6))) logs.push({bytes: statSync(path.join(eventsDir, f)).size, path: path.join(eventsDir, f)})
+    // The supervisor's events and request files (events.ts, requests.ts) of previews that are gone go with their logs.
+    for (const dir of [path.join(paths.runtime, 'events'), path.join(paths.runtime, 'requests')]) {
+      if (!existsSync(dir)) continue
+      for (const f of readdirSync(dir)) {
+        if (f.endsWith('.jsonl') && !ids.has(f.slice(0, -6))) logs.push({bytes: statSync(path.join(dir, f)).size, path: path.join(dir, f)})
       }
     }
 

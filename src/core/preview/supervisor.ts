@@ -11,6 +11,7 @@ import {isAlive, killGroup, listeningPorts, procStartTime, processTree, spawnShe
 import type {ProviderConfig, TunnelHandle} from '../tunnels/types.js'
 import {appendAudit} from './audit.js'
 import {emitEvent} from './events.js'
+import {RequestLogWriter} from './requests.js'
 import {INSTALL_TIMEOUT_MS} from './install.js'
 import type {Credential} from './credentials.js'
 import {EXIT_MARKER, devServerEnv, followLines, watchExit, type AdoptedDevServer} from './dev-server.js'
@@ -132,6 +133,8 @@ export class Supervisor {
   private devPid: number | null = null
   private adopt: AdoptedDevServer | null
   private childExit: Promise<number | null> | null = null
+  /** The request inspector's file writer (`preview requests`). */
+  private requestLog: RequestLogWriter | null = null
   private gateway: Gateway | null = null
   private tunnel: TunnelHandle | null = null
   private tail: string[] = []
@@ -207,8 +210,11 @@ export class Supervisor {
       this.progress('port', String(port))
       const {linkUrl, loadJwtKey, selectDriver, startGateway} = await modules
       const key = loadJwtKey(this.paths)
+      const requestLog = new RequestLogWriter(this.paths, spec.id)
+      this.requestLog = requestLog
       this.gateway = await startGateway({
         auth: {jwtKey: key, links: [], mode: spec.authMode, previewId: spec.id, reloadLinks: () => this.currentLinks()},
+        onRequest: (r) => requestLog.add(r),
         ...(spec.gatewayBind ? {bindHost: spec.gatewayBind} : {}),
         ...(spec.gatewayIdleTimeoutMs ? {idleTimeoutMs: spec.gatewayIdleTimeoutMs} : {}),
         targetPort: port,
@@ -760,6 +766,7 @@ export class Supervisor {
     const gateway = this.gateway
     this.gateway = null
     if (gateway) await gateway.close().catch((error: Error) => this.event(`gateway close: ${error.message}`))
+    await this.requestLog?.flush()
     // The dev server (ours or adopted), and an install still running at a failed start.
     for (const pid of new Set([this.devPid, this.child?.pid].filter((p): p is number => Boolean(p)))) {
       await killGroup(pid, {extraPids: processTree(pid)})
