@@ -1,0 +1,452 @@
+// `preview serve`: one listener that routes by Host to many previews, each supervised in-process by a
+// PreviewRunner. Requests the host answers itself (status, dashboard, metrics, admin API, 403/404/503 pages) go
+// through the same listener to a small node:http server of ours on 127.0.0.1, behind a route with auth `none`
+// (that server checks the admin credentials itself).
+import {appendFileSync} from 'node:fs'
+import http from 'node:http'
+import type net from 'node:net'
+import {InvalidInput} from '../errors.js'
+import {makeRoute, setRoutePublicUrl, startListener, type Listener, type Route} from '../gateway/index.js'
+import type {GatewayAuth} from '../gateway/index.js'
+import type {RequestRecord} from '../gateway/types.js'
+import {sha256Hex} from '../preview/credentials.js'
+import type {LinkRecord} from '../preview/types.js'
+import {handleHostRequest} from './http.js'
+import {HostMetrics} from './metrics.js'
+import {hostName, parseHost, previewLabel, type HostTarget, type NameRules} from './names.js'
+import {defaultBranch, defaultLabel, fetchAll, lookupRef, openRepo, writePersisted, type RepoSpec, type ResolvedRef, type ServedRepo} from './repos.js'
+import {PreviewRunner, type RunnerEvent, type SubServer} from './runner.js'
+
+export interface HostOptions {
+  repos: RepoSpec[]
+  port: number
+  bind: string
+  domain: string
+  secret: string | null
+  /** USER:PASS for every route (the gateway's basic user is `preview`). */
+  basicAuth: string | null
+  adminSecret: string | null
+  idleTtlMs: number
+  autoPullMs: number | null
+  readyTimeoutMs: number
+  maxRestarts: number
+  jsonLogs: string | null
+  persistRepos: string | null
+  env: NodeJS.ProcessEnv
+}
+
+/** Hosts whose route is remembered; past this the ones with no preview behind them are forgotten. */
+const ROUTE_CACHE_MAX = 2048
+/** An unknown ref is fetched at most this often per name (every request would otherwise run git fetch). */
+export const UNKNOWN_REF_FETCH_MS = 10_000
+/** How often idle previews are looked for (at most; shorter for short TTLs). */
+const IDLE_CHECK_MS = 1000
+
+/** What a host name's route leads to. */
+interface Binding {
+  host: string
+  target: HostTarget
+  /** For a preview: the repository and, once resolved, the runner. */
+  repo: ServedRepo | null
+  runner: PreviewRunner | null
+  /** Why it cannot be served (unknown ref, failed start): the host's own page says so. */
+  problem: {status: number; message: string} | null
+  checkedAt: number
+}
+
+export interface HostStatus {
+  status: 'ok' | 'stopping'
+  running_servers: number
+  idle_ttl_seconds: number
+  sub_servers: SubServer[]
+}
+
+export class Host {
+  readonly metrics = new HostMetrics()
+  private listener: Listener | null = null
+  private internal: http.Server | null = null
+  private internalPort = 0
+  private readonly routes = new Map<string, {route: Route; binding: Binding}>()
+  private readonly runners = new Map<string, PreviewRunner>()
+  private readonly routeOf = new WeakMap<Route, Binding>()
+  private repos: ServedRepo[] = []
+  private idleTimer: NodeJS.Timeout | null = null
+  private closing: Promise<void> | null = null
+  private readonly basicLink: LinkRecord | null
+  readonly startedAt = Date.now()
+
+  constructor(readonly opts: HostOptions) {
+    this.basicLink = null
+    if (opts.basicAuth !== null) {
+      const colon = opts.basicAuth.indexOf(':')
+      const user = opts.basicAuth.slice(0, colon)
+      const pass = opts.basicAuth.slice(colon + 1)
+      if (colon < 1 || pass === '') throw new InvalidInput('--basic-auth must be USER:PASS.', 'Pass --basic-auth preview:<a long random password>.')
+      if (user !== 'preview') throw new InvalidInput(`--basic-auth user must be "preview" (the gateway's basic user), not "${user}".`, 'Pass --basic-auth preview:<password>.')
+      this.basicLink = {auth_mode: 'basic', expires_at_epoch: Number.MAX_SAFE_INTEGER, jti: 'serve-basic', password_sha256: sha256Hex(pass), revoked: false}
+    }
+  }
+
+  get port(): number {
+    return this.listener?.port ?? 0
+  }
+
+  get url(): string {
+    return this.listener?.url ?? ''
+  }
+
+  get idleTtlMs(): number {
+    return this.opts.idleTtlMs
+  }
+
+  get servedRepos(): readonly ServedRepo[] {
+    return this.repos
+  }
+
+  /** Name rules now: single-repository mode is one repository without a label. */
+  rules(): NameRules {
+    const single = this.repos.length === 1 && this.repos[0]!.label === null
+    return {domain: this.opts.domain, labels: single ? [] : this.repos.map((r) => r.label!), secret: this.opts.secret}
+  }
+
+  /** Opens the repositories, then the internal server and the listener. */
+  async start(): Promise<void> {
+    const specs = this.opts.repos
+    if (specs.length === 0) throw new InvalidInput('No repository to serve.', 'Pass one or more [LABEL=]PATH arguments (or `repos:` under `serve:` in the config).')
+    const opened: ServedRepo[] = []
+    for (const spec of specs) {
+      const label = spec.label ?? (specs.length > 1 ? defaultLabel(spec.path) : null)
+      const repo = await openRepo({label, path: spec.path}, spec.paused ?? false)
+      if (label !== null && opened.some((r) => r.label === label)) throw new InvalidInput(`The label "${label}" is given twice.`, 'Give each repository its own label: LABEL=PATH.')
+      opened.push(repo)
+    }
+
+    this.repos = opened
+    this.internal = http.createServer((req, res) => {
+      handleHostRequest(this, req, res).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(500, {'content-type': 'text/plain; charset=utf-8'})
+        res.end(`${(error as Error).message}\n`)
+      })
+    })
+    await new Promise<void>((resolve, reject) => {
+      this.internal!.once('error', reject)
+      this.internal!.listen(0, '127.0.0.1', () => resolve())
+    })
+    this.internalPort = (this.internal.address() as net.AddressInfo).port
+    try {
+      this.listener = await startListener({
+        bindHost: this.opts.bind,
+        onRequest: (r, route) => this.onRequest(r, route),
+        port: this.opts.port,
+        resolveRoute: (host) => this.resolveRoute(host),
+      })
+    } catch (error) {
+      this.internal.close()
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'EADDRINUSE') throw new InvalidInput(`Port ${this.opts.port} on ${this.opts.bind} is in use.`, 'Pass another --port (0 picks a free one).')
+      throw error
+    }
+
+    const every = Math.min(IDLE_CHECK_MS, Math.max(100, this.opts.idleTtlMs / 4))
+    this.idleTimer = setInterval(() => this.checkIdle(), every)
+    this.idleTimer.unref()
+    this.persist()
+  }
+
+  /** Example host names of each repository, as `preview serve` prints them. */
+  exampleNames(): {label: string | null; name: string; url: string}[] {
+    const port = this.port === 80 ? '' : `:${this.port}`
+    return this.repos.map((r) => {
+      const name = r.label === null ? previewLabel(null, 'main', this.opts.secret) : previewLabel(r.label, null, this.opts.secret)
+      return {label: r.label, name, url: `http://${name}.${this.opts.domain}${port}/`}
+    })
+  }
+
+  private internalRoute(host: string, target: HostTarget, problem: Binding['problem'] = null): Route {
+    const route = makeRoute({jwtKey: new Uint8Array(32), links: [], mode: 'none', previewId: 'serve-host'}, this.internalPort)
+    this.bindRoute(host, route, {checkedAt: Date.now(), host, problem, repo: null, runner: null, target})
+    return route
+  }
+
+  private bindRoute(host: string, route: Route, binding: Binding): void {
+    try {
+      setRoutePublicUrl(route, `http://${host}`)
+    } catch {
+      // a Host header URL cannot hold: no public host for this route
+    }
+
+    if (this.routes.size >= ROUTE_CACHE_MAX) {
+      for (const [k, v] of this.routes) if (v.binding.runner === null) this.routes.delete(k)
+    }
+
+    this.routes.set(host, {binding, route})
+    this.routeOf.set(route, binding)
+  }
+
+  /** The listener's router: a route per host name, made on first sight (sync; refs resolve in ensureUpstream). */
+  private resolveRoute(header: string | null): Route | null {
+    const key = (header ?? '').trim().toLowerCase()
+    const known = this.routes.get(key)
+    if (known) {
+      const b = known.binding
+      // A paused repository's names answer 503 from the host; resumed, the preview's route serves again.
+      if (b.repo !== null && b.repo.paused) return this.internalRouteFor(key, b.target, {message: `The repository "${b.repo.label ?? b.repo.path}" is paused.`, status: 503})
+      if (b.target.kind === 'preview' && b.repo !== null && !this.repos.includes(b.repo)) {
+        this.routes.delete(key)
+      } else {
+        return known.route
+      }
+    }
+
+    const target = parseHost(header, this.rules())
+    if (hostName(header) === null) return null
+    if (target.kind !== 'preview') return this.internalRoute(key, target)
+    const repo = target.label === null ? this.repos[0]! : this.repos.find((r) => r.label === target.label)!
+    if (repo.paused) return this.internalRouteFor(key, target, {message: `The repository "${repo.label ?? repo.path}" is paused.`, status: 503})
+    const binding: Binding = {checkedAt: 0, host: key, problem: null, repo, runner: null, target}
+    const route = makeRoute(this.routeAuth(target.name), 0, {
+      ensureUpstream: () => this.ensureUpstream(route, binding),
+      onActivity: () => binding.runner?.touch(),
+    })
+    this.bindRoute(key, route, binding)
+    return route
+  }
+
+  /** A host page for a name (paused): not remembered, so the name serves again once resumed. */
+  private internalRouteFor(host: string, target: HostTarget, problem: Binding['problem']): Route {
+    const route = makeRoute({jwtKey: new Uint8Array(32), links: [], mode: 'none', previewId: 'serve-host'}, this.internalPort)
+    try {
+      setRoutePublicUrl(route, `http://${host}`)
+    } catch {
+      // no public host
+    }
+
+    this.routeOf.set(route, {checkedAt: Date.now(), host, problem, repo: null, runner: null, target})
+    return route
+  }
+
+  private routeAuth(name: string): GatewayAuth {
+    if (this.basicLink === null) return {jwtKey: new Uint8Array(32), links: [], mode: 'none', previewId: `serve-${name}`}
+    return {jwtKey: new Uint8Array(32), links: [this.basicLink], mode: 'basic', previewId: `serve-${name}`}
+  }
+
+  /** Before a connection's first upstream connect: the ref resolved (fetched once when unknown), the runner up. */
+  private async ensureUpstream(route: Route, b: Binding): Promise<void> {
+    const repo = b.repo!
+    const target = b.target as Extract<HostTarget, {kind: 'preview'}>
+    if (b.runner === null) {
+      if (b.problem !== null && Date.now() - b.checkedAt < UNKNOWN_REF_FETCH_MS) {
+        route.targetPort = this.internalPort
+        return
+      }
+
+      const resolved = await this.resolveRef(repo, target.ref)
+      b.checkedAt = Date.now()
+      if (resolved === null) {
+        b.problem = {message: `No branch, tag or commit "${target.ref ?? '(default branch)'}" in ${repo.label ?? repo.path} (after git fetch).`, status: 404}
+        route.targetPort = this.internalPort
+        return
+      }
+
+      b.problem = null
+      b.runner = this.runnerFor(repo, target, resolved)
+      b.runner.touch()
+    }
+
+    try {
+      await b.runner.ensure()
+    } catch (error) {
+      b.problem = {message: `The dev server of ${target.name} could not be started: ${(error as Error).message}`, status: 502}
+      route.targetPort = this.internalPort
+      return
+    }
+
+    b.problem = null
+    route.targetPort = b.runner.targetPort!
+  }
+
+  private async resolveRef(repo: ServedRepo, name: string | null): Promise<ResolvedRef | null> {
+    if (name === null) {
+      const branch = await defaultBranch(repo.root)
+      return branch === null ? null : {branch: true, ref: branch}
+    }
+
+    const found = await lookupRef(repo.root, name)
+    if (found !== null) return found
+    this.logJson({event: 'fetch', label: repo.label, ref: name})
+    await fetchAll(repo.root)
+    return lookupRef(repo.root, name)
+  }
+
+  /** One runner per repository and ref, whichever of its names was asked for. */
+  private runnerFor(repo: ServedRepo, target: Extract<HostTarget, {kind: 'preview'}>, resolved: ResolvedRef): PreviewRunner {
+    const key = `${repo.root}\0${resolved.ref}`
+    let runner = this.runners.get(key)
+    if (runner) return runner
+    const name = previewLabel(repo.label, resolved.ref.replace(/^refs\/tags\//, ''), null)
+    runner = new PreviewRunner(
+      {
+        autoPullMs: this.opts.autoPullMs,
+        branch: resolved.branch,
+        configCommand: repo.config.command,
+        configInstall: repo.config.install,
+        env: this.opts.env,
+        label: repo.label,
+        maxRestarts: repo.config.max_restarts ?? this.opts.maxRestarts,
+        name: target.label !== null && target.ref === null ? name : name,
+        paths: repo.paths,
+        readyTimeoutMs: this.opts.readyTimeoutMs,
+        ref: resolved.ref.replace(/^refs\/tags\//, ''),
+        root: repo.root,
+      },
+      (event, r) => this.onRunnerEvent(event, r),
+    )
+    this.runners.set(key, runner)
+    return runner
+  }
+
+  private onRunnerEvent(event: RunnerEvent, runner: PreviewRunner): void {
+    this.metrics.event(event, runner.spec.label)
+    this.logJson({event, label: runner.spec.label, name: runner.spec.name, ref: runner.spec.ref})
+  }
+
+  private onRequest(r: RequestRecord, route: Route | null): void {
+    const b = route === null ? undefined : this.routeOf.get(route)
+    const runner = b?.runner ?? null
+    runner?.recordRequest(r)
+    this.metrics.request(b?.repo?.label ?? null, r.status)
+    this.logJson({...r, event: 'request', host: b?.host ?? null, name: runner?.spec.name ?? null})
+  }
+
+  private checkIdle(): void {
+    const open = new Map<Route, number>()
+    for (const c of this.listener?.connections() ?? []) {
+      const route = c.currentRoute
+      if (c.upgraded && route) open.set(route, (open.get(route) ?? 0) + 1)
+    }
+
+    for (const route of open.keys()) this.routeOf.get(route)?.runner?.keepAwake()
+    for (const runner of this.runners.values()) void runner.checkIdle(this.opts.idleTtlMs)
+  }
+
+  /** The JSON status (`GET /-/preview.json`). */
+  status(): HostStatus {
+    const now = Date.now()
+    const subs = [...this.runners.values()].map((r) => r.status(now, this.opts.idleTtlMs))
+    return {
+      idle_ttl_seconds: Math.round(this.opts.idleTtlMs / 1000),
+      running_servers: subs.filter((s) => s.status === 'running').length,
+      status: this.closing ? 'stopping' : 'ok',
+      sub_servers: subs,
+    }
+  }
+
+  /** Why the host itself answers for a host name (unknown ref, failed start), from the name's route. */
+  problemFor(publicHost: string): Binding['problem'] {
+    const direct = this.routes.get(publicHost)
+    if (direct) return direct.binding.problem
+    for (const v of this.routes.values()) if (v.route.publicHost === publicHost) return v.binding.problem
+    return null
+  }
+
+  /** The Prometheus exposition, with the running gauge set from the runners now. */
+  metricsText(): Promise<string> {
+    const running = new Map<string | null, number>()
+    for (const r of this.repos) running.set(r.label, 0)
+    for (const runner of this.runners.values()) if (runner.state === 'running') running.set(runner.spec.label, (running.get(runner.spec.label) ?? 0) + 1)
+    return this.metrics.render(running)
+  }
+
+  /** Names cached as not found (or forbidden) may name a repository now. */
+  private forgetHostPages(): void {
+    for (const [host, v] of this.routes) if (v.binding.repo === null) this.routes.delete(host)
+  }
+
+  // --- admin API ---
+
+  async addRepo(spec: RepoSpec): Promise<ServedRepo> {
+    if (spec.label === null) throw new InvalidInput('A label is required.', 'POST {"label": "app", "path": "/srv/app"}.')
+    if (this.repos.length === 1 && this.repos[0]!.label === null) {
+      throw new InvalidInput('This host serves one repository without a label (<ref>.<domain> names); it cannot take a second.', 'Restart it with LABEL=PATH for each repository.')
+    }
+
+    if (this.repos.some((r) => r.label === spec.label)) throw new InvalidInput(`The label "${spec.label}" is already served.`, 'Remove it first, or pick another label.')
+    const repo = await openRepo(spec)
+    this.repos.push(repo)
+    this.forgetHostPages()
+    this.persist()
+    this.logJson({event: 'repo-add', label: repo.label, path: repo.path})
+    return repo
+  }
+
+  async removeRepo(label: string): Promise<void> {
+    const repo = this.findRepo(label)
+    this.repos = this.repos.filter((r) => r !== repo)
+    for (const [key, runner] of this.runners) {
+      if (runner.spec.root === repo.root && runner.spec.label === repo.label) {
+        this.runners.delete(key)
+        await runner.stop()
+      }
+    }
+
+    for (const [host, v] of this.routes) if (v.binding.repo === repo) this.routes.delete(host)
+    this.forgetHostPages()
+    this.persist()
+    this.logJson({event: 'repo-remove', label})
+  }
+
+  async setPaused(label: string, paused: boolean): Promise<ServedRepo> {
+    const repo = this.findRepo(label)
+    repo.paused = paused
+    if (paused) {
+      for (const runner of this.runners.values()) if (runner.spec.root === repo.root && runner.spec.label === repo.label) await runner.stop().then(() => this.forgetRunner(runner))
+      for (const c of this.listener?.connections() ?? []) {
+        const b = c.currentRoute ? this.routeOf.get(c.currentRoute) : undefined
+        if (b?.repo === repo) c.destroy()
+      }
+    }
+
+    this.persist()
+    this.logJson({event: paused ? 'repo-pause' : 'repo-resume', label})
+    return repo
+  }
+
+  private forgetRunner(runner: PreviewRunner): void {
+    for (const [key, r] of this.runners) if (r === runner) this.runners.delete(key)
+    for (const v of this.routes.values()) if (v.binding.runner === runner) v.binding.runner = null
+  }
+
+  findRepo(label: string): ServedRepo {
+    const repo = this.repos.find((r) => (r.label ?? '') === label)
+    if (!repo) throw new InvalidInput(`No repository is served under the label "${label}".`, 'GET /-/preview/repos lists them.')
+    return repo
+  }
+
+  private persist(): void {
+    if (this.opts.persistRepos !== null) writePersisted(this.opts.persistRepos, this.repos)
+  }
+
+  logJson(entry: Record<string, unknown>): void {
+    if (this.opts.jsonLogs === null) return
+    try {
+      appendFileSync(this.opts.jsonLogs, `${JSON.stringify({ts: new Date().toISOString(), ...entry})}\n`, {mode: 0o600})
+    } catch {
+      // a log that cannot be written must not take the host down
+    }
+  }
+
+  /** Stops every dev server (process groups), then the listener and the internal server. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.idleTimer) clearInterval(this.idleTimer)
+      await Promise.all([...this.runners.values()].map((r) => r.stop()))
+      await this.listener?.close()
+      await new Promise<void>((resolve) => {
+        if (!this.internal) return resolve()
+        this.internal.close(() => resolve())
+        this.internal.closeAllConnections()
+      })
+    })()
+    return this.closing
+  }
+}
