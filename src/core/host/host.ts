@@ -15,7 +15,7 @@ import {handleHostRequest} from './http.js'
 import {HostMetrics} from './metrics.js'
 import {hostName, parseHost, previewLabel, type HostTarget, type NameRules} from './names.js'
 import {defaultBranch, defaultLabel, fetchAll, lookupRef, openRepo, writePersisted, type RepoSpec, type ResolvedRef, type ServedRepo} from './repos.js'
-import {PreviewRunner, type RunnerEvent, type SubServer} from './runner.js'
+import {freePort, PreviewRunner, type RunnerEvent, type SubServer} from './runner.js'
 
 export interface HostOptions {
   repos: RepoSpec[]
@@ -41,6 +41,8 @@ const ROUTE_CACHE_MAX = 2048
 export const UNKNOWN_REF_FETCH_MS = 10_000
 /** How often idle previews are looked for (at most; shorter for short TTLs). */
 const IDLE_CHECK_MS = 1000
+/** Ports kept picked ahead for new previews. */
+const PORT_POOL = 4
 
 /** What a host name's route leads to. */
 interface Binding {
@@ -52,6 +54,8 @@ interface Binding {
   /** Why it cannot be served (unknown ref, failed start): the host's own page says so. */
   problem: {status: number; message: string} | null
   checkedAt: number
+  /** The port picked for the dev server when this route was made (its targetPort until the runner says). */
+  port?: number | undefined
 }
 
 export interface HostStatus {
@@ -72,6 +76,9 @@ export class Host {
   private repos: ServedRepo[] = []
   private idleTimer: NodeJS.Timeout | null = null
   private closing: Promise<void> | null = null
+  /** Free ports picked ahead, so a new preview route knows its dev server's port at once (runner.ts RunnerSpec.port). */
+  private readonly portPool: number[] = []
+  private refilling = false
   private readonly basicLink: LinkRecord | null
   readonly startedAt = Date.now()
 
@@ -147,10 +154,27 @@ export class Host {
       throw error
     }
 
+    await this.refillPorts()
     const every = Math.min(IDLE_CHECK_MS, Math.max(100, this.opts.idleTtlMs / 4))
     this.idleTimer = setInterval(() => this.checkIdle(), every)
     this.idleTimer.unref()
     this.persist()
+  }
+
+  private async refillPorts(): Promise<void> {
+    if (this.refilling) return
+    this.refilling = true
+    try {
+      while (this.portPool.length < PORT_POOL && !this.closing) this.portPool.push(await freePort())
+    } finally {
+      this.refilling = false
+    }
+  }
+
+  private takePort(): number | undefined {
+    const port = this.portPool.shift()
+    void this.refillPorts()
+    return port
   }
 
   /** Example host names of each repository, as `preview serve` prints them. */
@@ -203,8 +227,8 @@ export class Host {
     if (target.kind !== 'preview') return this.internalRoute(key, target)
     const repo = target.label === null ? this.repos[0]! : this.repos.find((r) => r.label === target.label)!
     if (repo.paused) return this.internalRouteFor(key, target, {message: `The repository "${repo.label ?? repo.path}" is paused.`, status: 503})
-    const binding: Binding = {checkedAt: 0, host: key, problem: null, repo, runner: null, target}
-    const route = makeRoute(this.routeAuth(target.name), 0, {
+    const binding: Binding = {checkedAt: 0, host: key, port: this.takePort(), problem: null, repo, runner: null, target}
+    const route = makeRoute(this.routeAuth(target.name), binding.port ?? 0, {
       ensureUpstream: () => this.ensureUpstream(route, binding),
       onActivity: () => binding.runner?.touch(),
     })
@@ -249,7 +273,7 @@ export class Host {
       }
 
       b.problem = null
-      b.runner = this.runnerFor(repo, target, resolved)
+      b.runner = this.runnerFor(repo, resolved, b.port)
       b.runner.touch()
     }
 
@@ -279,7 +303,7 @@ export class Host {
   }
 
   /** One runner per repository and ref, whichever of its names was asked for. */
-  private runnerFor(repo: ServedRepo, target: Extract<HostTarget, {kind: 'preview'}>, resolved: ResolvedRef): PreviewRunner {
+  private runnerFor(repo: ServedRepo, resolved: ResolvedRef, port: number | undefined): PreviewRunner {
     const key = `${repo.root}\0${resolved.ref}`
     let runner = this.runners.get(key)
     if (runner) return runner
@@ -293,8 +317,9 @@ export class Host {
         env: this.opts.env,
         label: repo.label,
         maxRestarts: repo.config.max_restarts ?? this.opts.maxRestarts,
-        name: target.label !== null && target.ref === null ? name : name,
+        name,
         paths: repo.paths,
+        port,
         readyTimeoutMs: this.opts.readyTimeoutMs,
         ref: resolved.ref.replace(/^refs\/tags\//, ''),
         root: repo.root,

@@ -56,6 +56,12 @@ export interface RunnerSpec {
   maxRestarts: number
   /** A branch not requested for this long is pulled before the next request is served (null: never). */
   autoPullMs: number | null
+  /**
+   * The PORT to give the dev server, picked before it starts: the gateway writes a request's upstream Host as
+   * `localhost:<route.targetPort>` when the head arrives, before an on-demand start, so the route must know it.
+   * Kept for restarts and wakes, so the route stays right.
+   */
+  port?: number | undefined
 }
 
 /** A preview's line of the host status (`sub_servers` of /-/preview.json). */
@@ -392,7 +398,9 @@ export class PreviewRunner {
 
   /** Spawns the dev command with PORT in its own process group and waits (ready_timeout) for its port. */
   private async spawnAndWait(): Promise<void> {
-    const wanted = await freePort()
+    // The port picked in advance, unless something else took it meanwhile.
+    const wanted = this.spec.port !== undefined && !(await tcpProbe(this.spec.port)) ? this.spec.port : await freePort()
+    this.spec.port = wanted
     this.event(`starting ${this.command} (PORT=${wanted})`)
     const child = spawnShellGroup(this.command!, {cwd: this.worktree!, env: devServerEnv(this.spec.env as Record<string, string>, wanted)})
     const pid = child.pid ?? null
