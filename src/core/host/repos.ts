@@ -56,6 +56,8 @@ export interface ResolvedRef {
   /** The ref as git knows it: a branch name, a tag name, or a commit. */
   ref: string
   branch: boolean
+  /** Set while looking up: the branch exists only on this remote. */
+  remote?: string
 }
 
 async function git(root: string, args: string[]) {
@@ -75,18 +77,36 @@ export async function defaultBranch(root: string): Promise<string | null> {
  * form (`feature/x` → `feature-x`) is it, else a commit named by 7-40 hex. Null when nothing (or several) match.
  */
 export async function lookupRef(root: string, name: string): Promise<ResolvedRef | null> {
-  const list = await git(root, ['for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/tags'])
+  const list = await git(root, ['for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/tags', 'refs/remotes'])
   const refs = list.exitCode === 0 ? list.stdout.split('\n').filter(Boolean) : []
   const branches = refs.filter((r) => r.startsWith('refs/heads/')).map((r) => r.slice('refs/heads/'.length))
   const tags = refs.filter((r) => r.startsWith('refs/tags/')).map((r) => r.slice('refs/tags/'.length))
-  const exact = branches.find((b) => b.toLowerCase() === name) ?? null
-  if (exact !== null) return {branch: true, ref: exact}
-  const tag = tags.find((t) => t.toLowerCase() === name)
-  if (tag !== undefined) return {branch: false, ref: `refs/tags/${tag}`}
-  const slugged = branches.filter((b) => refSlug(b) === name)
-  if (slugged.length === 1) return {branch: true, ref: slugged[0]!}
-  const sluggedTags = tags.filter((t) => refSlug(t) === name)
-  if (slugged.length === 0 && sluggedTags.length === 1) return {branch: false, ref: `refs/tags/${sluggedTags[0]!}`}
+  // Remote branches as `remote/branch` (a served clone has its team's branches only there).
+  const remote = refs.filter((r) => r.startsWith('refs/remotes/') && !r.endsWith('/HEAD')).map((r) => r.slice('refs/remotes/'.length))
+  const pick = (match: (n: string) => boolean): ResolvedRef | null | 'ambiguous' => {
+    const b = branches.filter(match)
+    if (b.length === 1) return {branch: true, ref: b[0]!}
+    if (b.length > 1) return 'ambiguous'
+    const r = remote.filter((x) => match(x.slice(x.indexOf('/') + 1)))
+    if (r.length === 1) return {branch: true, ref: r[0]!.slice(r[0]!.indexOf('/') + 1), remote: r[0]!.slice(0, r[0]!.indexOf('/'))}
+    if (r.length > 1) return 'ambiguous'
+    const t = tags.filter(match)
+    if (t.length === 1) return {branch: false, ref: `refs/tags/${t[0]!}`}
+    return t.length > 1 ? 'ambiguous' : null
+  }
+
+  const found = pick((n) => n.toLowerCase() === name) ?? pick((n) => refSlug(n) === name)
+  if (found === 'ambiguous') return null
+  if (found !== null) {
+    if (found.remote) {
+      // A branch only the remote has: a local branch tracking it, so auto-pull fetches and resets to the remote tip.
+      const made = await git(root, ['branch', '--track', found.ref, `${found.remote}/${found.ref}`])
+      if (made.exitCode !== 0) return null
+    }
+
+    return {branch: found.branch, ref: found.ref}
+  }
+
   if (/^[0-9a-f]{7,40}$/.test(name)) {
     const c = await git(root, ['rev-parse', '--verify', '--quiet', `${name}^{commit}`])
     if (c.exitCode === 0) return {branch: false, ref: c.stdout.trim()}
