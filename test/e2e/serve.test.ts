@@ -99,6 +99,19 @@ describe('preview serve (single repository, signed names)', () => {
     expect(metrics.body).toMatch(/preview_serve_requests_total\{code="4xx",label="default"\} [3-9]/)
   })
 
+  it('a browser asking for a preview that is not up gets an auto-refreshing "starting" page, then the app', async () => {
+    const sha = git(repo.dir, 'rev-parse', '--short=8', 'feature/x')
+    const name = `${signName(SECRET, sha)}.localhost`
+    const accept = {accept: 'text/html,application/xhtml+xml,*/*;q=0.8'}
+    const first = await request(host.port, name, '/', {headers: accept})
+    expect(first.status).toBe(503)
+    expect(first.headers.refresh).toBe('1')
+    expect(first.body).toContain(`Starting ${sha}`)
+    expect(await waitFor(async () => (await request(host.port, name, '/', {headers: accept})).status === 200, 20_000)).toBe(true)
+    expect((await request(host.port, name, '/', {headers: accept})).body).toMatch(/^hello from feature/)
+    expect((await sub(sha)).ref).toBe(git(repo.dir, 'rev-parse', 'feature/x'))
+  })
+
   it('an idle preview stops after the TTL and wakes on the next request', async () => {
     const before = await sub('feature-x')
     expect(await waitFor(async () => (await sub('feature-x')).status === 'idle', 15_000)).toBe(true)

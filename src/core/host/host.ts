@@ -8,6 +8,7 @@ import type net from 'node:net'
 import {InvalidInput} from '../errors.js'
 import {makeRoute, setRoutePublicUrl, startListener, type Listener, type Route} from '../gateway/index.js'
 import type {GatewayAuth} from '../gateway/index.js'
+import type {RequestHead} from '../gateway/parse.js'
 import type {RequestRecord} from '../gateway/types.js'
 import {sha256Hex} from '../preview/credentials.js'
 import type {LinkRecord} from '../preview/types.js'
@@ -44,6 +45,13 @@ const IDLE_CHECK_MS = 1000
 /** Ports kept picked ahead for new previews. */
 const PORT_POOL = 4
 
+/** A browser loading a page (not a script, a fetch or a WebSocket): it may be shown the "starting" page. */
+function isBrowserNavigation(head: RequestHead): boolean {
+  if (head.method !== 'GET' || head.upgrade !== null) return false
+  const accept = head.headers.find(([k]) => k.toLowerCase() === 'accept')?.[1] ?? ''
+  return accept.includes('text/html')
+}
+
 /** What a host name's route leads to. */
 interface Binding {
   host: string
@@ -54,6 +62,8 @@ interface Binding {
   /** Why it cannot be served (unknown ref, failed start): the host's own page says so. */
   problem: {status: number; message: string} | null
   checkedAt: number
+  /** The "starting" page's route (same auth as the preview's), made on first use. */
+  startingRoute?: Route
   /** The port picked for the dev server when this route was made (its targetPort until the runner says). */
   port?: number | undefined
 }
@@ -145,7 +155,7 @@ export class Host {
         bindHost: this.opts.bind,
         onRequest: (r, route) => this.onRequest(r, route),
         port: this.opts.port,
-        resolveRoute: (host) => this.resolveRoute(host),
+        resolveRoute: (host, head) => this.resolveRoute(host, head),
       })
     } catch (error) {
       this.internal.close()
@@ -207,8 +217,32 @@ export class Host {
     this.routeOf.set(route, binding)
   }
 
-  /** The listener's router: a route per host name, made on first sight (sync; refs resolve in ensureUpstream). */
-  private resolveRoute(header: string | null): Route | null {
+  /**
+   * The listener's router. A browser navigating to a preview that is not up yet gets the host's small
+   * auto-refreshing "starting" page (behind the same auth) while the start runs; other clients wait for it.
+   */
+  private resolveRoute(header: string | null, head?: RequestHead): Route | null {
+    const route = this.lookupRoute(header)
+    if (route === null || head === undefined || !isBrowserNavigation(head)) return route
+    const b = this.routeOf.get(route)
+    if (!b || b.target.kind !== 'preview' || b.repo === null || b.problem !== null || b.runner?.state === 'running') return route
+    void this.ensureUpstream(route, b).catch(() => {}) // the start runs now; the page refreshes until it is up
+    if (!b.startingRoute) {
+      b.startingRoute = makeRoute(this.routeAuth((b.target as {name: string}).name), this.internalPort)
+      try {
+        setRoutePublicUrl(b.startingRoute, `http://${b.host}`)
+      } catch {
+        // no public host
+      }
+
+      this.routeOf.set(b.startingRoute, b)
+    }
+
+    return b.startingRoute
+  }
+
+  /** A route per host name, made on first sight (sync; refs resolve in ensureUpstream). */
+  private lookupRoute(header: string | null): Route | null {
     const key = (header ?? '').trim().toLowerCase()
     const known = this.routes.get(key)
     if (known) {
@@ -273,7 +307,7 @@ export class Host {
       }
 
       b.problem = null
-      b.runner = this.runnerFor(repo, resolved, b.port)
+      b.runner = this.runnerFor(repo, resolved, target.name, b.port)
       b.runner.touch()
     }
 
@@ -302,12 +336,11 @@ export class Host {
     return lookupRef(repo.root, name)
   }
 
-  /** One runner per repository and ref, whichever of its names was asked for. */
-  private runnerFor(repo: ServedRepo, resolved: ResolvedRef, port: number | undefined): PreviewRunner {
+  /** One runner per repository and ref, named for the host name label it was first asked by. */
+  private runnerFor(repo: ServedRepo, resolved: ResolvedRef, name: string, port: number | undefined): PreviewRunner {
     const key = `${repo.root}\0${resolved.ref}`
     let runner = this.runners.get(key)
     if (runner) return runner
-    const name = previewLabel(repo.label, resolved.ref.replace(/^refs\/tags\//, ''), null)
     runner = new PreviewRunner(
       {
         autoPullMs: this.opts.autoPullMs,
@@ -364,6 +397,14 @@ export class Host {
       status: this.closing ? 'stopping' : 'ok',
       sub_servers: subs,
     }
+  }
+
+  /** The state of the preview behind a host name, for the "starting" page. */
+  runnerStateFor(publicHost: string): {ref: string | null; state: string | null; lines: string[]} {
+    const b = this.routes.get(publicHost)?.binding ?? [...this.routes.values()].find((v) => v.route.publicHost === publicHost)?.binding
+    const target = b?.target.kind === 'preview' ? b.target : null
+    const status = b?.runner?.status()
+    return {lines: status?.recent_logs.slice(-5) ?? [], ref: b?.runner?.spec.ref ?? target?.ref ?? null, state: b?.runner?.state ?? null}
   }
 
   /** Why the host itself answers for a host name (unknown ref, failed start), from the name's route. */

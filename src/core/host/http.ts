@@ -9,6 +9,8 @@ import {dashboardHtml} from './dashboard.js'
 import type {Host} from './host.js'
 import {parseHost} from './names.js'
 
+const esc = (s: string): string => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
+
 /** Largest admin request body read. */
 const MAX_BODY = 64 * 1024
 
@@ -89,7 +91,16 @@ export async function handleHostRequest(host: Host, req: http.IncomingMessage, r
       }
 
       const problem = host.problemFor(publicHost)
-      send(res, problem?.status ?? 503, `${problem?.message ?? 'This preview is not available right now; retry.'}\n`)
+      if (problem !== null) {
+        send(res, problem.status, `${problem.message}\n`)
+        return
+      }
+
+      // The preview is starting (a browser was sent here instead of waiting): a page that reloads until it is up.
+      const {lines, ref, state} = host.runnerStateFor(publicHost)
+      const what = ref ?? 'the default branch'
+      const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="1"><title>Starting ${esc(what)}…</title></head><body style="font:16px system-ui,sans-serif;margin:3em"><h1>Starting ${esc(what)}…</h1><p>${esc(state ?? 'starting')}: this page reloads by itself once the dev server is up.</p><pre style="color:#666">${esc(lines.join('\n'))}</pre></body></html>\n`
+      send(res, 503, html, 'text/html; charset=utf-8', {refresh: '1', 'retry-after': '1'})
       return
     }
 
