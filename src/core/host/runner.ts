@@ -24,6 +24,8 @@ export const RECENT_REQUESTS = 100
 export const AUTO_PULL_TIMEOUT_MS = 30_000
 export const RESTART_BACKOFF_MS = 500
 const SOCKET_SCAN_MS = 150
+/** Before this, only the output is read for the port (a banner comes first for nearly every dev server). */
+const SOCKET_SCAN_AFTER_MS = 1000
 
 export type RunnerState = 'stopped' | 'starting' | 'running' | 'idle' | 'crashed' | 'stopping'
 
@@ -416,7 +418,8 @@ export class PreviewRunner {
       exited = code
       if (pid !== null && this.pid === pid) void this.onExit(pid, code)
     })
-    const deadline = Date.now() + this.spec.readyTimeoutMs
+    const spawnedAt = Date.now()
+    const deadline = spawnedAt + this.spec.readyTimeoutMs
     let lastScan = 0
     while (Date.now() < deadline) {
       if (this.stoppedForGood) throw new PreviewError('HOST_STOPPING', 'The host is shutting down.')
@@ -427,7 +430,8 @@ export class PreviewRunner {
 
       const candidate = sniffer.best()
       if (candidate && (await probeCandidate(candidate))) return this.ready(candidate.port)
-      if (pid && Date.now() - lastScan >= SOCKET_SCAN_MS) {
+      // The socket scan reads all of /proc (slow on a busy box): only once the output has named nothing for a while.
+      if (pid && Date.now() - spawnedAt >= SOCKET_SCAN_AFTER_MS && Date.now() - lastScan >= SOCKET_SCAN_MS) {
         lastScan = Date.now()
         const ports = listeningPorts(processTree(pid)).filter((p) => !sniffer.rejected.has(p))
         if (ports.includes(wanted) && (await tcpProbe(wanted))) return this.ready(wanted)
