@@ -1,6 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {expiresIn, sandboxLabel, table} from '../cli/render.js'
+import {servedRows, type ServedRow} from '../core/host/list.js'
 import {PreviewManager} from '../core/preview/manager.js'
 import type {PreviewRow} from '../core/preview/types.js'
 
@@ -11,13 +12,18 @@ export default class List extends BaseCommand {
     'show-secrets': Flags.boolean({default: false, description: 'show share URLs with their token or password'}),
   }
 
-  async run(): Promise<PreviewRow[]> {
+  async run(): Promise<(PreviewRow | ServedRow)[]> {
     const {flags} = await this.parse(List)
-    const rows = await new PreviewManager({cwd: process.cwd()}).list({showSecrets: flags['show-secrets']})
-    if (rows.length === 0) {
+    const manager = new PreviewManager({cwd: process.cwd()})
+    const [own, paths] = await Promise.all([manager.list({showSecrets: flags['show-secrets']}), manager.sddPaths()])
+    // Previews a `preview serve` host runs for this repository, marked `serve` (PROVIDER and the id's prefix).
+    const served = servedRows(paths, {showSecrets: flags['show-secrets']})
+    if (own.length === 0 && served.length === 0) {
       this.log('No previews. Start one with `preview start`.')
-      return rows
+      return own
     }
+
+    const rows: (PreviewRow | ServedRow)[] = [...own, ...served]
 
     this.log(
       table(
@@ -28,8 +34,8 @@ export default class List extends BaseCommand {
           r.tunnel_provider,
           String(r.port ?? '-'),
           r.auth_mode,
-          expiresIn(r.expires_at_epoch),
-          sandboxLabel(r),
+          'served_by' in r ? '-' : expiresIn(r.expires_at_epoch),
+          'served_by' in r ? `worktree/${r.sandbox_session_id}` : sandboxLabel(r),
           r.public_url ?? '-',
         ]),
       ),

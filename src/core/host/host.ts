@@ -14,8 +14,10 @@ import {sha256Hex} from '../preview/credentials.js'
 import type {LinkRecord} from '../preview/types.js'
 import {handleHostRequest} from './http.js'
 import {HostMetrics} from './metrics.js'
-import {hostName, parseHost, previewLabel, type HostTarget, type NameRules} from './names.js'
+import {procStartTime} from '../process.js'
+import {hostName, parseHost, previewLabel, signName, type HostTarget, type NameRules} from './names.js'
 import {defaultBranch, defaultLabel, fetchAll, lookupRef, openRepo, writePersisted, type RepoSpec, type ResolvedRef, type ServedRepo} from './repos.js'
+import {claimRepo, removeHostFile, writeHostFile} from './status-file.js'
 import {freePort, PreviewRunner, type RunnerEvent, type SubServer} from './runner.js'
 
 export interface HostOptions {
@@ -138,6 +140,7 @@ export class Host {
       opened.push(repo)
     }
 
+    for (const repo of opened) await claimRepo(repo.paths, repo.root)
     this.repos = opened
     this.internal = http.createServer((req, res) => {
       handleHostRequest(this, req, res).catch((error: unknown) => {
@@ -169,6 +172,29 @@ export class Host {
     this.idleTimer = setInterval(() => this.checkIdle(), every)
     this.idleTimer.unref()
     this.persist()
+    this.writeStatusFiles()
+  }
+
+  /** `.sdd/runtime/preview/serve.json` of each repository: what `preview list` and `preview cleanup` see. */
+  private writeStatusFiles(only?: ServedRepo): void {
+    const port = this.port === 80 ? '' : `:${this.port}`
+    // One file per repository root (two labels may serve the same checkout).
+    const roots = new Map((only ? [only] : this.repos).map((r) => [r.root, r]))
+    for (const repo of roots.values()) {
+      const previews = [...this.runners.values()]
+        .filter((r) => r.spec.root === repo.root)
+        .map((r) => {
+          const st = r.status()
+          const paused = this.repos.find((x) => x.root === r.spec.root && x.label === r.spec.label)?.paused ?? false
+          const signed = this.opts.secret === null ? st.name : signName(this.opts.secret, st.name)
+          return {command: st.command, commit: st.commit, label: st.label, name: st.name, pid: st.pid, pid_start_time: st.pid ? procStartTime(st.pid) : null, port: st.port, ref: st.ref, status: paused ? 'paused' : st.status, url: `http://${signed}.${this.opts.domain}${port}/`, worktree: r.worktreeDir}
+        })
+      try {
+        writeHostFile(repo.paths, {auth_mode: this.basicLink ? 'basic' : 'none', domain: this.opts.domain, previews, url: this.url})
+      } catch {
+        // a read-only .sdd must not take the host down; list just will not show it
+      }
+    }
   }
 
   private async refillPorts(): Promise<void> {
@@ -365,6 +391,8 @@ export class Host {
 
   private onRunnerEvent(event: RunnerEvent, runner: PreviewRunner): void {
     this.metrics.event(event, runner.spec.label)
+    const repo = this.repos.find((r) => r.root === runner.spec.root && r.label === runner.spec.label)
+    if (repo) this.writeStatusFiles(repo)
     this.logJson({event, label: runner.spec.label, name: runner.spec.name, ref: runner.spec.ref})
   }
 
@@ -438,7 +466,9 @@ export class Host {
 
     if (this.repos.some((r) => r.label === spec.label)) throw new InvalidInput(`The label "${spec.label}" is already served.`, 'Remove it first, or pick another label.')
     const repo = await openRepo(spec)
+    if (!this.repos.some((r) => r.root === repo.root)) await claimRepo(repo.paths, repo.root)
     this.repos.push(repo)
+    this.writeStatusFiles(repo)
     this.forgetHostPages()
     this.persist()
     this.logJson({event: 'repo-add', label: repo.label, path: repo.path})
@@ -456,6 +486,7 @@ export class Host {
     }
 
     for (const [host, v] of this.routes) if (v.binding.repo === repo) this.routes.delete(host)
+    if (!this.repos.some((r) => r.root === repo.root)) removeHostFile(repo.paths)
     this.forgetHostPages()
     this.persist()
     this.logJson({event: 'repo-remove', label})
@@ -473,6 +504,7 @@ export class Host {
     }
 
     this.persist()
+    this.writeStatusFiles(repo)
     this.logJson({event: paused ? 'repo-pause' : 'repo-resume', label})
     return repo
   }
@@ -506,6 +538,7 @@ export class Host {
     this.closing ??= (async () => {
       if (this.idleTimer) clearInterval(this.idleTimer)
       await Promise.all([...this.runners.values()].map((r) => r.stop()))
+      for (const repo of this.repos) removeHostFile(repo.paths)
       await this.listener?.close()
       await new Promise<void>((resolve) => {
         if (!this.internal) return resolve()

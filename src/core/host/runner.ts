@@ -233,6 +233,11 @@ export class PreviewRunner {
     return Promise.all([kill(), this.serial(kill)]).then(() => {})
   }
 
+  /** Where its worktree is (made on the first start). */
+  get worktreeDir(): string {
+    return path.join(this.spec.paths.worktrees, `host-${this.spec.name}`)
+  }
+
   /** Why the last start failed (the host's error page shows it). */
   get lastError(): string | null {
     return this.error
@@ -280,7 +285,7 @@ export class PreviewRunner {
   /** The worktree for this ref: `.sdd/worktrees/host-<name>`, made once and reused (reset to the ref on first start). */
   private async prepareWorktree(): Promise<string> {
     const sessionId = `host-${this.spec.name}`
-    const dir = path.join(this.spec.paths.worktrees, sessionId)
+    const dir = this.worktreeDir
     if (existsSync(path.join(dir, '.git'))) {
       if (this.worktree === null) {
         // A worktree left by an earlier run of the host: bring it to what the ref names now.

@@ -19,6 +19,7 @@ import {installCommand} from './install.js'
 import {SUPERVISOR_SCRIPT, takePrewarmed} from './prewarm.js'
 import {loadJwtKey, mintCredential, type Credential} from './credentials.js'
 import type {SupervisorInput} from './supervisor-main.js'
+import {inUseByHost} from '../host/status-file.js'
 import {excludeSdd, isBranch, listWorktrees, pullBranch, removeWorktree, repoRoot, resolveSandbox} from './sandbox.js'
 import {findRow, patchRow, readState, removeRow} from './state.js'
 import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from './supervisor.js'
@@ -389,14 +390,15 @@ export class PreviewManager {
   async cleanupPlan(): Promise<CleanupPlan> {
     const {paths} = await this.locate()
     const rows = readState(paths).previews
-    const used = new Set(rows.map((r) => path.resolve(r.cwd)))
+    const host = inUseByHost(paths) // a running `preview serve` keeps its worktrees and logs
+    const used = new Set([...rows.map((r) => path.resolve(r.cwd)), ...host.worktrees])
     const ids = new Set(rows.map((r) => r.preview_id))
     const worktrees = listWorktrees(paths)
       .filter((w) => !used.has(path.resolve(w.dir)))
       .map((w) => ({bytes: diskUsage(w.dir), path: w.dir}))
     const logs = existsSync(paths.logs)
       ? readdirSync(paths.logs)
-          .filter((f) => f.endsWith('.log') && !ids.has(f.slice(0, -4)))
+          .filter((f) => f.endsWith('.log') && !ids.has(f.slice(0, -4)) && !host.logs.includes(path.join(paths.logs, f)))
           .map((f) => ({bytes: statSync(path.join(paths.logs, f)).size, path: path.join(paths.logs, f)}))
       : []
     const total = [...worktrees, ...logs].reduce((sum, e) => sum + e.bytes, 0)
@@ -406,7 +408,7 @@ export class PreviewManager {
   /** Removes what cleanupPlan lists (worktrees through git, so git forgets them too). */
   async cleanup(plan: CleanupPlan): Promise<CleanupPlan> {
     const {paths, root} = await this.locate()
-    const inUse = new Set(readState(paths).previews.map((r) => path.resolve(r.cwd)))
+    const inUse = new Set([...readState(paths).previews.map((r) => path.resolve(r.cwd)), ...inUseByHost(paths).worktrees])
     const removed: CleanupPlan = {logs: [], total_bytes: 0, worktrees: []}
     for (const w of plan.worktrees) {
       if (inUse.has(path.resolve(w.path))) continue // a preview started meanwhile
