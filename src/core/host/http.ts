@@ -40,11 +40,23 @@ function isLoopback(address: string): boolean {
   return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.')
 }
 
-/** Admin and status need the admin secret (Bearer) or the basic credentials; with neither configured, loopback. */
-export function adminAllowed(host: Host, req: http.IncomingMessage): boolean {
+/**
+ * A request made on this machine, not relayed: its peer is loopback and no proxy forwarded it (a Caddy or nginx
+ * in front connects from loopback too, so a request it relays, which carries its client's X-Forwarded-For,
+ * Forwarded or X-Real-IP, is not local).
+ */
+export function isLocalRequest(req: http.IncomingMessage): boolean {
+  const xff = req.headers['x-forwarded-for']
+  const hops = (Array.isArray(xff) ? xff.join(',') : (xff ?? '')).split(',').filter((h) => h.trim() !== '')
+  if (hops.length !== 1 || req.headers.forwarded !== undefined || req.headers['x-real-ip'] !== undefined) return false
+  return isLoopback(peerAddress(req))
+}
+
+/** Admin and status need the admin secret (Bearer) or the basic credentials; with neither configured, local requests. */
+export function adminAllowed(host: Pick<Host, 'opts'>, req: http.IncomingMessage): boolean {
   const {adminSecret, basicAuth} = host.opts
   const auth = req.headers.authorization ?? ''
-  if (adminSecret === null && basicAuth === null) return isLoopback(peerAddress(req))
+  if (adminSecret === null && basicAuth === null) return isLocalRequest(req)
   if (adminSecret !== null && /^bearer /i.test(auth) && safeEqual(auth.slice(7).trim(), adminSecret)) return true
   if (basicAuth !== null && /^basic /i.test(auth)) return safeEqual(Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8'), basicAuth)
   return false
