@@ -67,6 +67,18 @@ describe('preview serve (labels, admin API)', () => {
     expect(missing.body).toContain('No branch, tag or commit "nope"')
   })
 
+  it('a ref whose dev server cannot start answers 502 with the reason and its last log lines', async () => {
+    git(origin.dir, 'checkout', '-q', '-b', 'broken')
+    origin.write('server.js', "console.error('boom: missing config'); process.exit(3)\n")
+    origin.commit('broken')
+    git(origin.dir, 'checkout', '-q', 'main')
+    const reply = await request(host.port, 'app--broken.localhost')
+    expect(reply.status).toBe(502)
+    expect(reply.body).toContain('exited (code 3) before it was ready')
+    expect(reply.body).toContain('boom: missing config')
+    expect(pidsInside(`${served}/.sdd/worktrees/host-app--broken`)).toEqual([])
+  })
+
   it('admin calls without the secret are refused and change nothing', async () => {
     expect((await post(host.port, 'pause', {label: 'app'}, {})).status).toBe(401)
     expect((await post(host.port, 'pause', {label: 'app'}, {authorization: 'Bearer nope'})).status).toBe(401)

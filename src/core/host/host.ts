@@ -5,7 +5,7 @@
 import {appendFileSync} from 'node:fs'
 import http from 'node:http'
 import type net from 'node:net'
-import {InvalidInput} from '../errors.js'
+import {InvalidInput, isPreviewError} from '../errors.js'
 import {makeRoute, setRoutePublicUrl, startListener, type Listener, type Route} from '../gateway/index.js'
 import type {GatewayAuth} from '../gateway/index.js'
 import type {RequestHead} from '../gateway/parse.js'
@@ -42,6 +42,8 @@ export interface HostOptions {
 const ROUTE_CACHE_MAX = 2048
 /** An unknown ref is fetched at most this often per name (every request would otherwise run git fetch). */
 export const UNKNOWN_REF_FETCH_MS = 10_000
+/** A failed start is tried again by a request at most this often. */
+export const RETRY_FAILED_START_MS = 5000
 /** How often idle previews are looked for (at most; shorter for short TTLs). */
 const IDLE_CHECK_MS = 1000
 /** Ports kept picked ahead for new previews. */
@@ -324,7 +326,16 @@ export class Host {
         return
       }
 
-      const resolved = await this.resolveRef(repo, target.ref)
+      let resolved: ResolvedRef | null
+      try {
+        resolved = await this.resolveRef(repo, target.ref)
+      } catch (error) {
+        b.checkedAt = Date.now()
+        b.problem = {message: (error as Error).message, status: 404}
+        route.targetPort = this.internalPort
+        return
+      }
+
       b.checkedAt = Date.now()
       if (resolved === null) {
         b.problem = {message: `No branch, tag or commit "${target.ref ?? '(default branch)'}" in ${repo.label ?? repo.path} (after git fetch).`, status: 404}
@@ -337,10 +348,18 @@ export class Host {
       b.runner.touch()
     }
 
+    // A start that just failed is not tried again for every request (a browser reloading, a page's assets).
+    if (b.runner.state === 'crashed' && b.problem !== null && Date.now() - b.checkedAt < RETRY_FAILED_START_MS) {
+      route.targetPort = this.internalPort
+      return
+    }
+
     try {
       await b.runner.ensure()
     } catch (error) {
-      b.problem = {message: `The dev server of ${target.name} could not be started: ${(error as Error).message}`, status: 502}
+      const details = isPreviewError(error) ? error.details : []
+      b.problem = {message: [`The dev server of ${target.name} could not be started: ${(error as Error).message}`, ...details].join('\n'), status: 502}
+      b.checkedAt = Date.now()
       route.targetPort = this.internalPort
       return
     }

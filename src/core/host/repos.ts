@@ -83,20 +83,24 @@ export async function lookupRef(root: string, name: string): Promise<ResolvedRef
   const tags = refs.filter((r) => r.startsWith('refs/tags/')).map((r) => r.slice('refs/tags/'.length))
   // Remote branches as `remote/branch` (a served clone has its team's branches only there).
   const remote = refs.filter((r) => r.startsWith('refs/remotes/') && !r.endsWith('/HEAD')).map((r) => r.slice('refs/remotes/'.length))
-  const pick = (match: (n: string) => boolean): ResolvedRef | null | 'ambiguous' => {
+  const ambiguous = (refs: string[]): never => {
+    throw new InvalidInput(`"${name}" names several refs: ${refs.join(', ')}.`, 'Rename one of them, or ask for the commit by its hash.')
+  }
+
+  const pick = (match: (n: string) => boolean): ResolvedRef | null => {
     const b = branches.filter(match)
     if (b.length === 1) return {branch: true, ref: b[0]!}
-    if (b.length > 1) return 'ambiguous'
+    if (b.length > 1) return ambiguous(b)
     const r = remote.filter((x) => match(x.slice(x.indexOf('/') + 1)))
     if (r.length === 1) return {branch: true, ref: r[0]!.slice(r[0]!.indexOf('/') + 1), remote: r[0]!.slice(0, r[0]!.indexOf('/'))}
-    if (r.length > 1) return 'ambiguous'
+    // The same branch on several remotes is one branch only if they agree; else ask for one.
+    if (r.length > 1) return ambiguous(r)
     const t = tags.filter(match)
     if (t.length === 1) return {branch: false, ref: `refs/tags/${t[0]!}`}
-    return t.length > 1 ? 'ambiguous' : null
+    return t.length > 1 ? ambiguous(t) : null
   }
 
   const found = pick((n) => n.toLowerCase() === name) ?? pick((n) => refSlug(n) === name)
-  if (found === 'ambiguous') return null
   if (found !== null) {
     if (found.remote) {
       // A branch only the remote has: a local branch tracking it, so auto-pull fetches and resets to the remote tip.
