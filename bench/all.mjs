@@ -16,6 +16,7 @@ const steps = [
   ['memory', ['memory.mjs']],
   ['cold-start', ['cold-start.mjs']],
   ['soak', ['soak.mjs', '--cycles', String(arg('cycles', 200))]],
+  ['serve', ['serve.mjs']],
 ]
 let failed = 0
 for (const [name, [script, ...args]] of steps) {
