@@ -34,6 +34,7 @@ Without --secret anyone who can reach the host can run any commit of the reposit
     'idle-ttl': Flags.string({description: 'Stop a dev server after this long without requests. [default: 5m]', helpValue: 'DURATION'}),
     'json-logs': Flags.string({description: 'Append one JSON line per request and lifecycle event to FILE.', helpValue: 'FILE'}),
     'persist-repos': Flags.string({description: 'Keep the repository list (admin API changes) in FILE across restarts.', helpValue: 'FILE'}),
+    'public-scheme': Flags.string({description: 'https when a TLS proxy is in front: the Origin browsers send, Secure cookies, printed URLs. [default: http]', options: ['http', 'https']}),
     port: Flags.integer({description: 'Port to listen on, 0 for a free one. [default: 8000]', max: 65_535, min: 0}),
     'ready-timeout': Flags.string({description: 'How long a dev server may take to start. [default: 30s]', helpValue: 'DURATION'}),
     secret: Flags.string({description: 'Serve only names signed with this secret (NAME--SIG, see `preview sign`).', env: 'PREVIEW_SERVE_SECRET', helpValue: 'S'}),
@@ -60,6 +61,7 @@ Without --secret anyone who can reach the host can run any commit of the reposit
         jsonLogs: flags['json-logs'],
         persistRepos: flags['persist-repos'],
         port: flags.port,
+        publicScheme: flags['public-scheme'],
         readyTimeout: flags['ready-timeout'],
         repos: argv as string[],
         secret: flags.secret,
@@ -67,20 +69,22 @@ Without --secret anyone who can reach the host can run any commit of the reposit
       {cwd: process.cwd(), env: process.env, sddConfig},
     )
     const host = new Host(options)
+    // The handlers stay installed: a second Ctrl-C or SIGTERM while the dev servers stop must not kill the host
+    // half-way (their process groups would be left running).
+    let stopping = false
     const stopped = new Promise<void>((resolve) => {
       const stop = () => {
-        process.off('SIGINT', stop)
-        process.off('SIGTERM', stop)
+        if (stopping) process.stderr.write('Already stopping: waiting for the dev servers to exit.\n')
+        stopping = true
         resolve()
       }
 
-      process.once('SIGINT', stop)
-      process.once('SIGTERM', stop)
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
     })
     await host.start()
-    const port = host.port === 80 ? '' : `:${host.port}`
-    this.log(`Serving on ${host.url} (domain ${options.domain}); status at http://${options.domain}${port}/-/preview`)
-    for (const ex of host.exampleNames()) this.log(`  ${ex.label ?? 'repository'}: ${ex.url}`)
+    this.log(`Serving on ${host.url} (domain ${options.domain}); status at ${host.publicUrl(null)}-/preview`)
+    for (const ex of await host.exampleNames()) this.log(`  ${ex.label ?? 'repository'}: ${ex.url}`)
     if (options.secret === null) process.stderr.write('Warning: no --secret, so anyone who can reach this host can run any commit of these repositories.\n')
     process.stderr.write('Ctrl-C (or SIGTERM) stops every dev server this host started.\n')
     await stopped

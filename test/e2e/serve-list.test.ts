@@ -6,7 +6,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {json, runCli} from '../helpers/cli.js'
 import {alive, pidsInside, waitFor} from '../helpers/proc.js'
-import {makeRepo, type TempRepo} from '../helpers/repo.js'
+import {makeRepo, SERVER_JS, type TempRepo} from '../helpers/repo.js'
 import {request, startServe, type ServeProcess} from '../helpers/serve.js'
 
 describe('preview serve and the other commands', () => {
@@ -14,7 +14,9 @@ describe('preview serve and the other commands', () => {
   let host: ServeProcess
 
   beforeAll(async () => {
-    repo = makeRepo({body: 'listed'})
+    // A dev server that takes 1 s to exit on SIGTERM, so a second signal to the host lands mid-shutdown.
+    const slowExit = `${SERVER_JS}\nprocess.on('SIGTERM', () => setTimeout(() => process.exit(0), 1000))\n`
+    repo = makeRepo({files: {'body.txt': 'listed', 'package.json': '{"name":"app","private":true}', 'server.js': slowExit}})
     mkdirSync(path.join(repo.dir, '.sdd'), {recursive: true})
     writeFileSync(path.join(repo.dir, '.sdd', 'preview.yaml'), 'command: node server.js\n')
     host = await startServe(['.'], {cwd: repo.dir})
@@ -49,14 +51,22 @@ describe('preview serve and the other commands', () => {
     expect(second.stderr).toContain('already served by preview serve')
   })
 
-  it('the dev servers of a host killed with SIGKILL are stopped by the next host', async () => {
+  it('the dev servers of a host killed with SIGKILL are stopped by the next host; behind https; a second SIGTERM mid-shutdown still exits cleanly', async () => {
     const orphan = json(await runCli(['list', '--json'], {cwd: repo.dir}))[0].process_pid as number
     host.child.kill('SIGKILL')
     await new Promise((r) => host.child.once('exit', r))
     expect(alive(orphan)).toBe(true) // its own process group: SIGKILL of the host cannot take it along
-    host = await startServe(['.'], {cwd: repo.dir})
+    host = await startServe(['.', '--public-scheme', 'https'], {cwd: repo.dir})
     expect(alive(orphan)).toBe(false)
     expect(json(await runCli(['list', '--json'], {cwd: repo.dir}))).toEqual([])
+    // Behind a TLS proxy: the URLs printed are https, and the app's own POSTs (Origin https://<name>) pass.
+    expect(host.stdout()).toContain('repository: https://main.localhost/')
+    const post = (origin: string) => request(host.port, 'main.localhost', '/', {body: 'x', headers: {'content-type': 'text/plain', origin}, method: 'POST'})
+    expect((await post('https://main.localhost')).status).toBe(200)
+    expect((await post('http://evil.test')).status).toBe(403)
+    // Stopped twice, the second signal mid-shutdown (an impatient operator, systemd): still a clean exit.
+    host.child.kill('SIGTERM')
+    await new Promise((r) => setTimeout(r, 300))
     expect(await host.stop()).toBe(0)
     expect(await waitFor(() => pidsInside(repo.dir).length === 0, 5000)).toBe(true)
   })

@@ -138,6 +138,9 @@ describe('preview serve (single repository, signed names)', () => {
   it('SIGTERM stops every dev server it started and leaves no process', async () => {
     const pids = (await status()).sub_servers.map((s) => s.pid).filter(Boolean)
     expect(pids.length).toBeGreaterThan(0)
+    // Twice, as an impatient operator or systemd might: the second must not cut the shutdown short.
+    host.child.kill('SIGTERM')
+    host.child.kill('SIGTERM')
     expect(await host.stop()).toBe(0)
     for (const pid of pids) expect(alive(pid)).toBe(false)
     expect(await waitFor(() => pidsInside(repo.dir).length === 0, 5000)).toBe(true)

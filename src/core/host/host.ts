@@ -35,6 +35,8 @@ export interface HostOptions {
   maxRestarts: number
   jsonLogs: string | null
   persistRepos: string | null
+  /** `https` behind a TLS proxy: the origin browsers send, the cookie's Secure flag, the URLs printed. */
+  publicScheme: 'http' | 'https'
   env: NodeJS.ProcessEnv
 }
 
@@ -92,6 +94,7 @@ export class Host {
   private closing: Promise<void> | null = null
   /** Free ports picked ahead, so a new preview route knows its dev server's port at once (runner.ts RunnerSpec.port). */
   private readonly portPool: number[] = []
+  private readonly fetches = new Map<string, {at: number; running: Promise<void> | null}>()
   private refilling = false
   private readonly basicLink: LinkRecord | null
   readonly startedAt = Date.now()
@@ -179,7 +182,6 @@ export class Host {
 
   /** `.sdd/runtime/preview/serve.json` of each repository: what `preview list` and `preview cleanup` see. */
   private writeStatusFiles(only?: ServedRepo): void {
-    const port = this.port === 80 ? '' : `:${this.port}`
     // One file per repository root (two labels may serve the same checkout).
     const roots = new Map((only ? [only] : this.repos).map((r) => [r.root, r]))
     for (const repo of roots.values()) {
@@ -189,7 +191,7 @@ export class Host {
           const st = r.status()
           const paused = this.repos.find((x) => x.root === r.spec.root && x.label === r.spec.label)?.paused ?? false
           const signed = this.opts.secret === null ? st.name : signName(this.opts.secret, st.name)
-          return {command: st.command, commit: st.commit, label: st.label, name: st.name, pid: st.pid, pid_start_time: st.pid ? procStartTime(st.pid) : null, port: st.port, ref: st.ref, status: paused ? 'paused' : st.status, url: `http://${signed}.${this.opts.domain}${port}/`, worktree: r.worktreeDir}
+          return {command: st.command, commit: st.commit, label: st.label, name: st.name, pid: st.pid, pid_start_time: st.pid ? procStartTime(st.pid) : null, port: st.port, ref: st.ref, status: paused ? 'paused' : st.status, url: this.publicUrl(signed), worktree: r.worktreeDir}
         })
       try {
         writeHostFile(repo.paths, {auth_mode: this.basicLink ? 'basic' : 'none', domain: this.opts.domain, previews, url: this.url})
@@ -215,13 +217,22 @@ export class Host {
     return port
   }
 
-  /** Example host names of each repository, as `preview serve` prints them. */
-  exampleNames(): {label: string | null; name: string; url: string}[] {
-    const port = this.port === 80 ? '' : `:${this.port}`
-    return this.repos.map((r) => {
-      const name = r.label === null ? previewLabel(null, 'main', this.opts.secret) : previewLabel(r.label, null, this.opts.secret)
-      return {label: r.label, name, url: `http://${name}.${this.opts.domain}${port}/`}
-    })
+  /** The URL a host name label is reached at: the public scheme, and this port unless behind https or on 80. */
+  publicUrl(label: string | null): string {
+    const host = label === null ? this.opts.domain : `${label}.${this.opts.domain}`
+    const port = this.opts.publicScheme === 'https' || this.port === 80 ? '' : `:${this.port}`
+    return `${this.opts.publicScheme}://${host}${port}/`
+  }
+
+  /** Example host names of each repository (its default branch), as `preview serve` prints them. */
+  async exampleNames(): Promise<{label: string | null; name: string; url: string}[]> {
+    const out = []
+    for (const r of this.repos) {
+      const name = r.label === null ? previewLabel(null, (await defaultBranch(r.root)) ?? 'main', this.opts.secret) : previewLabel(r.label, null, this.opts.secret)
+      out.push({label: r.label, name, url: this.publicUrl(name)})
+    }
+
+    return out
   }
 
   private internalRoute(host: string, target: HostTarget, problem: Binding['problem'] = null): Route {
@@ -232,7 +243,7 @@ export class Host {
 
   private bindRoute(host: string, route: Route, binding: Binding): void {
     try {
-      setRoutePublicUrl(route, `http://${host}`)
+      setRoutePublicUrl(route, `${this.opts.publicScheme}://${host}`)
     } catch {
       // a Host header URL cannot hold: no public host for this route
     }
@@ -258,7 +269,7 @@ export class Host {
     if (!b.startingRoute) {
       b.startingRoute = makeRoute(this.routeAuth((b.target as {name: string}).name), this.internalPort)
       try {
-        setRoutePublicUrl(b.startingRoute, `http://${b.host}`)
+        setRoutePublicUrl(b.startingRoute, `${this.opts.publicScheme}://${b.host}`)
       } catch {
         // no public host
       }
@@ -302,7 +313,7 @@ export class Host {
   private internalRouteFor(host: string, target: HostTarget, problem: Binding['problem']): Route {
     const route = makeRoute({jwtKey: new Uint8Array(32), links: [], mode: 'none', previewId: 'serve-host'}, this.internalPort)
     try {
-      setRoutePublicUrl(route, `http://${host}`)
+      setRoutePublicUrl(route, `${this.opts.publicScheme}://${host}`)
     } catch {
       // no public host
     }
@@ -376,9 +387,30 @@ export class Host {
 
     const found = await lookupRef(repo.root, name)
     if (found !== null) return found
-    this.logJson({event: 'fetch', label: repo.label, ref: name})
-    await fetchAll(repo.root)
+    await this.fetchRepo(repo, name)
     return lookupRef(repo.root, name)
+  }
+
+  /**
+   * `git fetch` for an unknown ref: requests that arrive meanwhile share it, and a repository is fetched at most every
+   * UNKNOWN_REF_FETCH_MS whatever names are asked for (made-up names cannot make the host fetch without end).
+   */
+  private fetchRepo(repo: ServedRepo, name: string): Promise<void> {
+    const state = this.fetches.get(repo.root)
+    if (state?.running) return state.running
+    if (state && Date.now() - state.at < UNKNOWN_REF_FETCH_MS) return Promise.resolve()
+    this.logJson({event: 'fetch', label: repo.label, ref: name})
+    const running = fetchAll(repo.root).then(
+      () => {},
+      () => {},
+    )
+    const next = {at: Date.now(), running: running as Promise<void> | null}
+    this.fetches.set(repo.root, next)
+    void running.finally(() => {
+      next.running = null
+      next.at = Date.now()
+    })
+    return running
   }
 
   /** One runner per repository and ref, named for the host name label it was first asked by. */

@@ -26,6 +26,7 @@ export interface ServeFlags {
   config?: string | undefined
   jsonLogs?: string | undefined
   persistRepos?: string | undefined
+  publicScheme?: string | undefined
 }
 
 const require = createRequire(import.meta.url)
@@ -105,6 +106,8 @@ export function resolveServeOptions(flags: ServeFlags, opts: {cwd: string; sddCo
     }
   }
 
+  const publicScheme = pick(flags.publicScheme, 'public_scheme', String) ?? 'http'
+  if (publicScheme !== 'http' && publicScheme !== 'https') throw new InvalidInput(`--public-scheme must be http or https, not "${publicScheme}".`, 'Pass --public-scheme https when a TLS proxy (Caddy, nginx) is in front.')
   return {
     adminSecret: pick(flags.adminSecret, 'admin_secret', String) ?? null,
     autoPullMs,
@@ -117,6 +120,7 @@ export function resolveServeOptions(flags: ServeFlags, opts: {cwd: string; sddCo
     maxRestarts,
     persistRepos,
     port,
+    publicScheme,
     readyTimeoutMs,
     repos,
     secret,
