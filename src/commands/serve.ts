@@ -26,6 +26,7 @@ Without --secret anyone who can reach the host can run any commit of the reposit
 
   static override flags = {
     'admin-secret': Flags.string({description: 'Bearer secret for the status and admin API (without it and --basic-auth: loopback only).', env: 'PREVIEW_SERVE_ADMIN_SECRET', helpValue: 'S'}),
+    auth: Flags.string({description: 'What every preview asks for: none, basic (--basic-auth) or token (links from POST /-/preview/share). [default: basic with --basic-auth, else none]', options: ['none', 'basic', 'token']}),
     'auto-pull': Flags.string({description: 'A branch not requested for this long is fetched and reset to its tip before the next request (30 s bound).', helpValue: 'DURATION'}),
     'basic-auth': Flags.string({description: 'preview:PASS for every route (and the admin API).', env: 'PREVIEW_SERVE_BASIC_AUTH', helpValue: 'USER:PASS'}),
     bind: Flags.string({description: 'Address to listen on. [default: 127.0.0.1]', helpValue: 'ADDR'}),
@@ -52,6 +53,7 @@ Without --secret anyone who can reach the host can run any commit of the reposit
     const options = resolveServeOptions(
       {
         adminSecret: flags['admin-secret'],
+        auth: flags.auth,
         autoPull: flags['auto-pull'],
         basicAuth: flags['basic-auth'],
         bind: flags.bind,
@@ -85,6 +87,10 @@ Without --secret anyone who can reach the host can run any commit of the reposit
     await host.start()
     this.log(`Serving on ${host.url} (domain ${options.domain}); status at ${host.publicUrl(null)}-/preview`)
     for (const ex of await host.exampleNames()) this.log(`  ${ex.label ?? 'repository'}: ${ex.url}`)
+    if (options.auth === 'token') {
+      this.log(`Token links: POST ${host.publicUrl(null)}-/preview/share {"name": "<name>", "expire": "4h"} with the admin secret (see docs/serve.md).`)
+    }
+
     if (options.secret === null) process.stderr.write('Warning: no --secret, so anyone who can reach this host can run any commit of these repositories.\n')
     process.stderr.write('Ctrl-C (or SIGTERM) stops every dev server this host started.\n')
     await stopped

@@ -15,8 +15,9 @@ import type {LinkRecord} from '../preview/types.js'
 import {handleHostRequest} from './http.js'
 import {HostMetrics} from './metrics.js'
 import {procStartTime} from '../process.js'
-import {hostName, parseHost, previewLabel, signName, type HostTarget, type NameRules} from './names.js'
+import {hostName, isDnsLabel, parseHost, parseName, previewLabel, signName, type HostTarget, type NameRules} from './names.js'
 import {defaultBranch, defaultLabel, fetchAll, lookupRef, openRepo, writePersisted, type RepoSpec, type ResolvedRef, type ServedRepo} from './repos.js'
+import {HostLinks, servedPreviewId} from './links.js'
 import {claimRepo, removeHostFile, writeHostFile} from './status-file.js'
 import {freePort, PreviewRunner, type RunnerEvent, type SubServer} from './runner.js'
 
@@ -26,8 +27,10 @@ export interface HostOptions {
   bind: string
   domain: string
   secret: string | null
-  /** USER:PASS for every route (the gateway's basic user is `preview`). */
+  /** USER:PASS for every route (the gateway's basic user is `preview`) and the admin API. */
   basicAuth: string | null
+  /** What every preview route asks for: nothing, the basic credentials, or a token link (minted by the admin API). */
+  auth: 'none' | 'basic' | 'token'
   adminSecret: string | null
   idleTtlMs: number
   autoPullMs: number | null
@@ -97,6 +100,8 @@ export class Host {
   private readonly fetches = new Map<string, {at: number; running: Promise<void> | null}>()
   private refilling = false
   private readonly basicLink: LinkRecord | null
+  /** Token links per repository root (`--auth token`). */
+  private readonly links = new Map<string, HostLinks>()
   readonly startedAt = Date.now()
 
   constructor(readonly opts: HostOptions) {
@@ -109,6 +114,8 @@ export class Host {
       if (user !== 'preview') throw new InvalidInput(`--basic-auth user must be "preview" (the gateway's basic user), not "${user}".`, 'Pass --basic-auth preview:<password>.')
       this.basicLink = {auth_mode: 'basic', expires_at_epoch: Number.MAX_SAFE_INTEGER, jti: 'serve-basic', password_sha256: sha256Hex(pass), revoked: false}
     }
+
+    if (opts.auth === 'basic' && this.basicLink === null) throw new InvalidInput('auth basic needs the basic credentials.', 'Pass --basic-auth preview:<password>.')
   }
 
   get port(): number {
@@ -194,7 +201,7 @@ export class Host {
           return {command: st.command, commit: st.commit, label: st.label, name: st.name, pid: st.pid, pid_start_time: st.pid ? procStartTime(st.pid) : null, port: st.port, ref: st.ref, status: paused ? 'paused' : st.status, url: this.publicUrl(signed), worktree: r.worktreeDir}
         })
       try {
-        writeHostFile(repo.paths, {auth_mode: this.basicLink ? 'basic' : 'none', domain: this.opts.domain, previews, url: this.url})
+        writeHostFile(repo.paths, {auth_mode: this.opts.auth, domain: this.opts.domain, previews, url: this.url})
       } catch {
         // a read-only .sdd must not take the host down; list just will not show it
       }
@@ -267,7 +274,7 @@ export class Host {
     if (!b || b.target.kind !== 'preview' || b.repo === null || b.problem !== null || b.runner?.state === 'running') return route
     void this.ensureUpstream(route, b).catch(() => {}) // the start runs now; the page refreshes until it is up
     if (!b.startingRoute) {
-      b.startingRoute = makeRoute(this.routeAuth((b.target as {name: string}).name), this.internalPort)
+      b.startingRoute = makeRoute(this.routeAuth((b.target as {name: string}).name, b.repo), this.internalPort)
       try {
         setRoutePublicUrl(b.startingRoute, `${this.opts.publicScheme}://${b.host}`)
       } catch {
@@ -301,7 +308,7 @@ export class Host {
     const repo = target.label === null ? this.repos[0]! : this.repos.find((r) => r.label === target.label)!
     if (repo.paused) return this.internalRouteFor(key, target, {message: `The repository "${repo.label ?? repo.path}" is paused.`, status: 503})
     const binding: Binding = {checkedAt: 0, host: key, port: this.takePort(), problem: null, repo, runner: null, target}
-    const route = makeRoute(this.routeAuth(target.name), binding.port ?? 0, {
+    const route = makeRoute(this.routeAuth(target.name, repo), binding.port ?? 0, {
       ensureUpstream: () => this.ensureUpstream(route, binding),
       onActivity: () => binding.runner?.touch(),
     })
@@ -322,9 +329,78 @@ export class Host {
     return route
   }
 
-  private routeAuth(name: string): GatewayAuth {
-    if (this.basicLink === null) return {jwtKey: new Uint8Array(32), links: [], mode: 'none', previewId: `serve-${name}`}
-    return {jwtKey: new Uint8Array(32), links: [this.basicLink], mode: 'basic', previewId: `serve-${name}`}
+  private routeAuth(name: string, repo: ServedRepo): GatewayAuth {
+    const previewId = servedPreviewId(name)
+    switch (this.opts.auth) {
+      case 'none': {
+        return {jwtKey: new Uint8Array(32), links: [], mode: 'none', previewId}
+      }
+
+      case 'basic': {
+        return {jwtKey: new Uint8Array(32), links: [this.basicLink!], mode: 'basic', previewId}
+      }
+
+      case 'token': {
+        const links = this.linksOf(repo)
+        return {jwtKey: links.key, links: links.links(name), mode: 'token', previewId, reloadLinks: () => links.links(name)}
+      }
+    }
+  }
+
+  private linksOf(repo: ServedRepo): HostLinks {
+    let links = this.links.get(repo.root)
+    if (!links) {
+      links = new HostLinks(repo.paths)
+      this.links.set(repo.root, links)
+    }
+
+    return links
+  }
+
+  /** A token link to a served name (`--auth token`): POST /-/preview/share. */
+  async share(name: string, expireSeconds: number): Promise<{name: string; url: string; jti: string; expires_at_epoch: number}> {
+    if (this.opts.auth !== 'token') throw new InvalidInput('Token links need a host started with --auth token.', 'Restart it with --auth token, or use --basic-auth.')
+    const {repo, target} = this.servedName(name)
+    const expires = Math.floor(Date.now() / 1000) + expireSeconds
+    const {record, token} = await this.linksOf(repo).mint(target.name, expires)
+    this.applyLinks(repo, target.name)
+    const signed = this.opts.secret === null ? target.name : signName(this.opts.secret, target.name)
+    const url = new URL(this.publicUrl(signed))
+    url.searchParams.set('token', token)
+    this.logJson({event: 'link', expires_at_epoch: expires, jti: record.jti, name: target.name})
+    return {expires_at_epoch: expires, jti: record.jti, name: target.name, url: url.toString()}
+  }
+
+  /** Revokes one token link of a name, or all of them: POST /-/preview/revoke. Open sockets of revoked links close. */
+  revoke(name: string, jti: string | null): {name: string; revoked: number} {
+    if (this.opts.auth !== 'token') throw new InvalidInput('This host has no token links (it was not started with --auth token).')
+    const {repo, target} = this.servedName(name)
+    const revoked = this.linksOf(repo).revoke(target.name, jti)
+    this.applyLinks(repo, target.name)
+    this.logJson({event: 'revoke', jti, name: target.name, revoked})
+    return {name: target.name, revoked}
+  }
+
+  /** A name as the host serves it (unsigned: `main`, `app`, `app--feature-x`). */
+  private servedName(name: string): {repo: ServedRepo; target: Extract<HostTarget, {kind: 'preview'}>} {
+    const lower = String(name).toLowerCase()
+    if (!isDnsLabel(lower)) throw new InvalidInput(`"${name}" is not a host name label.`, 'Pass the name without the domain and without a signature, e.g. "main" or "app--feature-x" (feature/x is written feature-x).')
+    const target = parseName(lower, this.rules())
+    if (target.kind !== 'preview') throw new InvalidInput(`"${name}" is not a name this host serves${'reason' in target ? `: ${target.reason}` : ''}.`, 'Pass the host name label without the domain and without a signature, e.g. "main" or "app--feature-x".')
+    const repo = target.label === null ? this.repos[0]! : this.repos.find((r) => r.label === target.label)!
+    return {repo, target}
+  }
+
+  /** New or revoked links of a name reach its routes at once, and sockets of revoked links close. */
+  private applyLinks(repo: ServedRepo, name: string): void {
+    const links = this.linksOf(repo).links(name)
+    for (const {binding, route} of this.routes.values()) {
+      if (binding.repo !== repo || binding.target.kind !== 'preview' || binding.target.name !== name) continue
+      route.authority.setLinks(links)
+      binding.startingRoute?.authority.setLinks(links)
+    }
+
+    this.listener?.sweep()
   }
 
   /** Before a connection's first upstream connect: the ref resolved (fetched once when unknown), the runner up. */

@@ -3,7 +3,8 @@
 // it the client's host (X-Preview-Public-Host, which clients cannot set) and address (the last X-Forwarded-For).
 import {timingSafeEqual} from 'node:crypto'
 import type http from 'node:http'
-import {isPreviewError} from '../errors.js'
+import {InvalidInput, isPreviewError} from '../errors.js'
+import {parseDuration} from '../preview/duration.js'
 import {PUBLIC_HOST_HEADER} from '../gateway/index.js'
 import {dashboardHtml} from './dashboard.js'
 import type {Host} from './host.js'
@@ -11,6 +12,8 @@ import {parseHost} from './names.js'
 
 const esc = (s: string): string => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
 
+/** The longest a token link may live (as `max_expire`'s default for `preview start`). */
+const MAX_LINK_SECONDS = 24 * 3600
 /** Largest admin request body read. */
 const MAX_BODY = 64 * 1024
 
@@ -198,8 +201,32 @@ async function hostEndpoint(host: Host, req: http.IncomingMessage, res: http.Ser
       return
     }
 
+    case 'POST /-/preview/share':
+    case 'POST /-/preview/revoke': {
+      if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+        sendJson(res, 415, {error: {message: 'Send the body as application/json.'}})
+        return
+      }
+
+      try {
+        const body = await readJson(req)
+        const name = typeof body.name === 'string' ? body.name : ''
+        if (url.pathname.endsWith('/share')) {
+          const seconds = parseDuration(typeof body.expire === 'string' ? body.expire : '4h', 'expire')
+          if (seconds > MAX_LINK_SECONDS) throw new InvalidInput(`expire is at most ${MAX_LINK_SECONDS / 3600}h.`)
+          sendJson(res, 200, await host.share(name, seconds))
+        } else {
+          sendJson(res, 200, host.revoke(name, typeof body.jti === 'string' ? body.jti : null))
+        }
+      } catch (error) {
+        sendJson(res, isPreviewError(error) && error.exitCode !== 2 ? 500 : 400, {error: {hint: isPreviewError(error) ? error.hint : undefined, message: (error as Error).message}})
+      }
+
+      return
+    }
+
     default: {
-      send(res, 404, 'Unknown endpoint. GET /-/preview.json, /-/preview, /-/preview/metrics, /-/preview/repos; POST /-/preview/repos/{add,remove,pause,resume}.\n')
+      send(res, 404, 'Unknown endpoint. GET /-/preview.json, /-/preview, /-/preview/metrics, /-/preview/repos; POST /-/preview/repos/{add,remove,pause,resume}, /-/preview/share, /-/preview/revoke.\n')
     }
   }
 }

@@ -14,7 +14,7 @@ export interface ServedRow {
   sandbox_session_id: string
   tunnel_provider: 'serve'
   public_url: string
-  auth_mode: 'basic' | 'none'
+  auth_mode: 'basic' | 'none' | 'token'
   process_pid: number | null
   ref: string
   commit: string | null

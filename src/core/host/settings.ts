@@ -27,6 +27,7 @@ export interface ServeFlags {
   jsonLogs?: string | undefined
   persistRepos?: string | undefined
   publicScheme?: string | undefined
+  auth?: string | undefined
 }
 
 const require = createRequire(import.meta.url)
@@ -106,12 +107,17 @@ export function resolveServeOptions(flags: ServeFlags, opts: {cwd: string; sddCo
     }
   }
 
+  const basicAuth = pick(flags.basicAuth, 'basic_auth', String) ?? null
+  const auth = pick(flags.auth, 'auth', String) ?? (basicAuth === null ? 'none' : 'basic')
+  if (auth !== 'none' && auth !== 'basic' && auth !== 'token') throw new InvalidInput(`--auth must be none, basic or token, not "${auth}".`)
+  if (auth === 'basic' && basicAuth === null) throw new InvalidInput('--auth basic needs --basic-auth preview:PASS.', 'Pass --basic-auth preview:<password> (or PREVIEW_SERVE_BASIC_AUTH).')
   const publicScheme = pick(flags.publicScheme, 'public_scheme', String) ?? 'http'
   if (publicScheme !== 'http' && publicScheme !== 'https') throw new InvalidInput(`--public-scheme must be http or https, not "${publicScheme}".`, 'Pass --public-scheme https when a TLS proxy (Caddy, nginx) is in front.')
   return {
     adminSecret: pick(flags.adminSecret, 'admin_secret', String) ?? null,
+    auth,
     autoPullMs,
-    basicAuth: pick(flags.basicAuth, 'basic_auth', String) ?? null,
+    basicAuth,
     bind: pick(flags.bind, 'bind', String) ?? SERVE_DEFAULTS.bind,
     domain,
     env: opts.env,

@@ -30,7 +30,7 @@ export interface HostFile {
   host_start_time: number | null
   url: string
   domain: string
-  auth_mode: 'basic' | 'none'
+  auth_mode: 'basic' | 'none' | 'token'
   updated_at_epoch: number
   previews: HostPreview[]
 }
