@@ -45,8 +45,10 @@ export interface HostOptions {
 
 /** Hosts whose route is remembered; past this the ones with no preview behind them are forgotten. */
 const ROUTE_CACHE_MAX = 2048
-/** An unknown ref is fetched at most this often per name (every request would otherwise run git fetch). */
-export const UNKNOWN_REF_FETCH_MS = 10_000
+/** A name found unknown (after a fetch) is answered 404 from memory for this long before it is looked up again. */
+export const UNKNOWN_REF_FETCH_MS = 2000
+/** Fetches of one repository start at least this far apart. */
+export const FETCH_INTERVAL_MS = 1000
 /** A failed start is tried again by a request at most this often. */
 export const RETRY_FAILED_START_MS = 5000
 /** How often idle previews are looked for (at most; shorter for short TTLs). */
@@ -220,7 +222,7 @@ export class Host {
 
   private takePort(): number | undefined {
     const port = this.portPool.shift()
-    void this.refillPorts()
+    this.refillPorts().catch(() => {}) // no port picked ahead: the runner picks its own at spawn
     return port
   }
 
@@ -468,25 +470,34 @@ export class Host {
   }
 
   /**
-   * `git fetch` for an unknown ref: requests that arrive meanwhile share it, and a repository is fetched at most every
-   * UNKNOWN_REF_FETCH_MS whatever names are asked for (made-up names cannot make the host fetch without end).
+   * `git fetch` for an unknown ref. Requests that arrive while one is pending share it, and fetches of a repository
+   * start at least FETCH_INTERVAL_MS apart (a request in between waits for the next one rather than being told 404
+   * on stale refs), so made-up names cannot make the host fetch without end.
    */
   private fetchRepo(repo: ServedRepo, name: string): Promise<void> {
-    const state = this.fetches.get(repo.root)
-    if (state?.running) return state.running
-    if (state && Date.now() - state.at < UNKNOWN_REF_FETCH_MS) return Promise.resolve()
-    this.logJson({event: 'fetch', label: repo.label, ref: name})
-    const running = fetchAll(repo.root).then(
-      () => {},
-      () => {},
-    )
-    const next = {at: Date.now(), running: running as Promise<void> | null}
-    this.fetches.set(repo.root, next)
-    void running.finally(() => {
-      next.running = null
-      next.at = Date.now()
-    })
-    return running
+    let state = this.fetches.get(repo.root)
+    if (!state) {
+      state = {at: 0, running: null}
+      this.fetches.set(repo.root, state)
+    }
+
+    if (state.running) return state.running
+    const st = state
+    const wait = Math.max(0, st.at + FETCH_INTERVAL_MS - Date.now())
+    st.running = new Promise<void>((resolve) => setTimeout(resolve, wait))
+      .then(() => {
+        st.at = Date.now()
+        this.logJson({event: 'fetch', label: repo.label, ref: name})
+        return fetchAll(repo.root)
+      })
+      .then(
+        () => {},
+        () => {},
+      )
+      .finally(() => {
+        st.running = null
+      })
+    return st.running
   }
 
   /** One runner per repository and ref, named for the host name label it was first asked by. */
@@ -539,7 +550,9 @@ export class Host {
     }
 
     for (const route of open.keys()) this.routeOf.get(route)?.runner?.keepAwake()
-    for (const runner of this.runners.values()) void runner.checkIdle(this.opts.idleTtlMs)
+    for (const runner of this.runners.values()) {
+      runner.checkIdle(this.opts.idleTtlMs).catch((error: unknown) => runner.event(`idle stop failed: ${(error as Error).message}`))
+    }
   }
 
   /** The JSON status (`GET /-/preview.json`). */

@@ -421,7 +421,7 @@ export class PreviewRunner {
     })
     void exit.then((code) => {
       exited = code
-      if (pid !== null && this.pid === pid) void this.onExit(pid, code)
+      if (pid !== null && this.pid === pid) this.onExit(pid, code).catch((error: unknown) => this.event(`after the exit: ${(error as Error).message}`))
     })
     const spawnedAt = Date.now()
     const deadline = spawnedAt + this.spec.readyTimeoutMs
