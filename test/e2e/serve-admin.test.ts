@@ -37,7 +37,7 @@ describe('preview serve (labels, admin API)', () => {
     docs = makeRepo({body: 'docs main'})
     useNodeServer(docs.dir)
     persist = path.join(served, '.sdd', 'repos.json')
-    host = await startServe([`app=${served}`, '--admin-secret', ADMIN, '--persist-repos', persist], {cwd: served})
+    host = await startServe([`app=${served}`, '--admin-secret', ADMIN, '--persist-repos', persist, '--json-logs', path.join(served, '.sdd', 'serve.jsonl')], {cwd: served})
   })
 
   afterAll(async () => {
@@ -102,6 +102,11 @@ describe('preview serve (labels, admin API)', () => {
     const back = await request(host.port, 'app.localhost')
     expect(back.status).toBe(200)
     expect(back.body).toMatch(/^app main/)
+    // --json-logs: one JSON line per request and lifecycle event
+    const lines = readFileSync(path.join(served, '.sdd', 'serve.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    expect(lines.some((l) => l.event === 'request' && l.host === 'app.localhost' && l.status === 503)).toBe(true)
+    expect(lines.some((l) => l.event === 'start' && l.name === 'app--feature-x' && l.ref === 'feature/x')).toBe(true)
+    expect(lines.map((l) => l.event)).toEqual(expect.arrayContaining(['repo-pause', 'repo-resume', 'fetch']))
   })
 
   it('add and remove a repository at run time; the list is kept in --persist-repos', async () => {

@@ -45,6 +45,15 @@ describe('preview serve and the other commands', () => {
     expect(listed).not.toContain('host-main')
   })
 
+  it('bad input is refused with exit 2 and a reason, nothing started', async () => {
+    const missing = await runCli(['serve', '/no/such/repo', '--port', '0'], {cwd: repo.dir, timeoutMs: 20_000})
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain('/no/such/repo does not exist')
+    const ttl = await runCli(['serve', '.', '--port', '0', '--idle-ttl', 'soon'], {cwd: repo.dir, timeoutMs: 20_000})
+    expect(ttl.code).toBe(2)
+    expect(ttl.stderr).toContain('--idle-ttl')
+  })
+
   it('a second host for the same repository is refused (exit 2)', async () => {
     const second = await runCli(['serve', '.', '--port', '0'], {cwd: repo.dir, timeoutMs: 20_000})
     expect(second.code).toBe(2)

@@ -94,6 +94,7 @@ describe('preview serve (single repository, signed names)', () => {
     expect(page.headers['content-type']).toMatch(/text\/html/)
     expect(page.body).toContain('feature/x')
     expect(page.body).toMatch(/<td>GET<\/td><td>\/<\/td><td>200<\/td>/)
+    expect(page.body).toContain(`href="http://${signName(SECRET, 'main')}.localhost:${host.port}/"`) // links that open
     const metrics = await request(host.port, 'localhost', '/-/preview/metrics', {headers: auth})
     expect(metrics.body).toMatch(/preview_serve_starts_total\{label="default"\} 2/)
     expect(metrics.body).toMatch(/preview_serve_requests_total\{code="4xx",label="default"\} [3-9]/)

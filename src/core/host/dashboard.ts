@@ -5,10 +5,11 @@ import type {HostStatus} from './host.js'
 const esc = (s: unknown): string =>
   String(s ?? '').replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&#39;')
 
-export function dashboardHtml(status: HostStatus, repos: {label: string | null; path: string; paused: boolean}[], domain: string): string {
+/** `link(name)`: the URL of a served name (signed when the host has a secret: the dashboard is admin-only). */
+export function dashboardHtml(status: HostStatus, repos: {label: string | null; path: string; paused: boolean}[], link: (name: string) => string): string {
   const rows = status.sub_servers
     .map(
-      (s) => `<tr><td><a href="//${esc(s.name)}.${esc(domain)}${'${port}'}/">${esc(s.name)}</a></td><td class="st-${esc(s.status)}">${esc(s.status)}</td><td>${esc(s.ref)}</td><td><code>${esc(s.commit?.slice(0, 10))}</code></td><td>${esc(s.port)}</td><td>${esc(s.pid)}</td><td>${esc(s.uptime_seconds)}</td><td>${esc(s.restart_attempts)}</td><td>${esc(s.last_request_seconds_ago)}</td><td>${esc(s.seconds_until_idle)}</td></tr>
+      (s) => `<tr><td><a href="${esc(link(s.name))}">${esc(s.name)}</a></td><td class="st-${esc(s.status)}">${esc(s.status)}</td><td>${esc(s.ref)}</td><td><code>${esc(s.commit?.slice(0, 10))}</code></td><td>${esc(s.port)}</td><td>${esc(s.pid)}</td><td>${esc(s.uptime_seconds)}</td><td>${esc(s.restart_attempts)}</td><td>${esc(s.last_request_seconds_ago)}</td><td>${esc(s.seconds_until_idle)}</td></tr>
 <tr class="detail"><td colspan="10"><details><summary>recent requests (${s.recent_requests.length})</summary><table class="req">${s.recent_requests
         .slice(-20)
         .reverse()
@@ -37,8 +38,6 @@ ${rows || '<tr><td colspan="10">No preview has been requested yet.</td></tr>'}
 <table><thead><tr><th>label</th><th>path</th><th>state</th><th></th></tr></thead><tbody>${repoRows}</tbody></table>
 <form id="add"><input name="label" placeholder="label" required> <input name="path" placeholder="/path/to/repo" required size="40"> <button>add</button></form>
 <script>
-const port = location.port ? ':' + location.port : ''
-for (const a of document.querySelectorAll('a[href*="\${port}"]')) a.href = a.getAttribute('href').replace('\${port}', port)
 async function act(action, body) {
   const r = await fetch('/-/preview/repos/' + action, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(body), credentials: 'same-origin'})
   if (!r.ok) alert((await r.json()).error?.message ?? r.status)

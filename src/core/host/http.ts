@@ -8,7 +8,7 @@ import {parseDuration} from '../preview/duration.js'
 import {PUBLIC_HOST_HEADER} from '../gateway/index.js'
 import {dashboardHtml} from './dashboard.js'
 import type {Host} from './host.js'
-import {parseHost} from './names.js'
+import {parseHost, signName} from './names.js'
 
 const esc = (s: string): string => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
 
@@ -148,7 +148,7 @@ async function hostEndpoint(host: Host, req: http.IncomingMessage, res: http.Ser
 
     case 'GET /-/preview':
     case 'GET /-/preview/': {
-      send(res, 200, dashboardHtml(host.status(), reposView(host).repos, host.opts.domain), 'text/html; charset=utf-8')
+      send(res, 200, dashboardHtml(host.status(), reposView(host).repos, (name) => host.publicUrl(host.opts.secret === null ? name : signName(host.opts.secret, name))), 'text/html; charset=utf-8')
       return
     }
 
