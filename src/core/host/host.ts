@@ -502,7 +502,7 @@ export class Host {
 
   /** One runner per repository and ref, named for the host name label it was first asked by. */
   private runnerFor(repo: ServedRepo, resolved: ResolvedRef, name: string, port: number | undefined): PreviewRunner {
-    const key = `${repo.root}\0${resolved.ref}`
+    const key = `${repo.label ?? ''}\0${repo.root}\0${resolved.ref}`
     let runner = this.runners.get(key)
     if (runner) return runner
     runner = new PreviewRunner(
