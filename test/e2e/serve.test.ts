@@ -1,6 +1,6 @@
 // `preview serve` as a user meets it: one repository of two branches, signed names, on-demand starts, two refs at
 // once, idle stop and wake, auto-pull, the status JSON and dashboard, and SIGTERM leaving nothing behind.
-import {mkdirSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {signName, signature} from '../../src/core/host/names.js'
@@ -30,7 +30,7 @@ describe('preview serve (single repository, signed names)', () => {
     // `node server.js` straight (npm's start-up would dominate the timings); from preview.yaml, as a user sets it.
     mkdirSync(path.join(repo.dir, '.sdd'), {recursive: true})
     writeFileSync(path.join(repo.dir, '.sdd', 'preview.yaml'), 'command: node server.js\nserve:\n  idle_ttl: 3s\n')
-    host = await startServe(['.', '--secret', SECRET, '--admin-secret', ADMIN, '--auto-pull', '1s'], {cwd: repo.dir})
+    host = await startServe(['.', '--secret', SECRET, '--admin-secret', ADMIN, '--auto-pull', '1s', '--json-logs', path.join(repo.dir, '.sdd', 'serve.jsonl')], {cwd: repo.dir})
   })
 
   afterAll(async () => {
@@ -95,6 +95,10 @@ describe('preview serve (single repository, signed names)', () => {
     expect(page.body).toContain('feature/x')
     expect(page.body).toMatch(/<td>GET<\/td><td>\/<\/td><td>200<\/td>/)
     expect(page.body).toContain(`href="http://${signName(SECRET, 'main')}.localhost:${host.port}/"`) // links that open
+    // The request log names hosts without their signatures (a signed name lets its holder run code here).
+    const log = readFileSync(path.join(repo.dir, '.sdd', 'serve.jsonl'), 'utf8')
+    expect(log).toContain('"host":"main--<sig>.localhost"')
+    expect(log).not.toContain(signature(SECRET, 'main'))
     const metrics = await request(host.port, 'localhost', '/-/preview/metrics', {headers: auth})
     expect(metrics.body).toMatch(/preview_serve_starts_total\{label="default"\} 2/)
     expect(metrics.body).toMatch(/preview_serve_requests_total\{code="4xx",label="default"\} [3-9]/)
