@@ -1,4 +1,5 @@
 // `preview serve`: the host mode, one foreground process serving any branch of the given repositories by name.
+import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {Host} from '../core/host/host.js'
@@ -19,6 +20,11 @@ export default class Serve extends BaseCommand {
 Without --secret anyone who can reach the host can run any commit of the repositories: put it behind --secret (signed names, see \`preview sign\`) and --basic-auth when it is reachable by others.`
 
   static override strict = false
+  // One argument declared for the help; `strict = false` takes any number of them (argv).
+  static override args = {
+    repos: Args.string({description: '[LABEL=]PATH of a repository to serve; several allowed (then each gets a label, the directory name by default)'}),
+  }
+
   static override examples = [
     '<%= config.bin %> serve . --port 8000',
     '<%= config.bin %> serve app=~/src/app docs=~/src/docs --domain preview.example.com --secret "$PREVIEW_SERVE_SECRET" --idle-ttl 10m --auto-pull 5m',
