@@ -17,6 +17,7 @@ const steps = [
   ['cold-start', ['cold-start.mjs']],
   ['edge', ['edge.mjs']],
   ['soak', ['soak.mjs', '--cycles', String(arg('cycles', 200))]],
+  ['serve', ['serve.mjs']],
 ]
 let failed = 0
 for (const [name, [script, ...args]] of steps) {

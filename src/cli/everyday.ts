@@ -1,6 +1,7 @@
 // list, status and stop: their flags and their bodies, once. The oclif commands (src/commands/) and the fast path
 // (bin/run.js -> fast-commands.ts, which answers plain invocations without loading oclif: ~150 ms of module loading,
 // more than these commands' own work) both call these, so the two cannot drift apart.
+import {servedRows, type ServedRow} from '../core/host/list.js'
 import {PreviewManager, type EndedPreview, type StopResult} from '../core/preview/manager.js'
 import type {PreviewRow} from '../core/preview/types.js'
 import {codeLabel, expiresIn, sandboxLabel, table} from './render.js'
@@ -31,9 +32,11 @@ export interface Io {
 /** How far back plain `list` looks for previews that ended by crash or expiry (one line pointing at --all). */
 const RECENT_SECONDS = 24 * 3600
 
-export async function listBody(flags: {all: boolean; 'show-secrets': boolean}, io: Io): Promise<Array<PreviewRow | EndedPreview>> {
+export async function listBody(flags: {all: boolean; 'show-secrets': boolean}, io: Io): Promise<Array<PreviewRow | ServedRow | EndedPreview>> {
   const manager = new PreviewManager({cwd: process.cwd()})
-  const rows = await manager.list({showSecrets: flags['show-secrets']})
+  const [own, paths] = await Promise.all([manager.list({showSecrets: flags['show-secrets']}), manager.sddPaths()])
+  // Previews a `preview serve` host runs for this repository, marked `serve` (PROVIDER and the id's prefix).
+  const rows: Array<PreviewRow | ServedRow> = [...own, ...servedRows(paths, {showSecrets: flags['show-secrets']})]
   // The audit log is read only when something shows it: --all, or plain human output (its one-line notice).
   const since = Date.now() / 1000 - RECENT_SECONDS
   const ended = flags.all ? await manager.ended() : io.json ? [] : await manager.ended({sinceEpoch: since})
@@ -42,7 +45,17 @@ export async function listBody(flags: {all: boolean; 'show-secrets': boolean}, i
     io.log(
       table(
         ['ID', 'STATUS', 'PROVIDER', 'PORT', 'AUTH', 'EXPIRES', 'CODE', 'SANDBOX', 'URL'],
-        rows.map((r) => [r.preview_id, r.status, r.tunnel_provider, String(r.port ?? '-'), r.auth_mode, expiresIn(r.expires_at_epoch), codeLabel(r), sandboxLabel(r), r.public_url ?? '-']),
+        rows.map((r) => [
+          r.preview_id,
+          r.status,
+          r.tunnel_provider,
+          String(r.port ?? '-'),
+          r.auth_mode,
+          'served_by' in r ? '-' : expiresIn(r.expires_at_epoch),
+          'served_by' in r ? codeLabel({branch: null, commit: r.commit, ref: r.ref, sandbox_backend: 'worktree'}) : codeLabel(r),
+          'served_by' in r ? `worktree/${r.sandbox_session_id}` : sandboxLabel(r),
+          r.public_url ?? '-',
+        ]),
       ),
     )
   }

@@ -1,6 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {LIST_FLAGS, listBody} from '../cli/everyday.js'
+import type {ServedRow} from '../core/host/list.js'
 import type {EndedPreview} from '../core/preview/manager.js'
 import type {PreviewRow} from '../core/preview/types.js'
 
@@ -12,7 +13,7 @@ export default class List extends BaseCommand {
     'show-secrets': Flags.boolean({default: false, description: LIST_FLAGS['show-secrets'].description}),
   }
 
-  async run(): Promise<Array<PreviewRow | EndedPreview>> {
+  async run(): Promise<Array<PreviewRow | ServedRow | EndedPreview>> {
     const {flags} = await this.parse(List)
     return listBody(flags, {json: this.jsonEnabled(), log: (line) => this.log(line)})
   }

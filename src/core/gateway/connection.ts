@@ -249,7 +249,7 @@ export class Connection {
     if (!parsed.ok) return this.fail(parsed.status, parsed.reason)
     const head = parsed.head
     this.method = head.method
-    const route = this.ctx.resolveRoute(head.host)
+    const route = this.ctx.resolveRoute(head.host, head)
     if (route === null) return this.fail(404, 'No preview is served at this host name.')
     if (route !== this.route) {
       if (this.upstream !== null || this.queued !== null) {

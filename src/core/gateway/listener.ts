@@ -4,6 +4,7 @@
 import net from 'node:net'
 import {Authority, type GatewayAuth} from './auth.js'
 import {Connection} from './connection.js'
+import type {RequestHead} from './parse.js'
 import type {ListenerContext, RequestRecord, Route} from './types.js'
 
 /** How long a request head may take to arrive once it has started, or a new connection to send one (slow loris). */
@@ -21,7 +22,7 @@ export interface ListenerOptions {
   headTimeoutMs?: number | undefined
   idleTimeoutMs?: number | undefined
   maxConnections?: number | undefined
-  resolveRoute(host: string | null): Route | null
+  resolveRoute(host: string | null, head?: RequestHead): Route | null
   onRequest?: ((r: RequestRecord, route: Route | null) => void) | undefined
 }
 

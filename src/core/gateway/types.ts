@@ -1,5 +1,6 @@
 // The gateway's shapes: a route (one preview behind the listener) and what the listener shares with its connections.
 import type {Authority} from './auth.js'
+import type {RequestHead} from './parse.js'
 
 /** What the dev server was sent for one request: the observer (tests, the differential fuzzer) sees exactly this. */
 export interface ForwardedRequest {
@@ -46,7 +47,7 @@ export interface ListenerContext {
   listenPort: number
   headTimeoutMs: number
   idleTimeoutMs: number
-  /** The route for a request's Host (null: 404). */
-  resolveRoute(host: string | null): Route | null
+  /** The route for a request's Host (null: 404); the head too, for routers that look further (host mode's "starting" page). */
+  resolveRoute(host: string | null, head?: RequestHead): Route | null
   onRequest?: ((r: RequestRecord, route: Route | null) => void) | undefined
 }

@@ -20,6 +20,7 @@ import {installCommand} from './install.js'
 import {SUPERVISOR_SCRIPT, takePrewarmed} from './prewarm.js'
 import {loadJwtKey, mintCredential, type Credential} from './credentials.js'
 import type {SupervisorInput} from './supervisor-main.js'
+import {inUseByHost} from '../host/status-file.js'
 import {copyCandidates, copyUntracked} from '../sandbox/copy.js'
 import {checkAttachPort, preflightTunnel} from './preflight.js'
 import {HEAD_WORKTREE, excludeSdd, isBranch, listWorktrees, planDir, pullBranch, removeWorktree, repoRoot, resolveSandbox, treePosition, type Sandbox} from './sandbox.js'
@@ -594,14 +595,15 @@ export class PreviewManager {
   async cleanupPlan(): Promise<CleanupPlan> {
     const {paths} = await this.locate()
     const rows = readStateForCleanup(paths).previews
-    const used = new Set(rows.map((r) => path.resolve(r.cwd)))
+    const host = inUseByHost(paths) // a running `preview serve` keeps its worktrees and logs
+    const used = new Set([...rows.map((r) => path.resolve(r.cwd)), ...host.worktrees])
     const ids = new Set(rows.map((r) => r.preview_id))
     const worktrees = listWorktrees(paths)
       .filter((w) => !used.has(path.resolve(w.dir)))
       .map((w) => ({bytes: diskUsage(w.dir), path: w.dir}))
     const logs = existsSync(paths.logs)
       ? readdirSync(paths.logs)
-          .filter((f) => f.endsWith('.log') && !ids.has(f.slice(0, -4)))
+          .filter((f) => f.endsWith('.log') && !ids.has(f.slice(0, -4)) && !host.logs.includes(path.join(paths.logs, f)))
           .map((f) => ({bytes: statSync(path.join(paths.logs, f)).size, path: path.join(paths.logs, f)}))
       : []
     // The supervisor's events and request files (events.ts, requests.ts) of previews that are gone go with their logs.
@@ -619,7 +621,7 @@ export class PreviewManager {
   /** Removes what cleanupPlan lists (worktrees through git, so git forgets them too). */
   async cleanup(plan: CleanupPlan): Promise<CleanupPlan> {
     const {paths, root} = await this.locate()
-    const inUse = new Set(readStateForCleanup(paths).previews.map((r) => path.resolve(r.cwd)))
+    const inUse = new Set([...readStateForCleanup(paths).previews.map((r) => path.resolve(r.cwd)), ...inUseByHost(paths).worktrees])
     const removed: CleanupPlan = {logs: [], total_bytes: 0, worktrees: []}
     for (const w of plan.worktrees) {
       if (inUse.has(path.resolve(w.path))) continue // a preview started meanwhile
