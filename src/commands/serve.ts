@@ -4,6 +4,7 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {Host} from '../core/host/host.js'
 import {resolveServeOptions} from '../core/host/settings.js'
+import {CADDY_DEFAULT_ADMIN_URL} from '../core/tunnels/drivers/caddy.js'
 import {PreviewManager} from '../core/preview/manager.js'
 
 export interface ServeOutput {
@@ -36,6 +37,8 @@ Without --secret anyone who can reach the host can run any commit of the reposit
     'auto-pull': Flags.string({description: 'A branch not requested for this long is fetched and reset to its tip before the next request (30 s bound).', helpValue: 'DURATION'}),
     'basic-auth': Flags.string({description: 'preview:PASS for every route (and the admin API).', env: 'PREVIEW_SERVE_BASIC_AUTH', helpValue: 'USER:PASS'}),
     bind: Flags.string({description: 'Address to listen on. [default: 127.0.0.1]', helpValue: 'ADDR'}),
+    caddy: Flags.boolean({default: false, description: 'Register one route for *.<domain> (and the bare domain) with a running Caddy, through its admin API; removed on stop.'}),
+    'caddy-admin': Flags.string({description: "Caddy's admin API for --caddy. [default: http://127.0.0.1:2019]", helpValue: 'URL'}),
     config: Flags.string({description: 'A YAML file with a `serve:` section (else .sdd/preview.yaml of this repository).', helpValue: 'FILE'}),
     domain: Flags.string({description: 'Previews are <name>.<domain>. [default: localhost]', helpValue: 'DOMAIN'}),
     'idle-ttl': Flags.string({description: 'Stop a dev server after this long without requests. [default: 5m]', helpValue: 'DURATION'}),
@@ -76,7 +79,7 @@ Without --secret anyone who can reach the host can run any commit of the reposit
       },
       {cwd: process.cwd(), env: process.env, sddConfig},
     )
-    const host = new Host(options)
+    const host = new Host({...options, caddyAdmin: flags.caddy ? (flags['caddy-admin'] ?? CADDY_DEFAULT_ADMIN_URL) : null})
     // The handlers stay installed: a second Ctrl-C or SIGTERM while the dev servers stop must not kill the host
     // half-way (their process groups would be left running).
     let stopping = false

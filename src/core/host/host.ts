@@ -5,13 +5,15 @@
 import {appendFileSync} from 'node:fs'
 import http from 'node:http'
 import type net from 'node:net'
-import {InvalidInput, isPreviewError} from '../errors.js'
+import {InvalidInput, isPreviewError, TunnelFailed} from '../errors.js'
 import {makeRoute, setRoutePublicUrl, startListener, type Listener, type Route} from '../gateway/index.js'
 import type {GatewayAuth} from '../gateway/index.js'
 import type {RequestHead} from '../gateway/parse.js'
 import type {RequestRecord} from '../gateway/types.js'
 import {sha256Hex} from '../preview/credentials.js'
 import type {LinkRecord} from '../preview/types.js'
+import {CADDY_HINT} from '../tunnels/drivers/caddy.js'
+import {registerWithCaddy, type CaddyEdge} from './caddy-edge.js'
 import {handleHostRequest} from './http.js'
 import {HostMetrics} from './metrics.js'
 import {procStartTime} from '../process.js'
@@ -40,6 +42,8 @@ export interface HostOptions {
   persistRepos: string | null
   /** `https` behind a TLS proxy: the origin browsers send, the cookie's Secure flag, the URLs printed. */
   publicScheme: 'http' | 'https'
+  /** `--caddy`: the admin API of a Caddy to register `*.<domain>` with (null: none). */
+  caddyAdmin?: string | null
   env: NodeJS.ProcessEnv
 }
 
@@ -87,6 +91,7 @@ export interface HostStatus {
 }
 
 export class Host {
+  private caddy: CaddyEdge | null = null
   readonly metrics = new HostMetrics()
   private listener: Listener | null = null
   private internal: http.Server | null = null
@@ -182,6 +187,21 @@ export class Host {
     }
 
     await this.refillPorts()
+    if (this.opts.caddyAdmin) {
+      const bind = this.opts.bind === '0.0.0.0' || this.opts.bind === '::' ? '127.0.0.1' : this.opts.bind
+      try {
+        this.caddy = await registerWithCaddy({
+          adminUrl: this.opts.caddyAdmin,
+          dial: `${bind.includes(':') ? `[${bind}]` : bind}:${this.port}`,
+          domain: this.opts.domain,
+          log: (line) => this.logJson({event: 'caddy', message: line}),
+        })
+      } catch (error) {
+        await this.close()
+        throw new TunnelFailed('caddy', 'error', `Caddy did not take the route for *.${this.opts.domain}: ${(error as Error).message}`, CADDY_HINT)
+      }
+    }
+
     const every = Math.min(IDLE_CHECK_MS, Math.max(100, this.opts.idleTtlMs / 4))
     this.idleTimer = setInterval(() => this.checkIdle(), every)
     this.idleTimer.unref()
@@ -674,9 +694,24 @@ export class Host {
     }
   }
 
+  /**
+   * Caddy's on-demand TLS `ask`: would this host serve `domain`? The bare domain (the dashboard), and names it
+   * would serve: under the domain, signed when signing is on, of a known label, naming a ref that exists.
+   */
+  async wouldServe(domain: string): Promise<boolean> {
+    const target = parseHost(domain.trim().toLowerCase(), this.rules())
+    if (target.kind === 'host') return true
+    if (target.kind !== 'preview') return false
+    const repo = target.label === null ? this.repos[0] : this.repos.find((r) => r.label === target.label)
+    if (!repo) return false
+    return (await this.resolveRef(repo, target.ref).catch(() => null)) !== null
+  }
+
   /** Stops every dev server (process groups), then the listener and the internal server. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      await this.caddy?.close()
+      this.caddy = null
       if (this.idleTimer) clearInterval(this.idleTimer)
       await Promise.all([...this.runners.values()].map((r) => r.stop()))
       for (const repo of this.repos) removeHostFile(repo.paths)

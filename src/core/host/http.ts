@@ -85,6 +85,15 @@ function reposView(host: Host) {
 }
 
 export async function handleHostRequest(host: Host, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  // Caddy's on-demand TLS check, whatever host name it was sent to (Caddy asks on its own, with no secret): 200
+  // only for names this host would serve, so certificates are issued for real previews only.
+  if (req.method === 'GET' && (req.url ?? '').startsWith('/-/preview/tls-ask')) {
+    const domain = new URL(req.url ?? '/', 'http://host').searchParams.get('domain') ?? ''
+    const ok = domain !== '' && (await host.wouldServe(domain))
+    send(res, ok ? 200 : 403, ok ? 'ok\n' : `${domain === '' ? 'No ?domain= given' : `${domain} is not a name this host serves`}.\n`)
+    return
+  }
+
   const publicHost = String(req.headers[PUBLIC_HOST_HEADER.toLowerCase()] ?? '')
   const target = parseHost(publicHost, host.rules())
   switch (target.kind) {
