@@ -95,3 +95,14 @@ describe('package.json scripts without npm', () => {
     expect(planNpmScript({dir, env: process.env, script: 'start'}).direct).toBe(false)
   })
 })
+
+describe('a command typed as npm run', () => {
+  it('--command "npm run dev -- --x 1" is planned like the discovered script, arguments included; shell syntax goes to npm', async () => {
+    const {scriptPlan} = await import('../../src/core/preview/discovery.js')
+    pkg({dev: 'node env.js'})
+    const typed = scriptPlan({command: 'npm run dev -- --x 1', source: '--command'}, {dir, env: process.env, initCwd: dir})
+    expect(typed).toMatchObject({command: 'node env.js --x 1', direct: true})
+    expect(scriptPlan({command: 'npm run dev && echo hi', source: '--command'}, {dir, env: process.env, initCwd: dir})).toBeNull()
+    expect(scriptPlan({command: 'node server.js', source: '--command'}, {dir, env: process.env, initCwd: dir})).toBeNull()
+  })
+})

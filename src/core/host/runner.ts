@@ -2,8 +2,8 @@
 // restarts, idle stop and wake, and auto-pull. Built from the same lower-level modules as the detached supervisor
 // (sandbox, install, discovery, port capture, process groups), without its state.json row, tunnel or IPC, so one
 // host process can run many of them.
+import {freePort, probeCandidate, tcpProbe} from '../netprobe.js'
 import {createWriteStream, existsSync, mkdirSync, type WriteStream} from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -13,7 +13,7 @@ import {devServerEnv} from '../preview/dev-server.js'
 import {chooseCommand, discoverCommands} from '../preview/discovery.js'
 import {installCommand, INSTALL_TIMEOUT_MS} from '../preview/install.js'
 import type {SddPaths} from '../preview/paths.js'
-import {PortSniffer, stripAnsi, type PortCandidate} from '../preview/port-capture.js'
+import {PortSniffer, stripAnsi} from '../preview/port-capture.js'
 import {createWorktree, headCommit, pullBranch} from '../preview/sandbox.js'
 import type {RequestRecord} from '../gateway/types.js'
 
@@ -84,39 +84,9 @@ export interface SubServer {
   recent_requests: RequestRecord[]
 }
 
+export {freePort} from '../netprobe.js'
+
 export type RunnerEvent = 'start' | 'wake' | 'restart' | 'pull' | 'idle' | 'crash'
-
-function tcpProbe(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({host, port})
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-
-    socket.setTimeout(timeoutMs, () => done(false))
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-  })
-}
-
-function probeCandidate(c: PortCandidate): Promise<boolean> {
-  const host = c.host === '::1' || c.host === '::' ? '::1' : '127.0.0.1'
-  return tcpProbe(c.port, host).then((ok) => ok || (host === '::1' ? false : tcpProbe(c.port, '::1')))
-}
-
-/** A free TCP port on 127.0.0.1 (the dev server's PORT). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.unref()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 export class PreviewRunner {
   private _state: RunnerState = 'stopped'

@@ -153,14 +153,21 @@ export function chooseCommand(discovery: Discovery): CommandCandidate {
  * environment and PATH), unless `script_runner: package-manager` or something only npm can do says otherwise.
  */
 export function scriptPlan(candidate: CommandCandidate, opts: {dir: string; env: NodeJS.ProcessEnv; initCwd: string; setting?: string | undefined}): ScriptPlan | null {
-  if (!candidate.script) return null
+  // A command given as `npm run <script> [-- args]` (--command, preview.yaml) is the same thing as discovery's.
+  const typed = candidate.script ? null : NPM_RUN.exec(candidate.command)
+  const script = candidate.script ?? (typed ? {manager: 'npm' as const, name: typed[1]!} : null)
+  if (!script) return null
+  const args = typed?.[2]?.trim() ? typed[2].trim().split(/\s+/) : []
   if (opts.setting === 'package-manager') return {direct: false, reason: 'script_runner: package-manager in .sdd/preview.yaml'}
-  if (candidate.script.manager !== 'npm') {
-    return {direct: false, reason: `${candidate.script.manager} runs its own scripts (its lifecycle and settings differ from npm's)`}
+  if (script.manager !== 'npm') {
+    return {direct: false, reason: `${script.manager} runs its own scripts (its lifecycle and settings differ from npm's)`}
   }
 
-  return planNpmScript({dir: opts.dir, env: opts.env, initCwd: opts.initCwd, script: candidate.script.name})
+  return planNpmScript({args, dir: opts.dir, env: opts.env, initCwd: opts.initCwd, script: script.name})
 }
+
+/** `npm run <script>` and `npm run <script> -- plain args` (no quotes or shell syntax: those go through npm). */
+const NPM_RUN = /^npm run(?:-script)? ([A-Za-z0-9:_.@/-]+)(?: -- ([A-Za-z0-9:_.=@/,+ -]*))?$/
 
 /** The runner note --list-commands shows for a package.json script. */
 export function runnerNote(plan: ScriptPlan | null): string | undefined {

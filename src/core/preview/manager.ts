@@ -1,8 +1,8 @@
 // PreviewManager: the programmatic API behind every command (start, list, status, stop, list-commands).
+import {freePort} from '../netprobe.js'
 import {randomBytes} from 'node:crypto'
 import {closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, type Dirent} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
-import net from 'node:net'
 import path from 'node:path'
 import {InvalidInput, PreviewError, PreviewNotFound, StartFailed, isPreviewError} from '../errors.js'
 import {ensureDir} from '../fsutil.js'
@@ -161,18 +161,6 @@ function followable(error: PreviewError, ctx: {id: string; logFile: string | nul
     const prefix = path.relative(gone.top, gone.cwd)
     error.hint = `The worktree was removed with the rollback. To run it by hand: \`git worktree add /tmp/preview-try ${gone.commit?.slice(0, 12) ?? 'HEAD'}\`, then run the command in /tmp/preview-try${prefix ? `/${prefix}` : ''}; or start with --working-copy.`
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.unref()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 function newPreviewId(): string {

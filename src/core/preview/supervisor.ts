@@ -1,6 +1,6 @@
 // The supervisor: owns one preview's dev server, gateway, tunnel and timers, from start to teardown.
+import {probeCandidate, tcpProbe} from '../netprobe.js'
 import {createWriteStream, existsSync, unwatchFile, watchFile, type WriteStream} from 'node:fs'
-import net from 'node:net'
 import {createInterface} from 'node:readline'
 import type {ChildProcess} from 'node:child_process'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -91,26 +91,6 @@ export const IDLE_CHECK_MS = 1000
 /** At most this long is spent checking that the public URL answers before the link is printed. */
 export const PROBE_BUDGET_MS = 3000
 const LOG_TAIL = 20
-
-function tcpProbe(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({host, port})
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-
-    socket.setTimeout(timeoutMs, () => done(false))
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-  })
-}
-
-/** Connects to where the output said the server is (IPv6 loopback when it said so). */
-function probeCandidate(candidate: PortCandidate): Promise<boolean> {
-  const host = candidate.host === '::1' || candidate.host === '::' ? '::1' : '127.0.0.1'
-  return tcpProbe(candidate.port, host, 500).then((ok) => ok || (host === '::1' ? false : tcpProbe(candidate.port, '::1', 500)))
-}
 
 /**
  * The gateway and the tunnel drivers, loaded while the dev server boots: a start spends most of its time
