@@ -35,7 +35,10 @@ import {
 
 const RUNS = arg('runs', 9) // the brief asks for >= 7; fewer only for a smoke run
 const TRACE_RUNS = arg('trace', 3)
-const TARGET_MS = 300
+// Issue 17: a user waits no longer for the link than for `npm run dev` alone: at most 50 ms over it (aim: below
+// zero). `node server.js` has no npm start-up to win back; its figure says what the tool itself costs.
+const TARGETS_MS = {'node server.js': null, 'npm run dev': 50}
+const targetOf = (command) => TARGETS_MS[command] ?? null
 const COMMANDS = ['node server.js', 'npm run dev']
 
 /** Spawns the dev command as `preview` would (sh -c, own group, PORT/HOST) and times spawn -> port accepts TCP. */
@@ -226,8 +229,7 @@ function figures(results) {
     const overhead = median(r.link) - median(r.direct)
     return {
       figure: `tool overhead, \`${command}\` (start -> link ${ms(median(r.link))} vs alone ${ms(median(r.direct))})`,
-      met: overhead <= TARGET_MS,
-      target: `<= ${TARGET_MS} ms`,
+      ...(targetOf(command) === null ? {} : {met: overhead <= targetOf(command), target: `<= ${targetOf(command)} ms`}),
       value: ms(overhead),
     }
   })
@@ -245,7 +247,7 @@ function report(results, imports) {
       ms(l),
       ms(median(r.exit)),
       `**${ms(overhead)}**`,
-      `<= ${TARGET_MS} ms: ${verdict(overhead <= TARGET_MS)}`,
+      targetOf(command) === null ? '-' : `<= ${targetOf(command)} ms: ${verdict(overhead <= targetOf(command))}`,
       `${ms(median(r.api))} (overhead ${ms(median(r.api) - d)})`,
     ]
   })
@@ -265,7 +267,7 @@ ${table(['dev command', 'dev server alone', 'preview start -> link', 'preview st
 Every run (ms):
 ${runs.join('\n')}
 `
-  const anyOver = COMMANDS.some((c) => median(results[c].link) - median(results[c].direct) > TARGET_MS)
+  const anyOver = COMMANDS.some((c) => targetOf(c) !== null && median(results[c].link) - median(results[c].direct) > targetOf(c))
   const n = results[COMMANDS[0]].trace.length
   if (n > 0) {
     const names = Object.keys(results[COMMANDS[0]].trace[0].phases).filter((k) => !k.startsWith('_'))
