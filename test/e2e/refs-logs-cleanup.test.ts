@@ -105,7 +105,7 @@ describe('dependencies, logs and cleanup', () => {
 
   it('a fresh worktree with a lockfile gets its dependencies installed (npm ci), output in the log', async () => {
     const res = await runCli(['start', '--provider', 'local', '--auth', 'none', '--json'], {cwd: repo.dir})
-    expect(res.code, res.stderr).toBe(0)
+    expect(res.code, res.stderr + res.stdout).toBe(0)
     const row = json(res)
     expect(existsSync(path.join(row.cwd, 'node_modules', 'greeting'))).toBe(true)
     expect(await page(row.public_url)).toContain('hello from an installed dependency')

@@ -17,7 +17,7 @@ describe('supervision', () => {
   beforeAll(() => {
     repo = makeRepo()
     // A server that serves, then exits after 0.7 s: every run of it crashes.
-    repo.write('crashy.js', `require('http').createServer((q,s)=>s.end('up')).listen(process.env.PORT,'127.0.0.1',()=>console.log('Local: http://localhost:'+process.env.PORT)); setTimeout(()=>process.exit(1),1500)`)
+    repo.write('crashy.js', `require('http').createServer((q,s)=>s.end('up')).listen(process.env.PORT,'127.0.0.1',()=>console.log('Local: http://localhost:'+process.env.PORT)); setTimeout(()=>process.exit(1),3000)`)
     // A server that accepts WebSocket upgrades (the handshake by hand: the temp repo has no node_modules).
     repo.write('wsserver.js', `const crypto = require('crypto'); const s = require('http').createServer((q, r) => r.end('ws app'));
 s.on('upgrade', (req, socket) => { const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
@@ -34,7 +34,7 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
     const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node crashy.js', '--json'], {cwd: repo.dir})
     expect(start.code, start.stderr).toBe(0)
     const {preview_id: id} = json(start)
-    expect(await waitFor(() => readAudit(repo).some((e) => e.event === 'stop' && e.preview_id === id), 30_000)).toBe(true)
+    expect(await waitFor(() => readAudit(repo).some((e) => e.event === 'stop' && e.preview_id === id), 60_000)).toBe(true)
     const mine = readAudit(repo).filter((e) => e.preview_id === id)
     expect(mine.map((e) => e.event)).toEqual(['start', 'restart', 'restart', 'restart', 'stop'])
     expect(mine.filter((e) => e.event === 'restart').map((e) => e.restarts)).toEqual([1, 2, 3])

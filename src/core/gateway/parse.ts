@@ -105,36 +105,51 @@ function bad(reason: string, status = 400): HeadResult {
   return {ok: false, reason, status}
 }
 
-/** Parses a request head: `text` is latin1, from the request line through the final CRLF CRLF (exclusive of the last CRLF). */
-export function parseRequestHead(text: string): HeadResult {
-  const lineEnd = text.indexOf('\r\n')
-  if (lineEnd === -1) return bad('Bad request line.')
+interface RequestLine {
+  method: string
+  target: string
+  version: 'HTTP/1.1' | 'HTTP/1.0'
+  /** The authority of an absolute-form target (it stands for Host). */
+  absoluteHost: string | null
+}
+
+/** `method SP target SP version`, each part strict; absolute-form reduced to origin-form. */
+function parseRequestLine(text: string, lineEnd: number): RequestLine | {ok: false; status: number; reason: string} {
   const sp1 = text.indexOf(' ')
   const sp2 = sp1 === -1 || sp1 > lineEnd ? -1 : text.indexOf(' ', sp1 + 1)
-  if (sp1 <= 0 || sp2 === -1 || sp2 >= lineEnd) return bad('Bad request line.')
+  if (sp1 <= 0 || sp2 === -1 || sp2 >= lineEnd) return {ok: false, reason: 'Bad request line.', status: 400}
   const sp3 = text.indexOf(' ', sp2 + 1)
-  if (sp3 !== -1 && sp3 < lineEnd) return bad('Bad request line.')
+  if (sp3 !== -1 && sp3 < lineEnd) return {ok: false, reason: 'Bad request line.', status: 400}
   const method = text.slice(0, sp1)
-  if (!KNOWN_METHODS.has(method)) return bad('Unknown request method.', method === 'CONNECT' ? 501 : 400)
+  if (!KNOWN_METHODS.has(method)) return {ok: false, reason: 'Unknown request method.', status: method === 'CONNECT' ? 501 : 400}
   let target = text.slice(sp1 + 1, sp2)
   const version = text.slice(sp2 + 1, lineEnd)
-  if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') return bad('Unsupported HTTP version.', version.startsWith('HTTP/') ? 505 : 400)
-  if (!isTarget(target)) return bad('Bad request target.')
+  if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') return {ok: false, reason: 'Unsupported HTTP version.', status: version.startsWith('HTTP/') ? 505 : 400}
+  if (!isTarget(target)) return {ok: false, reason: 'Bad request target.', status: 400}
   let absoluteHost: string | null = null
   if (target.charCodeAt(0) !== 47 /* / */) {
     if (target === '*') {
-      if (method !== 'OPTIONS') return bad('Bad request target.')
+      if (method !== 'OPTIONS') return {ok: false, reason: 'Bad request target.', status: 400}
     } else {
       const m = /^https?:\/\/([^/?#@]+)([/?].*)?$/i.exec(target)
-      if (!m) return bad('Bad request target.')
+      if (!m) return {ok: false, reason: 'Bad request target.', status: 400}
       absoluteHost = m[1]!
       const rest = m[2] ?? '/'
       target = rest.startsWith('?') ? `/${rest}` : rest
     }
   }
 
-  if (target.includes('#')) return bad('Bad request target.')
+  if (target.includes('#')) return {ok: false, reason: 'Bad request target.', status: 400}
+  return {absoluteHost, method, target, version}
+}
 
+/** Parses a request head: `text` is latin1, from the request line through the final CRLF CRLF (exclusive of the last CRLF). */
+export function parseRequestHead(text: string): HeadResult {
+  const lineEnd = text.indexOf('\r\n')
+  if (lineEnd === -1) return bad('Bad request line.')
+  const line = parseRequestLine(text, lineEnd)
+  if ('ok' in line) return line
+  const {absoluteHost, method, target, version} = line
   const headers: [string, string][] = []
   let host: string | null = null
   let hosts = 0

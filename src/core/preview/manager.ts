@@ -39,6 +39,8 @@ export const DEFAULTS = {
 
 /** How long `preview stop` waits for a supervisor to tear down before cleaning up itself. */
 export const STOP_WAIT_MS = 15_000
+/** How long `logs --follow` waits, once the row is gone, for the supervisor's last lines and exit. */
+export const FOLLOW_EXIT_WAIT_MS = 5000
 
 export interface ManagerOptions {
   /** Directory the user is in (default for --cwd resolution and the repo root). */
@@ -567,14 +569,22 @@ export class PreviewManager {
       }
     }
 
+    let last = findRow(paths, opts.id)
+    let goneAt: number | null = null
     while (!opts.signal?.aborted) {
       await sleep(opts.pollMs ?? 200)
       drain()
-      // Stopped (row gone), or crashed (its supervisor killed -9: nothing will write to the log any more).
+      // Stopped (row gone), or crashed (its supervisor killed -9: nothing will write to the log any more). A
+      // stopping supervisor removes its row, then writes its last lines and exits: wait for that (bounded).
       const row = findRow(paths, opts.id)
-      if (!row || !isAlive(row.supervisor_pid, row.supervisor_start_time)) {
-        drain()
-        return
+      if (row) last = row
+      const supervisorAlive = last !== undefined && isAlive(last.supervisor_pid, last.supervisor_start_time)
+      if (!row || !supervisorAlive) {
+        goneAt ??= Date.now()
+        if (!supervisorAlive || Date.now() - goneAt >= FOLLOW_EXIT_WAIT_MS) {
+          drain()
+          return
+        }
       }
     }
   }

@@ -280,6 +280,13 @@ export async function removeRoute(admin: CaddyAdmin, id: string): Promise<number
     }
 
     if (found.status === 404) return removed
+    // The same race hits the lookup: the id resolved to an index a concurrent change just removed. Look again.
+    if (found.status === 400 && /index out of bounds/.test(caddyWords(found)) && attempt + 1 < REMOVE_ATTEMPTS) {
+      lastRefusal = caddyWords(found)
+      await pause(attempt + 1)
+      continue
+    }
+
     if (found.status < 200 || found.status >= 300) throw new CaddyAdminError(caddyWords(found), found.status)
     const at = found.etag ? /^"(\/config\/\S+) [0-9a-f]+"$/.exec(found.etag)?.[1] : undefined
     const gone = await (at ? admin.request('DELETE', at, undefined, {'if-match': found.etag!}) : admin.request('DELETE', `/id/${encodeURIComponent(id)}`)).catch(
