@@ -5,7 +5,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  {ignores: ['dist/**', 'node_modules/**', 'bench/**', 'scripts/**', 'examples/**', 'test/fixtures/**', 'test/fakes/bin/**', '**/*.mjs', '**/*.js']},
+  {ignores: ['dist/**', 'node_modules/**', 'test/.cache/**', 'test/.tmp/**', 'bench/.cache/**', 'bench/**', 'scripts/**', 'examples/**', 'test/fixtures/**', 'test/fakes/bin/**', '**/*.mjs', '**/*.js']},
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
