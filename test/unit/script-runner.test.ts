@@ -106,3 +106,29 @@ describe('a command typed as npm run', () => {
     expect(scriptPlan({command: 'node server.js', source: '--command'}, {dir, env: process.env, initCwd: dir})).toBeNull()
   })
 })
+
+describe('signals', () => {
+  it('stopping the process group reaches the script as under npm: it gets SIGTERM and its exit is seen', async () => {
+    const {killGroup, spawnShellGroup} = await import('../../src/core/process.js')
+    writeFileSync(path.join(dir, 'long.js'), "process.on('SIGTERM', () => { console.log('TERM'); process.exit(143) }); setInterval(() => {}, 1000); console.log('up')\n")
+    pkg({dev: 'node long.js', predev: 'echo pre'})
+    const run = async (command: string, env: Record<string, string>) => {
+      const child = spawnShellGroup(command, {cwd: dir, env: {...process.env, ...env}})
+      let out = ''
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))))
+      for (let i = 0; i < 100 && !out.includes('up'); i++) await new Promise((r) => setTimeout(r, 50))
+      await killGroup(child.pid!, {graceMs: 2000})
+      return {code: await exited, out}
+    }
+
+    const plan = planNpmScript({dir, env: process.env, script: 'dev'})
+    if (!plan.direct) throw new Error(plan.reason)
+    const ours = await run(plan.command, plan.env)
+    const npm = await run('npm run dev', {})
+    expect(ours.out).toMatch(/pre[^]*up[^]*TERM/)
+    expect(npm.out).toMatch(/pre[^]*up[^]*TERM/)
+    expect(ours.code).not.toBe(0)
+    expect(npm.code).not.toBe(0)
+  })
+})
