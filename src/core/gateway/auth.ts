@@ -115,8 +115,12 @@ export class Authority {
     return links !== null
   }
 
+  /** Bumped whenever the links change: a connection re-checks its grant only then (or when it expires). */
+  version = 0
+
   setLinks(links: LinkRecord[]): void {
     if (!Array.isArray(links)) return
+    this.version += 1
     const valid = links.filter((l) => l !== null && typeof l === 'object' && typeof l.jti === 'string')
     this.links = new Map(valid.map((l) => [l.jti, l]))
     this.basic = valid

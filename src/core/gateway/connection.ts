@@ -65,6 +65,8 @@ export class Connection {
   private drained: string | null = null
   /** The credential that let the latest request in: the connection closes when it is revoked or expires. */
   grant: Grant | null = null
+  /** The links version the grant was last found valid at (-1: not checked yet). */
+  private grantVersion = -1
   /** When the current request head started to arrive (0: none pending), for the head timeout. */
   headStartedAt: number
   /** Last byte either way, for the idle timeout. */
@@ -101,7 +103,11 @@ export class Connection {
   /** Called by the listener's sweep: head timeout, idle timeout, and grants revoked or expired. */
   sweep(now: number): void {
     if (this.mode === Mode.Closed) return
-    if (this.grant !== null && this.route !== null && !this.route.authority.stillValid(this.grant, now / 1000)) {
+    // A connection in use by a revoked or expired link is cut: an upgraded socket, a request or a response on its
+    // way. An idle keep-alive one stays open: its next request is checked like any and refused with 403 (a reset
+    // would look like a network error to an agent's fetch); a streamed response is cut at its next byte (below).
+    const inUse = this.mode !== Mode.Head || this.awaitingResponse || this.queued !== null
+    if (inUse && !this.grantHolds(now)) {
       this.destroy()
       return
     }
@@ -151,6 +157,7 @@ export class Connection {
   private onClientData(data: Buffer): void {
     this.lastActivity = Date.now()
     if (this.mode === Mode.Tunnel) {
+      if (!this.grantHolds(this.lastActivity)) return this.destroy()
       this.route?.onActivity?.() // an open HMR socket with traffic means someone is looking at the preview
       this.toUpstream(data)
       return
@@ -273,6 +280,7 @@ export class Connection {
     if (this.ctx.onRequest) this.startRecord(head.method, path)
     if (!auth.ok) return this.refuse(auth.refusal, auth.clearCookie, head.method)
     this.grant = auth.grant
+    this.grantVersion = -1
     const hasBody = head.chunked || (head.contentLength !== null && head.contentLength > 0)
     if (auth.consumedToken !== null && (head.method === 'GET' || head.method === 'HEAD') && head.upgrade === null && !hasBody) {
       // One leading slash only: `//evil.test/` would be a protocol-relative redirect off the preview.
@@ -497,8 +505,21 @@ export class Connection {
     return up
   }
 
+  /** The link that let the latest request in still holds (re-checked when the links change or it expires). */
+  private grantHolds(now: number): boolean {
+    const grant = this.grant
+    if (grant === null || this.route === null) return true
+    const authority = this.route.authority
+    if (this.grantVersion === authority.version && now < grant.exp * 1000) return true
+    if (!authority.stillValid(grant, now / 1000)) return false
+    this.grantVersion = authority.version
+    return true
+  }
+
   private onUpstreamData(data: Buffer): void {
     this.lastActivity = Date.now()
+    // Not one byte more for a link that was revoked or has expired (a streamed response, an open socket).
+    if (!this.grantHolds(this.lastActivity)) return this.destroy()
     if (this.awaitingResponse) {
       this.awaitingResponse = false
       if (this.record !== null && data.length >= 12) this.record.status = Number(data.toString('latin1', 9, 12)) || 0
