@@ -32,7 +32,10 @@ export interface Io {
 /** How far back plain `list` looks for previews that ended by crash or expiry (one line pointing at --all). */
 const RECENT_SECONDS = 24 * 3600
 
-export async function listBody(flags: {all: boolean; 'show-secrets': boolean}, io: Io): Promise<Array<PreviewRow | ServedRow | EndedPreview>> {
+export async function listBody(
+  flags: {all: boolean; 'show-secrets': boolean},
+  io: Io,
+): Promise<Array<PreviewRow | ServedRow | EndedPreview>> {
   const manager = new PreviewManager({cwd: process.cwd()})
   const [own, paths] = await Promise.all([manager.list({showSecrets: flags['show-secrets']}), manager.sddPaths()])
   // Previews a `preview serve` host runs for this repository, marked `serve` (PROVIDER and the id's prefix).
@@ -86,7 +89,9 @@ export async function listBody(flags: {all: boolean; 'show-secrets': boolean}, i
   if (recent.length > 0) {
     const crash = recent.filter((e) => e.stop_reason === 'crash').length
     const parts = [crash > 0 && `${crash} by crash`, recent.length - crash > 0 && `${recent.length - crash} by expiry`].filter(Boolean)
-    io.log(`${recent.length === 1 ? '1 preview' : `${recent.length} previews`} ended in the last 24 h (${parts.join(', ')}): \`preview list --all\` shows them.`)
+    io.log(
+      `${recent.length === 1 ? '1 preview' : `${recent.length} previews`} ended in the last 24 h (${parts.join(', ')}): \`preview list --all\` shows them.`,
+    )
   }
 
   return rows

@@ -14,13 +14,20 @@ interface FastCommand {
 }
 
 export const FAST_COMMANDS: Record<string, FastCommand> = {
-  list: {flags: LIST_FLAGS, positionals: 'none', run: (_p, f, io) => listBody({all: f.all ?? false, 'show-secrets': f['show-secrets'] ?? false}, io)},
+  list: {
+    flags: LIST_FLAGS,
+    positionals: 'none',
+    run: (_p, f, io) => listBody({all: f.all ?? false, 'show-secrets': f['show-secrets'] ?? false}, io),
+  },
   status: {flags: STATUS_FLAGS, positionals: 'one', run: (p, f, io) => statusBody(p[0], {'show-secrets': f['show-secrets'] ?? false}, io)},
   stop: {flags: STOP_FLAGS, positionals: 'many', run: (p, f, io) => stopBody(p, {all: f.all ?? false}, io)},
 }
 
 /** Parses argv as oclif would for these boolean-only commands, or null when oclif should decide. */
-export function parseFastArgv(command: string, argv: string[]): {positionals: string[]; flags: Record<string, boolean>; json: boolean} | null {
+export function parseFastArgv(
+  command: string,
+  argv: string[],
+): {positionals: string[]; flags: Record<string, boolean>; json: boolean} | null {
   const spec = FAST_COMMANDS[command]
   if (!spec) return null
   const options: Record<string, {type: 'boolean'}> = {json: {type: 'boolean'}}

@@ -18,7 +18,7 @@ export async function runFastStart(argv: string[]): Promise<number | null> {
     return 0
   } catch (error) {
     if (!isPreviewError(error)) throw error
-    const out = renderError(error, parsed.json, "start")
+    const out = renderError(error, parsed.json, 'start')
     if (out.stdout !== null) console.log(out.stdout)
     if (out.stderr !== null) console.error(out.stderr)
     return out.exitCode

@@ -42,14 +42,24 @@ export function errorBody(err: unknown, command?: string, knownFlags: string[] =
   if (isPreviewError(err)) {
     // A failed start names its preview and the log it kept (`preview logs <id>` still reads it).
     const started = err.previewId ? {log_file: err.logFile ?? null, preview_id: err.previewId} : {}
-    return {code: err.code, details: err.details, exit_code: err.exitCode, hint: err.hint ?? null, kind: err.kind, message: err.message, ...started}
+    return {
+      code: err.code,
+      details: err.details,
+      exit_code: err.exitCode,
+      hint: err.hint ?? null,
+      kind: err.kind,
+      message: err.message,
+      ...started,
+    }
   }
 
   const e = (err instanceof Error ? err : new Error(String(err))) as OclifLike
   const reason = PARSE_REASONS[e.constructor?.name ?? '']
   const help = command ? `preview ${command} --help` : 'preview --help'
   // oclif's messages end with "See more help with --help": the hint says that, once.
-  const message = stripAnsi(e.message).replace(/\n*See more help with --help\s*$/, '').trim()
+  const message = stripAnsi(e.message)
+    .replace(/\n*See more help with --help\s*$/, '')
+    .trim()
   if (reason) {
     const [first = message, ...rest] = message.split('\n')
     const details = rest.filter((l) => l.trim())
@@ -62,7 +72,15 @@ export function errorBody(err: unknown, command?: string, knownFlags: string[] =
 
     // "Missing 1 required arg:" names the argument on the next line: one sentence is easier to read.
     const text = reason === 'missing-argument' && details.length > 0 ? `${first} ${details.join('; ')}` : first
-    return {code: 'INVALID_INPUT', details: reason === 'missing-argument' ? [] : details, exit_code: 2, hint, kind: 'bad-input', message: text, reason}
+    return {
+      code: 'INVALID_INPUT',
+      details: reason === 'missing-argument' ? [] : details,
+      exit_code: 2,
+      hint,
+      kind: 'bad-input',
+      message: text,
+      reason,
+    }
   }
 
   if (e.oclif && typeof e.oclif.exit === 'number') {
@@ -80,7 +98,14 @@ export function errorBody(err: unknown, command?: string, knownFlags: string[] =
     }
   }
 
-  return {code: 'INTERNAL', details: [], exit_code: 1, hint: 'This is a bug in preview; DEBUG=preview:* shows more.', kind: 'runtime', message}
+  return {
+    code: 'INTERNAL',
+    details: [],
+    exit_code: 1,
+    hint: 'This is a bug in preview; DEBUG=preview:* shows more.',
+    kind: 'runtime',
+    message,
+  }
 }
 
 /** The --json document for an error, cut to MAX_ERROR_BYTES: the oldest detail lines go first, then the text is cut. */
@@ -109,14 +134,22 @@ export function renderPreviewError(err: PreviewError, json: boolean): {stdout: s
 }
 
 /** Any error, rendered: with --json one envelope on stdout, else the message, details and hint on stderr. */
-export function renderError(err: unknown, json: boolean, command?: string, knownFlags?: string[]): {stdout: string | null; stderr: string | null; exitCode: number} {
+export function renderError(
+  err: unknown,
+  json: boolean,
+  command?: string,
+  knownFlags?: string[],
+): {stdout: string | null; stderr: string | null; exitCode: number} {
   const body = errorBody(err, command, knownFlags)
   if (json) return {exitCode: body.exit_code, stderr: null, stdout: errorDocument(body)}
   const lines = [body.message]
   if (body.details.length > 0) lines.push('', ...body.details.map((l) => `  ${l}`))
   if (body.hint) lines.push('', body.hint)
   if (typeof body.preview_id === 'string') {
-    lines.push('', `Preview ${body.preview_id} did not start; its log is kept at ${String(body.log_file ?? '(no log)')} (\`preview logs ${body.preview_id}\`).`)
+    lines.push(
+      '',
+      `Preview ${body.preview_id} did not start; its log is kept at ${String(body.log_file ?? '(no log)')} (\`preview logs ${body.preview_id}\`).`,
+    )
   }
 
   return {exitCode: body.exit_code, stderr: `Error: ${lines.join('\n')}`, stdout: null}
@@ -127,5 +160,3 @@ export function wantsJson(argv: string[]): boolean {
   const end = argv.indexOf('--')
   return (end === -1 ? argv : argv.slice(0, end)).includes('--json')
 }
-
-

@@ -33,8 +33,13 @@ export async function runOclif(argv: string[], dir: string): Promise<void> {
     if (unknown) {
       const ids = config.commandIDs.map((id) => id.replaceAll(':', ' '))
       const guess = closest(unknown, ids)
-      const hint = guess ? `Did you mean \`preview ${guess}\`? Run \`preview --help\` for the commands.` : 'Run `preview --help` for the commands.'
-      rendered = renderError(new PreviewError('UNKNOWN_COMMAND', `${unknown} is not a preview command.`, {hint, kind: 'bad-input'}), wantsJson(argv))
+      const hint = guess
+        ? `Did you mean \`preview ${guess}\`? Run \`preview --help\` for the commands.`
+        : 'Run `preview --help` for the commands.'
+      rendered = renderError(
+        new PreviewError('UNKNOWN_COMMAND', `${unknown} is not a preview command.`, {hint, kind: 'bad-input'}),
+        wantsJson(argv),
+      )
     }
 
     if (rendered.stdout !== null) console.log(rendered.stdout)

@@ -11,7 +11,10 @@ export interface StartFlagSpec {
 }
 
 export const START_FLAGS = {
-  attach: {description: 'share a server that already listens on 127.0.0.1:PORT (no dev command, no worktree; stop leaves it running)', type: 'string'},
+  attach: {
+    description: 'share a server that already listens on 127.0.0.1:PORT (no dev command, no worktree; stop leaves it running)',
+    type: 'string',
+  },
   auth: {description: 'token | basic | none (default token)', type: 'string'},
   clipboard: {allowNo: true, default: true, description: 'copy the URL to the clipboard (off in CI or without a TTY)', type: 'boolean'},
   command: {description: 'the dev command (overrides discovery)', type: 'string'},
@@ -19,14 +22,23 @@ export const START_FLAGS = {
   expire: {description: 'link lifetime: 30s, 30m, 4h, 1d (default 4h, at most max_expire)', type: 'string'},
   foreground: {default: false, description: 'run the supervisor in this process until Ctrl-C', type: 'boolean'},
   'idle-ttl': {description: 'stop the dev server after this long without requests; the next request wakes it', type: 'string'},
-  install: {allowNo: true, default: true, description: 'install dependencies in a fresh worktree (lockfile present, node_modules missing)', type: 'boolean'},
+  install: {
+    allowNo: true,
+    default: true,
+    description: 'install dependencies in a fresh worktree (lockfile present, node_modules missing)',
+    type: 'boolean',
+  },
   open: {default: false, description: 'open the link in the default browser (on a terminal only)', type: 'boolean'},
   'list-commands': {default: false, description: 'print every candidate dev command in order and start nothing', type: 'boolean'},
   provider: {description: 'auto | cloudflared | ngrok | bore | tailscale | localtunnel | ssh | local | template | caddy', type: 'string'},
   qr: {default: false, description: 'print a QR code of the link, for phones', type: 'boolean'},
   'ready-timeout': {description: 'how long to wait for the dev server (default 30s)', type: 'string'},
   ref: {description: 'preview this branch, tag or commit in a worktree of its own', type: 'string'},
-  'working-copy': {default: false, description: "run the repository's working tree as it is, uncommitted changes included", type: 'boolean'},
+  'working-copy': {
+    default: false,
+    description: "run the repository's working tree as it is, uncommitted changes included",
+    type: 'boolean',
+  },
 } as const satisfies Record<string, StartFlagSpec>
 
 type Table = typeof START_FLAGS

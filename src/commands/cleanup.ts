@@ -41,7 +41,10 @@ export default class Cleanup extends BaseCommand {
 
   private async confirm(): Promise<boolean> {
     if (!process.stdin.isTTY || this.jsonEnabled()) {
-      throw new InvalidInput('cleanup needs confirmation and there is no terminal to ask on.', 'Pass --yes to remove, or --dry-run to only list.')
+      throw new InvalidInput(
+        'cleanup needs confirmation and there is no terminal to ask on.',
+        'Pass --yes to remove, or --dry-run to only list.',
+      )
     }
 
     const rl = createInterface({input: process.stdin, output: process.stderr})

@@ -20,7 +20,11 @@ export default class Events extends BaseCommand {
 
   static override args = {id: idArg}
   static override flags = {
-    follow: Flags.boolean({char: 'f', default: false, description: 'keep printing events as they happen until the preview stops or Ctrl-C'}),
+    follow: Flags.boolean({
+      char: 'f',
+      default: false,
+      description: 'keep printing events as they happen until the preview stops or Ctrl-C',
+    }),
   }
 
   async run(): Promise<undefined> {

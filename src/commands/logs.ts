@@ -33,7 +33,11 @@ export default class Logs extends BaseCommand {
 
   static override args = {id: idArg}
   static override flags = {
-    follow: Flags.boolean({char: 'f', default: false, description: 'keep printing new lines (across restarts) until the preview stops or Ctrl-C; with --json one object per line'}),
+    follow: Flags.boolean({
+      char: 'f',
+      default: false,
+      description: 'keep printing new lines (across restarts) until the preview stops or Ctrl-C; with --json one object per line',
+    }),
     lines: Flags.integer({char: 'n', default: 100, description: 'how many lines from the end', min: 0}),
   }
 
@@ -49,7 +53,8 @@ export default class Logs extends BaseCommand {
     }
 
     const json = this.jsonEnabled()
-    const emit = (line: string, backlog: boolean) => this.logJsonLine({at_epoch: Math.floor(Date.now() / 1000), backlog, line, preview_id: id} satisfies LogLine)
+    const emit = (line: string, backlog: boolean) =>
+      this.logJsonLine({at_epoch: Math.floor(Date.now() / 1000), backlog, line, preview_id: id} satisfies LogLine)
     if (json) for (const line of result.lines) emit(line, true)
     else for (const line of result.lines) this.log(line)
     let partial = ''

@@ -12,10 +12,18 @@ export default class Requests extends BaseCommand {
   static override description =
     'Like the inspector ngrok shows, for any tunnel. Never bodies or credentials: the path is shown without our token. With --json, NDJSON: one object a line (docs/json/request.json). With --follow, new requests are printed as they come until the preview stops.'
 
-  static override examples = ['<%= config.bin %> requests', '<%= config.bin %> requests p-abc12345 --json', '<%= config.bin %> requests --follow']
+  static override examples = [
+    '<%= config.bin %> requests',
+    '<%= config.bin %> requests p-abc12345 --json',
+    '<%= config.bin %> requests --follow',
+  ]
   static override args = {id: idArg}
   static override flags = {
-    follow: Flags.boolean({char: 'f', default: false, description: 'keep printing requests as they come until the preview stops or Ctrl-C'}),
+    follow: Flags.boolean({
+      char: 'f',
+      default: false,
+      description: 'keep printing requests as they come until the preview stops or Ctrl-C',
+    }),
   }
 
   async run(): Promise<undefined> {

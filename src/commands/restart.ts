@@ -6,8 +6,13 @@ import {PreviewManager} from '../core/preview/manager.js'
 import type {PreviewRow} from '../core/preview/types.js'
 
 export default class Restart extends BaseCommand {
-  static override summary = 'Restart the dev server of a preview, keeping its link (--pull: bring a branch preview to the branch tip first).'
-  static override examples = ['<%= config.bin %> restart', '<%= config.bin %> restart p-abc12345', '<%= config.bin %> restart p-abc12345 --pull']
+  static override summary =
+    'Restart the dev server of a preview, keeping its link (--pull: bring a branch preview to the branch tip first).'
+  static override examples = [
+    '<%= config.bin %> restart',
+    '<%= config.bin %> restart p-abc12345',
+    '<%= config.bin %> restart p-abc12345 --pull',
+  ]
   static override args = {id: idArg}
   static override flags = {
     pull: Flags.boolean({default: false, description: 'fetch and reset the worktree to the tip of the branch it previews'}),

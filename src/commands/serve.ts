@@ -23,7 +23,9 @@ Without --secret anyone who can reach the host can run any commit of the reposit
   static override strict = false
   // One argument declared for the help; `strict = false` takes any number of them (argv).
   static override args = {
-    repos: Args.string({description: '[LABEL=]PATH of a repository to serve; several allowed (then each gets a label, the directory name by default)'}),
+    repos: Args.string({
+      description: '[LABEL=]PATH of a repository to serve; several allowed (then each gets a label, the directory name by default)',
+    }),
   }
 
   static override examples = [
@@ -32,22 +34,53 @@ Without --secret anyone who can reach the host can run any commit of the reposit
   ]
 
   static override flags = {
-    'admin-secret': Flags.string({description: 'Bearer secret for the status and admin API (without it and --basic-auth: loopback only).', env: 'PREVIEW_SERVE_ADMIN_SECRET', helpValue: 'S'}),
-    auth: Flags.string({description: 'What every preview asks for: none, basic (--basic-auth) or token (links from POST /-/preview/share). [default: basic with --basic-auth, else none]', options: ['none', 'basic', 'token']}),
-    'auto-pull': Flags.string({description: 'A branch not requested for this long is fetched and reset to its tip before the next request (30 s bound).', helpValue: 'DURATION'}),
-    'basic-auth': Flags.string({description: 'preview:PASS for every route (and the admin API).', env: 'PREVIEW_SERVE_BASIC_AUTH', helpValue: 'USER:PASS'}),
+    'admin-secret': Flags.string({
+      description: 'Bearer secret for the status and admin API (without it and --basic-auth: loopback only).',
+      env: 'PREVIEW_SERVE_ADMIN_SECRET',
+      helpValue: 'S',
+    }),
+    auth: Flags.string({
+      description:
+        'What every preview asks for: none, basic (--basic-auth) or token (links from POST /-/preview/share). [default: basic with --basic-auth, else none]',
+      options: ['none', 'basic', 'token'],
+    }),
+    'auto-pull': Flags.string({
+      description: 'A branch not requested for this long is fetched and reset to its tip before the next request (30 s bound).',
+      helpValue: 'DURATION',
+    }),
+    'basic-auth': Flags.string({
+      description: 'preview:PASS for every route (and the admin API).',
+      env: 'PREVIEW_SERVE_BASIC_AUTH',
+      helpValue: 'USER:PASS',
+    }),
     bind: Flags.string({description: 'Address to listen on. [default: 127.0.0.1]', helpValue: 'ADDR'}),
-    caddy: Flags.boolean({default: false, description: 'Register one route for *.<domain> (and the bare domain) with a running Caddy, through its admin API; removed on stop.'}),
+    caddy: Flags.boolean({
+      default: false,
+      description: 'Register one route for *.<domain> (and the bare domain) with a running Caddy, through its admin API; removed on stop.',
+    }),
     'caddy-admin': Flags.string({description: "Caddy's admin API for --caddy. [default: http://127.0.0.1:2019]", helpValue: 'URL'}),
-    config: Flags.string({description: 'A YAML file with a `serve:` section (else .sdd/preview.yaml of this repository).', helpValue: 'FILE'}),
+    config: Flags.string({
+      description: 'A YAML file with a `serve:` section (else .sdd/preview.yaml of this repository).',
+      helpValue: 'FILE',
+    }),
     domain: Flags.string({description: 'Previews are <name>.<domain>. [default: localhost]', helpValue: 'DOMAIN'}),
     'idle-ttl': Flags.string({description: 'Stop a dev server after this long without requests. [default: 5m]', helpValue: 'DURATION'}),
     'json-logs': Flags.string({description: 'Append one JSON line per request and lifecycle event to FILE.', helpValue: 'FILE'}),
-    'persist-repos': Flags.string({description: 'Keep the repository list (admin API changes) in FILE across restarts.', helpValue: 'FILE'}),
-    'public-scheme': Flags.string({description: 'https when a TLS proxy is in front: the Origin browsers send, Secure cookies, printed URLs. [default: http]', options: ['http', 'https']}),
+    'persist-repos': Flags.string({
+      description: 'Keep the repository list (admin API changes) in FILE across restarts.',
+      helpValue: 'FILE',
+    }),
+    'public-scheme': Flags.string({
+      description: 'https when a TLS proxy is in front: the Origin browsers send, Secure cookies, printed URLs. [default: http]',
+      options: ['http', 'https'],
+    }),
     port: Flags.integer({description: 'Port to listen on, 0 for a free one. [default: 8000]', max: 65_535, min: 0}),
     'ready-timeout': Flags.string({description: 'How long a dev server may take to start. [default: 30s]', helpValue: 'DURATION'}),
-    secret: Flags.string({description: 'Serve only names signed with this secret (NAME--SIG, see `preview sign`).', env: 'PREVIEW_SERVE_SECRET', helpValue: 'S'}),
+    secret: Flags.string({
+      description: 'Serve only names signed with this secret (NAME--SIG, see `preview sign`).',
+      env: 'PREVIEW_SERVE_SECRET',
+      helpValue: 'S',
+    }),
   }
 
   async run(): Promise<ServeOutput> {
@@ -97,10 +130,13 @@ Without --secret anyone who can reach the host can run any commit of the reposit
     this.log(`Serving on ${host.url} (domain ${options.domain}); status at ${host.publicUrl(null)}-/preview`)
     for (const ex of await host.exampleNames()) this.log(`  ${ex.label ?? 'repository'}: ${ex.url}`)
     if (options.auth === 'token') {
-      this.log(`Token links: POST ${host.publicUrl(null)}-/preview/share {"name": "<name>", "expire": "4h"} with the admin secret (see docs/serve.md).`)
+      this.log(
+        `Token links: POST ${host.publicUrl(null)}-/preview/share {"name": "<name>", "expire": "4h"} with the admin secret (see docs/serve.md).`,
+      )
     }
 
-    if (options.secret === null) process.stderr.write('Warning: no --secret, so anyone who can reach this host can run any commit of these repositories.\n')
+    if (options.secret === null)
+      process.stderr.write('Warning: no --secret, so anyone who can reach this host can run any commit of these repositories.\n')
     process.stderr.write('Ctrl-C (or SIGTERM) stops every dev server this host started.\n')
     await stopped
     await host.close()

@@ -38,8 +38,18 @@ export default class Share extends BaseCommand {
     const manager = new PreviewManager({cwd: process.cwd()})
     const id = await manager.resolveId(args.id, 'share')
     const {record, url} = await manager.share({auth: flags.auth, expire: flags.expire, id})
-    this.log(`Link for ${id} (auth=${record.auth_mode}, jti=${record.jti}, expires_epoch=${record.expires_at_epoch} ${timeLeft(record.expires_at_epoch)})`)
+    this.log(
+      `Link for ${id} (auth=${record.auth_mode}, jti=${record.jti}, expires_epoch=${record.expires_at_epoch} ${timeLeft(record.expires_at_epoch)})`,
+    )
     this.log(`URL: ${url}`)
-    return {auth_mode: record.auth_mode, expires_at_epoch: record.expires_at_epoch, jti: record.jti, preview_id: id, share_url: url, token: tokenOf(url), url}
+    return {
+      auth_mode: record.auth_mode,
+      expires_at_epoch: record.expires_at_epoch,
+      jti: record.jti,
+      preview_id: id,
+      share_url: url,
+      token: tokenOf(url),
+      url,
+    }
   }
 }

@@ -27,12 +27,20 @@ export default class Sign extends BaseCommand {
 
   static override flags = {
     domain: Flags.string({description: 'Print the whole host name under this domain.', helpValue: 'DOMAIN'}),
-    secret: Flags.string({description: 'The --secret of `preview serve` (or PREVIEW_SERVE_SECRET).', env: 'PREVIEW_SERVE_SECRET', helpValue: 'S'}),
+    secret: Flags.string({
+      description: 'The --secret of `preview serve` (or PREVIEW_SERVE_SECRET).',
+      env: 'PREVIEW_SERVE_SECRET',
+      helpValue: 'S',
+    }),
   }
 
   async run(): Promise<SignOutput> {
     const {args, flags} = await this.parse(Sign)
-    if (!flags.secret) throw new InvalidInput('No secret given.', 'Pass --secret S (the one `preview serve --secret` runs with), or set PREVIEW_SERVE_SECRET.')
+    if (!flags.secret)
+      throw new InvalidInput(
+        'No secret given.',
+        'Pass --secret S (the one `preview serve --secret` runs with), or set PREVIEW_SERVE_SECRET.',
+      )
     const signed = signName(flags.secret, args.name)
     const host = flags.domain ? `${signed}.${flags.domain.toLowerCase()}` : null
     this.log(host ?? signed)

@@ -44,7 +44,8 @@ export default class Start extends BaseCommand {
   private async listCommands(manager: PreviewManager, flags: StartFlags) {
     const found = await manager.listCommands({command: flags.command, cwd: flags.cwd, ref: flags.ref, workingCopy: flags['working-copy']})
     if (found.candidates.length === 0) this.log(`No dev command found in ${found.cwd}. Searched: ${found.searched.join('; ')}`)
-    for (const [i, c] of found.candidates.entries()) this.log(`${i + 1}. ${c.command}    (${c.source})${c.runner ? `\n   runs: ${c.runner}` : ""}`)
+    for (const [i, c] of found.candidates.entries())
+      this.log(`${i + 1}. ${c.command}    (${c.source})${c.runner ? `\n   runs: ${c.runner}` : ''}`)
     for (const hint of found.runtimeHints) this.log(`runtime: ${hint}    (.tool-versions)`)
     // snake_case next to the camelCase keys (kept, deprecated in docs/json/list-commands.json).
     return {...found, package_manager: found.packageManager, runtime_hints: found.runtimeHints}

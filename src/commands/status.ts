@@ -6,7 +6,11 @@ import type {PreviewRow} from '../core/preview/types.js'
 
 export default class Status extends BaseCommand {
   static override summary = 'Show one preview.'
-  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status p-abc12345', '<%= config.bin %> status p-abc12345 --json']
+  static override examples = [
+    '<%= config.bin %> status',
+    '<%= config.bin %> status p-abc12345',
+    '<%= config.bin %> status p-abc12345 --json',
+  ]
   static override args = {id: idArg}
   static override flags = {
     'show-secrets': Flags.boolean({default: false, description: STATUS_FLAGS['show-secrets'].description}),

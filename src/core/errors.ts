@@ -74,7 +74,14 @@ export type TunnelFailureReason = 'binary-missing' | 'not-configured' | 'timeout
 export class TunnelFailed extends PreviewError {
   readonly reason: TunnelFailureReason
   readonly provider: string
-  constructor(provider: string, reason: TunnelFailureReason, message: string, hint?: string, details?: string[], kind: ErrorKind = 'runtime') {
+  constructor(
+    provider: string,
+    reason: TunnelFailureReason,
+    message: string,
+    hint?: string,
+    details?: string[],
+    kind: ErrorKind = 'runtime',
+  ) {
     super('TUNNEL_FAILED', message, {details, hint, kind})
     this.provider = provider
     this.reason = reason

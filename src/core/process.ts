@@ -75,7 +75,12 @@ const PS_COLUMNS = 'pid=,ppid=,pgid=,stat=,lstart='
 function psStats(select: string[]): ProcStat[] {
   let text: string
   try {
-    text = execFileSync('ps', [...select, '-o', PS_COLUMNS], {encoding: 'utf8', env: {...process.env, LC_ALL: 'C'}, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000})
+    text = execFileSync('ps', [...select, '-o', PS_COLUMNS], {
+      encoding: 'utf8',
+      env: {...process.env, LC_ALL: 'C'},
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5000,
+    })
   } catch (error) {
     text = String((error as {stdout?: string}).stdout ?? '')
   }
@@ -85,7 +90,13 @@ function psStats(select: string[]): ProcStat[] {
     const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(.+?)\s*$/.exec(line)
     if (!m) continue
     const started = Date.parse(m[5]!)
-    out.push({pgrp: Number(m[3]), pid: Number(m[1]), ppid: Number(m[2]), startTime: Number.isNaN(started) ? 0 : started / 1000, state: m[4]!.slice(0, 1)})
+    out.push({
+      pgrp: Number(m[3]),
+      pid: Number(m[1]),
+      ppid: Number(m[2]),
+      startTime: Number.isNaN(started) ? 0 : started / 1000,
+      state: m[4]!.slice(0, 1),
+    })
   }
 
   return out
@@ -160,7 +171,11 @@ function lsofListeningPorts(pids: number[]): number[] {
   let text: string
   try {
     // -a: all conditions at once; -F pn: machine-readable (p<pid>, n<address:port>); exit 1 when nothing matches.
-    text = execFileSync('lsof', ['-nP', '-a', '-p', pids.join(','), '-iTCP', '-sTCP:LISTEN', '-Fpn'], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000})
+    text = execFileSync('lsof', ['-nP', '-a', '-p', pids.join(','), '-iTCP', '-sTCP:LISTEN', '-Fpn'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5000,
+    })
   } catch (error) {
     text = String((error as {stdout?: string}).stdout ?? '')
   }
@@ -235,7 +250,11 @@ export function spawnGroup(file: string, args: string[], opts: GroupSpawnOptions
 }
 
 /** Spawns a detached node process with an IPC channel (the supervisor); the caller unrefs it once told ready. */
-export function spawnNodeDetached(script: string, args: string[], opts: {cwd: string; env: NodeJS.ProcessEnv; logFd?: number}): ChildProcess {
+export function spawnNodeDetached(
+  script: string,
+  args: string[],
+  opts: {cwd: string; env: NodeJS.ProcessEnv; logFd?: number},
+): ChildProcess {
   const out = opts.logFd ?? 'ignore'
   return spawn(process.execPath, [script, ...args], {
     cwd: opts.cwd,
@@ -310,7 +329,13 @@ export async function waitForExit(pid: number, timeoutMs: number, startTime?: nu
  */
 export function probeSync(file: string, args: string[], opts: {cwd: string; env?: NodeJS.ProcessEnv; timeoutMs: number}): boolean {
   debug('probe %s %o in %s', file, args, opts.cwd)
-  const res = spawnSync(file, args, {cwd: opts.cwd, env: opts.env ?? process.env, killSignal: 'SIGKILL', stdio: 'ignore', timeout: opts.timeoutMs})
+  const res = spawnSync(file, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    killSignal: 'SIGKILL',
+    stdio: 'ignore',
+    timeout: opts.timeoutMs,
+  })
   return res.error === undefined && res.status === 0
 }
 

@@ -12,12 +12,26 @@ export const CHROMIUM = '/usr/bin/chromium'
 /** How long an edit may take to reach the page through HMR. */
 export const HMR_BOUND_MS = 15_000
 /** The texts dev servers answer a Host or Origin they do not trust with. */
-export const HOST_CHECK_ERRORS = [/Blocked request/i, /Invalid Host header/i, /Invalid Host\/Origin header/i, /Blocked cross-origin request/i, /allowedDevOrigins/i]
+export const HOST_CHECK_ERRORS = [
+  /Blocked request/i,
+  /Invalid Host header/i,
+  /Invalid Host\/Origin header/i,
+  /Blocked cross-origin request/i,
+  /allowedDevOrigins/i,
+]
 
 /** Starts headless Debian Chromium with the flags a container needs. */
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     executablePath: CHROMIUM,
     headless: true,
   })
@@ -50,7 +64,10 @@ export class AppPreview {
   }
 
   async start(): Promise<PreviewRow> {
-    const res = await runCli(['start', '--auth', 'token', '--provider', 'local', '--cwd', this.repo, '--ready-timeout', '120s', '--json'], {cwd: this.repo, timeoutMs: 150_000})
+    const res = await runCli(['start', '--auth', 'token', '--provider', 'local', '--cwd', this.repo, '--ready-timeout', '120s', '--json'], {
+      cwd: this.repo,
+      timeoutMs: 150_000,
+    })
     expect(res.code, `preview start failed:\n${res.stderr}`).toBe(0)
     this.row = json<PreviewRow>(res)
     expect(this.row.status).toBe('running')
@@ -136,7 +153,10 @@ export class AppPreview {
     writeFileSync(abs, before.replace(from, to))
     await page.locator(selector).filter({hasText: shows}).first().waitFor({state: 'visible', timeout: HMR_BOUND_MS})
     const ms = Date.now() - t0
-    expect(await page.evaluate(() => (window as unknown as {__previewMark?: string}).__previewMark), 'the page reloaded instead of a hot update').toBe('kept')
+    expect(
+      await page.evaluate(() => (window as unknown as {__previewMark?: string}).__previewMark),
+      'the page reloaded instead of a hot update',
+    ).toBe('kept')
     return ms
   }
 
@@ -162,7 +182,10 @@ export class AppPreview {
     expect(res.code, res.stderr).toBe(0)
     this.row = null
     expect(json(await runCli(['list', '--json'], {cwd: this.repo}))).toEqual([])
-    expect(await waitFor(() => pidsInside(this.repo).length === 0, 10_000), `processes left in ${this.repo}: ${pidsInside(this.repo).join(' ')}`).toBe(true)
+    expect(
+      await waitFor(() => pidsInside(this.repo).length === 0, 10_000),
+      `processes left in ${this.repo}: ${pidsInside(this.repo).join(' ')}`,
+    ).toBe(true)
     expect(await portOpen(row.gateway_port)).toBe(false)
     expect(await portOpen(row.port)).toBe(false)
   }

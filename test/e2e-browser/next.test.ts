@@ -25,7 +25,14 @@ describe('Next.js (create-next-app) through preview', () => {
     const socket = await app.hmrSocket()
     expect(socket).toMatch(new RegExp(`^ws://127\\.0\\.0\\.1:${row.gateway_port}/_next/`))
 
-    const ms = await app.edit(page, 'app/page.tsx', 'To get started, edit the', 'Edited through preview, edit the', 'h1', 'Edited through preview')
+    const ms = await app.edit(
+      page,
+      'app/page.tsx',
+      'To get started, edit the',
+      'Edited through preview, edit the',
+      'h1',
+      'Edited through preview',
+    )
     console.log(`next: edit reached the page by Fast Refresh in ${ms} ms`)
     expect(ms).toBeLessThan(HMR_BOUND_MS)
 
@@ -34,7 +41,9 @@ describe('Next.js (create-next-app) through preview', () => {
     // Only a hydrated form submits through the Server Action client (the `Next-Action` fetch); before that it
     // would be a plain form post.
     await page.locator('form[data-hydrated="yes"]').waitFor({timeout: 60_000})
-    const posted = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/action', {timeout: 60_000})
+    const posted = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/action', {
+      timeout: 60_000,
+    })
     await page.locator('#text').fill('hello preview')
     await page.locator('#send').click()
     const response = await posted

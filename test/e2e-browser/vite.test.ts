@@ -25,7 +25,14 @@ describe('Vite (create-vite, react template) through preview', () => {
     // Vite's HMR socket goes through the gateway and keeps its own ?token= (Vite's, not ours).
     expect(socket).toMatch(new RegExp(`^ws://127\\.0\\.0\\.1:${row.gateway_port}/\\?token=`))
 
-    const ms = await app.edit(page, 'src/App.jsx', '<h1>Get started</h1>', '<h1>Edited through preview</h1>', 'h1', 'Edited through preview')
+    const ms = await app.edit(
+      page,
+      'src/App.jsx',
+      '<h1>Get started</h1>',
+      '<h1>Edited through preview</h1>',
+      'h1',
+      'Edited through preview',
+    )
     console.log(`vite: edit reached the page by HMR in ${ms} ms`)
     expect(ms).toBeLessThan(HMR_BOUND_MS)
     expect(app.refusals, 'requests the gateway refused').toEqual([])

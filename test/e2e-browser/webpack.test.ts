@@ -25,7 +25,9 @@ describe('webpack-dev-server through preview', () => {
     // webpack-dev-server's client checks Host and Origin on its socket; through the gateway both are local. Its
     // socket URL comes from the bundle (`port=<dev port>` in the client's resource query), not from the page URL:
     // aimed at the dev server's own port, it would never reach the gateway, nor anything through a tunnel.
-    expect(socket, 'the HMR socket must go to the public origin (the gateway), not the dev server port').toBe(`ws://127.0.0.1:${row.gateway_port}/ws`)
+    expect(socket, 'the HMR socket must go to the public origin (the gateway), not the dev server port').toBe(
+      `ws://127.0.0.1:${row.gateway_port}/ws`,
+    )
 
     const ms = await app.edit(page, 'src/message.js', 'Hello from webpack', 'Hot from webpack', '#app', 'Hot from webpack')
     console.log(`webpack: edit reached the page by HMR in ${ms} ms`)

@@ -65,7 +65,10 @@ describe('an agent drives preview through --json', () => {
     expect(existsSync(eventsFile)).toBe(false)
   })
   it('the supervisor reports idle, wake and crash as events', async () => {
-    const start = await runCli(['start', '--provider', 'local', '--cwd', '.', '--command', 'node server.js', '--idle-ttl', '1s', '--auth', 'none', '--json'], {cwd: repo.dir})
+    const start = await runCli(
+      ['start', '--provider', 'local', '--cwd', '.', '--command', 'node server.js', '--idle-ttl', '1s', '--auth', 'none', '--json'],
+      {cwd: repo.dir},
+    )
     expect(start.code, start.stderr).toBe(0)
     const {preview_id: id, public_url: publicUrl} = json(start)
     const names = async () => ndjson((await runCli(['events', id, '--json'], {cwd: repo.dir})).stdout).map((e) => e.event)
@@ -75,7 +78,11 @@ describe('an agent drives preview through --json', () => {
     expect((await runCli(['stop', id], {cwd: repo.dir})).code).toBe(0)
 
     // Another preview, without an idle TTL (an idle dev server has no pid to kill): its dev server dies.
-    const other = json(await runCli(['start', '--provider', 'local', '--cwd', '.', '--command', 'node server.js', '--auth', 'none', '--json'], {cwd: repo.dir}))
+    const other = json(
+      await runCli(['start', '--provider', 'local', '--cwd', '.', '--command', 'node server.js', '--auth', 'none', '--json'], {
+        cwd: repo.dir,
+      }),
+    )
     const pid = json(await runCli(['status', other.preview_id, '--json'], {cwd: repo.dir})).process_pid as number
     expect(pid).toBeGreaterThan(1) // never signal group 0 or -1 (this test runner's own, or everything)
     process.kill(-pid, 'SIGKILL') // the supervisor restarts it

@@ -29,7 +29,11 @@ describe('--attach PORT: share a server that already runs', () => {
     repo = makeRepo()
     port = await freePort()
     // Someone else's server, started outside preview (not inside the repo: pidsInside must not see it).
-    server = spawn(process.execPath, ['-e', `require('http').createServer((q, s) => s.end('outside server ' + q.url)).listen(${port}, '127.0.0.1')`], {cwd: '/', stdio: 'ignore'})
+    server = spawn(
+      process.execPath,
+      ['-e', `require('http').createServer((q, s) => s.end('outside server ' + q.url)).listen(${port}, '127.0.0.1')`],
+      {cwd: '/', stdio: 'ignore'},
+    )
     expect(await waitFor(() => portOpen(port), 10_000)).toBe(true)
   })
   afterAll(async () => {
@@ -129,7 +133,9 @@ describe('failures you can follow', () => {
   })
 
   it('a failed start prints its id and kept log; --json carries preview_id and log_file; the hint names no removed worktree', async () => {
-    const human = await runCli(['start', '--provider', 'local', '--ref', 'main', '--command', 'echo "boom: no database"; exit 3'], {cwd: repo.dir})
+    const human = await runCli(['start', '--provider', 'local', '--ref', 'main', '--command', 'echo "boom: no database"; exit 3'], {
+      cwd: repo.dir,
+    })
     expect(human.code).toBe(1)
     const m = /Preview (p-[0-9a-f]{8}) did not start; its log is kept at (\S+) /.exec(human.stderr)
     expect(m, human.stderr).not.toBeNull()
@@ -157,7 +163,8 @@ describe('failures you can follow', () => {
   })
 
   it('list --all shows previews that ended (expiry, operator) with stop_reason and when; plain list points at it', async () => {
-    const start = async (...args: string[]) => json(await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--json', ...args], {cwd: repo.dir}))
+    const start = async (...args: string[]) =>
+      json(await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--json', ...args], {cwd: repo.dir}))
     const short = await start('--expire', '2s')
     const kept = await start()
     await runCli(['stop', kept.preview_id], {cwd: repo.dir})

@@ -18,7 +18,16 @@ describe('preview autocomplete', () => {
     expect(refresh.code, refresh.stderr).toBe(0)
     const fn = path.join(home, '.cache', 'preview', 'autocomplete', 'functions', 'bash', 'preview.bash')
     const complete = (...words: string[]) =>
-      execFileSync('bash', ['-c', `source ${fn}; COMP_WORDS=(${words.join(' ')}); COMP_CWORD=${words.length - 1}; _preview_autocomplete; echo "\${COMPREPLY[@]}"`], {encoding: 'utf8'}).trim().split(/\s+/)
+      execFileSync(
+        'bash',
+        [
+          '-c',
+          `source ${fn}; COMP_WORDS=(${words.join(' ')}); COMP_CWORD=${words.length - 1}; _preview_autocomplete; echo "\${COMPREPLY[@]}"`,
+        ],
+        {encoding: 'utf8'},
+      )
+        .trim()
+        .split(/\s+/)
     expect(complete('preview', 'st')).toEqual(['start', 'status', 'stop'])
     expect(complete('preview', 'ev')).toEqual(['events'])
     expect(complete('preview', 'status', '--sh')).toEqual(['--show-secrets'])

@@ -150,7 +150,7 @@ describe('the JSON contract (docs/json)', () => {
     expect(verdict).toMatchObject({error: {code: 'AUDIT_BROKEN', exit_code: 1}, ok: false})
   })
   it('init writes a commented preview.yaml from discovery, refuses to overwrite (exit 2) unless --force', async () => {
-    const fresh = makeRepo({files: {'Procfile': 'web: node server.js --from-procfile\n', 'server.js': 'x'}})
+    const fresh = makeRepo({files: {Procfile: 'web: node server.js --from-procfile\n', 'server.js': 'x'}})
     try {
       const file = path.join(fresh.dir, '.sdd', 'preview.yaml')
       const first = await runCli(['init', '--json'], {cwd: fresh.dir})

@@ -59,7 +59,10 @@ describe('preview start | list | status | stop (local provider)', () => {
     expect(gone.code).toBe(2)
     expect(gone.stderr).toContain(`No preview with id ${row.preview_id}`)
 
-    const audit = readFileSync(path.join(repo.dir, '.sdd', 'audit', 'preview.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    const audit = readFileSync(path.join(repo.dir, '.sdd', 'audit', 'preview.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(audit.map((e) => [e.event, e.preview_id])).toEqual([
       ['start', row.preview_id],
       ['stop', row.preview_id],
@@ -81,7 +84,9 @@ describe('preview start | list | status | stop (local provider)', () => {
     expect(lines[2]).toMatch(/^auth=token sandbox=worktree\/preview-head expires_epoch=\d+ \(in 30m\)$/) // --expire 30m: the time left, readable
     // No --cwd, no agent worktree: HEAD, in preview's own worktree (the one the first start made, reset to HEAD).
     expect(lines[2]).toContain(`sandbox=worktree/${firstSession}`)
-    expect(lines[3]).toBe(`Serving main@${git(repo.dir, 'rev-parse', '--short=7', 'HEAD')} from .sdd/worktrees/preview-head (preview's worktree at HEAD)`)
+    expect(lines[3]).toBe(
+      `Serving main@${git(repo.dir, 'rev-parse', '--short=7', 'HEAD')} from .sdd/worktrees/preview-head (preview's worktree at HEAD)`,
+    )
     expect(start.stdout).not.toContain('clipboard') // CI and no TTY: no clipboard
     const id = /p-[0-9a-f]{8}/.exec(lines[0]!)![0]
 
@@ -157,7 +162,10 @@ describe('bad input and rollback', () => {
   })
 
   it('a dev server that dies before it is ready: exit 1 with its last log lines, no row, no process', async () => {
-    const res = await runCli(['start', '--provider', 'local', '--cwd', '.', '--command', 'echo booting; echo "fatal: missing config" >&2; exit 3'], {cwd: repo.dir})
+    const res = await runCli(
+      ['start', '--provider', 'local', '--cwd', '.', '--command', 'echo booting; echo "fatal: missing config" >&2; exit 3'],
+      {cwd: repo.dir},
+    )
     expect(res.code).toBe(1)
     expect(res.stderr).toMatch(/exited \(code 3\) before it was ready/)
     expect(res.stderr).toContain('fatal: missing config')
@@ -165,7 +173,10 @@ describe('bad input and rollback', () => {
   })
 
   it('a dev server that never becomes ready: exit 1 after --ready-timeout, nothing left running', async () => {
-    const res = await runCli(['start', '--provider', 'local', '--cwd', '.', '--ready-timeout', '2s', '--command', 'echo waiting forever; sleep 60'], {cwd: repo.dir})
+    const res = await runCli(
+      ['start', '--provider', 'local', '--cwd', '.', '--ready-timeout', '2s', '--command', 'echo waiting forever; sleep 60'],
+      {cwd: repo.dir},
+    )
     expect(res.code).toBe(1)
     expect(res.stderr).toMatch(/did not become ready within 2s/)
     expect(res.stderr).toContain('waiting forever')
@@ -187,11 +198,15 @@ describe('--foreground', () => {
     try {
       const {spawn} = await import('node:child_process')
       const {BIN} = await import('../helpers/cli.js')
-      const child = spawn(process.execPath, [BIN, 'start', '--foreground', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js'], {
-        cwd: repo.dir,
-        env: {...process.env, CI: 'true'},
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
+      const child = spawn(
+        process.execPath,
+        [BIN, 'start', '--foreground', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js'],
+        {
+          cwd: repo.dir,
+          env: {...process.env, CI: 'true'},
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      )
       let out = ''
       child.stdout.on('data', (d: Buffer) => (out += d.toString()))
       const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
@@ -215,7 +230,10 @@ describe('an interrupted start', () => {
   it('Ctrl-C while the dev server boots rolls everything back: no row, no process, a consistent audit', async () => {
     const repo = makeRepo()
     try {
-      repo.write('slow.js', `setTimeout(() => require('http').createServer((q, s) => s.end('late')).listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localhost:' + process.env.PORT)), 3000)`)
+      repo.write(
+        'slow.js',
+        `setTimeout(() => require('http').createServer((q, s) => s.end('late')).listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localhost:' + process.env.PORT)), 3000)`,
+      )
       repo.commit('slow server')
       const {spawn} = await import('node:child_process')
       const {BIN} = await import('../helpers/cli.js')

@@ -111,7 +111,8 @@ describe('a real Django project', () => {
           '    execute_from_command_line(sys.argv)',
           '',
         ].join('\n'),
-        'settings.py': 'SECRET_KEY = "test-only-not-secret"\nDEBUG = True\nALLOWED_HOSTS = []\nROOT_URLCONF = "urls"\nINSTALLED_APPS = []\nDATABASES = {}\n',
+        'settings.py':
+          'SECRET_KEY = "test-only-not-secret"\nDEBUG = True\nALLOWED_HOSTS = []\nROOT_URLCONF = "urls"\nINSTALLED_APPS = []\nDATABASES = {}\n',
         'urls.py': [
           'from django.http import HttpResponse',
           'from django.urls import path',
@@ -169,7 +170,10 @@ describe('a static site', () => {
     expect(row.command).toMatch(/ \/\S+\/dist\/core\/discovery\/static-server\.js$/)
     expect(row.cwd).toContain(path.join('.sdd', 'worktrees'))
     const home = await get(row, '/')
-    expect(home).toEqual({body: '<!doctype html><title>Site</title><link rel="stylesheet" href="style.css"><h1>Hello, static</h1>\n', status: 200})
+    expect(home).toEqual({
+      body: '<!doctype html><title>Site</title><link rel="stylesheet" href="style.css"><h1>Hello, static</h1>\n',
+      status: 200,
+    })
     expect(await get(row, '/style.css')).toEqual({body: 'h1 { color: teal }\n', status: 200})
     expect(await get(row, '/about/')).toEqual({body: '<h1>About</h1>\n', status: 200})
     for (const hidden of ['/.env', '/.git/HEAD', '/.git/config']) {
@@ -188,7 +192,12 @@ describe('a static site', () => {
     const row = json<StartedRow>(res)
     expect(row.cwd).toBe(repo.dir)
     expect((await get(row, '/')).status).toBe(200)
-    for (const hidden of ['/.sdd/runtime/preview/jwt.key', '/.sdd/runtime/preview/state.json', '/.sdd/audit/.key', '/%2Esdd/audit/preview.jsonl']) {
+    for (const hidden of [
+      '/.sdd/runtime/preview/jwt.key',
+      '/.sdd/runtime/preview/state.json',
+      '/.sdd/audit/.key',
+      '/%2Esdd/audit/preview.jsonl',
+    ]) {
       expect((await get(row, hidden)).status, hidden).toBe(404)
     }
 
@@ -210,22 +219,41 @@ describe('--list-commands --json on FastAPI, Rails, Go and Deno trees', () => {
   it.each([
     [
       'FastAPI',
-      {'main.py': 'from fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.get("/")\ndef root():\n    return {"ok": True}\n', 'requirements.txt': 'fastapi\nuvicorn[standard]\n'},
-      [{command: 'uvicorn main:app --host 127.0.0.1 --port $PORT', source: 'main.py imports fastapi (FastAPI, no .venv, and no python3 on PATH imports uvicorn)'}],
+      {
+        'main.py': 'from fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.get("/")\ndef root():\n    return {"ok": True}\n',
+        'requirements.txt': 'fastapi\nuvicorn[standard]\n',
+      },
+      [
+        {
+          command: 'uvicorn main:app --host 127.0.0.1 --port $PORT',
+          source: 'main.py imports fastapi (FastAPI, no .venv, and no python3 on PATH imports uvicorn)',
+        },
+      ],
     ],
     [
       'Rails',
-      {'Gemfile': 'source "https://rubygems.org"\ngem "rails", "~> 7.1"\ngem "puma"\n', 'bin/rails': '#!/usr/bin/env ruby\nAPP_PATH = File.expand_path("../config/application", __dir__)\n', 'config.ru': 'run Rails.application\n'},
+      {
+        Gemfile: 'source "https://rubygems.org"\ngem "rails", "~> 7.1"\ngem "puma"\n',
+        'bin/rails': '#!/usr/bin/env ruby\nAPP_PATH = File.expand_path("../config/application", __dir__)\n',
+        'config.ru': 'run Rails.application\n',
+      },
       [{command: 'bin/rails server -b 127.0.0.1 -p $PORT', source: 'bin/rails (Rails)'}],
     ],
     [
       'Go',
-      {'go.mod': 'module example.com/hello\n\ngo 1.22\n', 'main.go': 'package main\n\nimport (\n\t"net/http"\n\t"os"\n)\n\nfunc main() {\n\thttp.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil)\n}\n'},
+      {
+        'go.mod': 'module example.com/hello\n\ngo 1.22\n',
+        'main.go':
+          'package main\n\nimport (\n\t"net/http"\n\t"os"\n)\n\nfunc main() {\n\thttp.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil)\n}\n',
+      },
       [{command: 'go run .', source: 'go.mod, package main in . (Go)'}],
     ],
     [
       'Deno',
-      {'deno.json': '{\n  "tasks": {\n    "dev": "deno run --allow-net --allow-env --watch main.ts"\n  }\n}\n', 'main.ts': 'Deno.serve({hostname: "127.0.0.1", port: Number(Deno.env.get("PORT"))}, () => new Response("hi"))\n'},
+      {
+        'deno.json': '{\n  "tasks": {\n    "dev": "deno run --allow-net --allow-env --watch main.ts"\n  }\n}\n',
+        'main.ts': 'Deno.serve({hostname: "127.0.0.1", port: Number(Deno.env.get("PORT"))}, () => new Response("hi"))\n',
+      },
       [{command: 'deno task dev', source: 'deno.json tasks.dev (Deno)'}],
     ],
   ])('%s', async (_name, files, candidates) => {
@@ -244,7 +272,14 @@ describe('--list-commands --json on FastAPI, Rails, Go and Deno trees', () => {
   })
 
   it('preview.yaml `command` stays first, above what the tree offers', async () => {
-    const repo = makeRepo({files: {'.sdd/preview.yaml': 'command: make serve\n', 'go.mod': 'module x\n', 'main.go': 'package main\n', 'index.html': '<h1>x</h1>'}})
+    const repo = makeRepo({
+      files: {
+        '.sdd/preview.yaml': 'command: make serve\n',
+        'go.mod': 'module x\n',
+        'main.go': 'package main\n',
+        'index.html': '<h1>x</h1>',
+      },
+    })
     try {
       const out = json(await runCli(['start', '--list-commands', '--json'], {cwd: repo.dir, env: {PATH: bin}}))
       expect(out.candidates).toEqual([

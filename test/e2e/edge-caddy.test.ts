@@ -5,7 +5,18 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {CaddyAdmin, addRoute, caddyRoute, removeRoute} from '../../src/core/tunnels/drivers/caddy.js'
 import {json, runCli} from '../helpers/cli.js'
-import {adaptCaddyfile, docsBlock, startCaddy, tokenOf, viaEdge, visitLink, WS_ECHO, writeConfig, wsEchoViaEdge, type Caddy} from '../helpers/edge.js'
+import {
+  adaptCaddyfile,
+  docsBlock,
+  startCaddy,
+  tokenOf,
+  viaEdge,
+  visitLink,
+  WS_ECHO,
+  writeConfig,
+  wsEchoViaEdge,
+  type Caddy,
+} from '../helpers/edge.js'
 import {alive, pidsInside, waitFor} from '../helpers/proc.js'
 import {makeRepo, type TempRepo} from '../helpers/repo.js'
 
@@ -42,7 +53,11 @@ describe('--provider caddy: a route per preview in a running Caddy', () => {
     const route = await routeOf(id)
     expect(route.status).toBe(200)
     expect(route.json.match).toEqual([{host: [`${id}.preview.localhost`]}])
-    expect(route.json.handle[0]).toMatchObject({flush_interval: -1, handler: 'reverse_proxy', upstreams: [{dial: `127.0.0.1:${row.gateway_port}`}]})
+    expect(route.json.handle[0]).toMatchObject({
+      flush_interval: -1,
+      handler: 'reverse_proxy',
+      upstreams: [{dial: `127.0.0.1:${row.gateway_port}`}],
+    })
 
     const bare = await viaEdge(caddy.httpPort, `${row.public_url}/`)
     expect(bare.status).toBe(401)
@@ -53,7 +68,13 @@ describe('--provider caddy: a route per preview in a running Caddy', () => {
     expect(page.body).toContain(`host=`)
     expect(await wsEchoViaEdge(caddy.httpPort, `${row.public_url}/ws`, {cookie}, 'through caddy')).toBe('echo:through caddy')
     // Another preview's host name does not reach this one.
-    expect((await viaEdge(caddy.httpPort, `http://p-00000000.preview.localhost:${caddy.httpPort}/`, {authorization: `Bearer ${tokenOf(row.share_url)}`})).body).not.toContain('hello')
+    expect(
+      (
+        await viaEdge(caddy.httpPort, `http://p-00000000.preview.localhost:${caddy.httpPort}/`, {
+          authorization: `Bearer ${tokenOf(row.share_url)}`,
+        })
+      ).body,
+    ).not.toContain('hello')
 
     const stop = await runCli(['stop', id], {cwd: repo.dir})
     expect(stop.code, stop.stderr).toBe(0)
@@ -114,7 +135,9 @@ describe('--provider caddy: a route per preview in a running Caddy', () => {
       expect(json(start).error.message).toMatch(/EISDIR|directory/i)
       // It did get as far as Caddy: the preview's log shows the route added, then removed by the rollback.
       const logs = path.join(sdd(), 'runtime', 'preview', 'logs')
-      const failed = readdirSync(logs).map((f) => readFileSync(path.join(logs, f), 'utf8')).find((t) => t.includes('start failed'))
+      const failed = readdirSync(logs)
+        .map((f) => readFileSync(path.join(logs, f), 'utf8'))
+        .find((t) => t.includes('start failed'))
       expect(failed).toMatch(/route preview-p-[0-9a-f]{8} added[\s\S]*start failed[\s\S]*route preview-p-[0-9a-f]{8} removed/)
       expect(await routes()).toEqual([])
       expect(json(await runCli(['list', '--json'], {cwd: repo.dir}))).toEqual([])
@@ -168,7 +191,9 @@ describe('--provider caddy behind a catch-all route', () => {
     const caddy = await startCaddy({server: {routes: [catchAll]}})
     const repo = makeRepo()
     try {
-      writeConfig(path.join(repo.dir, '.sdd'), {providers: {caddy: {admin_url: caddy.adminUrl, url_template: `http://{id}.preview.localhost:${caddy.httpPort}`}}})
+      writeConfig(path.join(repo.dir, '.sdd'), {
+        providers: {caddy: {admin_url: caddy.adminUrl, url_template: `http://{id}.preview.localhost:${caddy.httpPort}`}},
+      })
       const start = await runCli(START, {cwd: repo.dir})
       expect(start.code, start.stderr).toBe(0)
       const row = json(start)
@@ -199,7 +224,9 @@ describe('--provider caddy behind the Caddyfile of docs/edge.md', () => {
     const caddy = await startCaddy({server: {routes: routesFromDocs}})
     const repo = makeRepo()
     try {
-      writeConfig(path.join(repo.dir, '.sdd'), {providers: {caddy: {admin_url: caddy.adminUrl, url_template: `http://{id}.preview.localhost:${caddy.httpPort}`}}})
+      writeConfig(path.join(repo.dir, '.sdd'), {
+        providers: {caddy: {admin_url: caddy.adminUrl, url_template: `http://{id}.preview.localhost:${caddy.httpPort}`}},
+      })
       const start = await runCli(START, {cwd: repo.dir})
       expect(start.code, start.stderr).toBe(0)
       const row = json(start)
@@ -224,8 +251,11 @@ describe('many hosts, one Caddy', () => {
     try {
       const admin = new CaddyAdmin(caddy.adminUrl)
       const ids = Array.from({length: 40}, (_, i) => `preview-p-${String(i).padStart(8, '0')}`)
-      await Promise.all(ids.map((id) => addRoute(admin, null, caddyRoute(id, `${id}.preview.localhost`, '127.0.0.1:1'), `${id}.preview.localhost`)))
-      const list = async () => (((await caddy.api('GET', '/config/apps/http/servers/edge/routes')).json ?? []) as Array<Record<string, any>>).map((r) => r['@id'])
+      await Promise.all(
+        ids.map((id) => addRoute(admin, null, caddyRoute(id, `${id}.preview.localhost`, '127.0.0.1:1'), `${id}.preview.localhost`)),
+      )
+      const list = async () =>
+        (((await caddy.api('GET', '/config/apps/http/servers/edge/routes')).json ?? []) as Array<Record<string, any>>).map((r) => r['@id'])
       expect((await list()).sort()).toEqual(ids)
       const [gone, kept] = [ids.filter((_, i) => i % 2 === 0), ids.filter((_, i) => i % 2 === 1)]
       expect(await Promise.all(gone.map((id) => removeRoute(admin, id)))).toEqual(gone.map(() => 1))
@@ -241,12 +271,17 @@ describe('many hosts, one Caddy', () => {
     const repo = makeRepo()
     const hosts = ['127.0.0.2', '127.0.0.3'].map((bind) => {
       const dir = mkdtempSync(path.join(os.tmpdir(), `preview-host-${bind}-`))
-      writeConfig(dir, {gateway: {bind}, providers: {caddy: {admin_url: caddy.adminUrl, url_template: `http://{id}.preview.localhost:${caddy.httpPort}`}}})
+      writeConfig(dir, {
+        gateway: {bind},
+        providers: {caddy: {admin_url: caddy.adminUrl, url_template: `http://{id}.preview.localhost:${caddy.httpPort}`}},
+      })
       return {bind, env: {PREVIEW_SDD_DIR: dir}, sdd: dir}
     })
     try {
       const starts = await Promise.all(
-        Array.from({length: 10}, (_, i) => runCli(START, {cwd: repo.dir, env: hosts[i % 2]!.env, timeoutMs: 120_000}).then((r) => ({host: hosts[i % 2]!, r}))),
+        Array.from({length: 10}, (_, i) =>
+          runCli(START, {cwd: repo.dir, env: hosts[i % 2]!.env, timeoutMs: 120_000}).then((r) => ({host: hosts[i % 2]!, r})),
+        ),
       )
       for (const {r} of starts) expect(r.code, r.stderr + r.stdout).toBe(0)
       const rows = starts.map(({host, r}) => ({host, row: json(r)}))
@@ -261,7 +296,9 @@ describe('many hosts, one Caddy', () => {
       const pages = await Promise.all(rows.map(({row}) => answer(row)))
       for (const page of pages) expect([page.status, page.body]).toEqual([200, expect.stringContaining('path=/who')])
       // A token is for its own preview only, whichever host serves the other.
-      expect((await viaEdge(caddy.httpPort, `${rows[0]!.row.public_url}/`, {authorization: `Bearer ${tokenOf(rows[1]!.row.share_url)}`})).status).toBe(401)
+      expect(
+        (await viaEdge(caddy.httpPort, `${rows[0]!.row.public_url}/`, {authorization: `Bearer ${tokenOf(rows[1]!.row.share_url)}`})).status,
+      ).toBe(401)
 
       const stopA = await runCli(['stop', '--all'], {cwd: repo.dir, env: hosts[0]!.env})
       expect(stopA.code, stopA.stderr).toBe(0)

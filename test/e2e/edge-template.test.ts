@@ -4,7 +4,19 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {json, runCli} from '../helpers/cli.js'
-import {adaptCaddyfile, docsBlock, startCaddy, startNginx, tokenOf, viaEdge, visitLink, WS_ECHO, writeConfig, wsEchoViaEdge, type Nginx} from '../helpers/edge.js'
+import {
+  adaptCaddyfile,
+  docsBlock,
+  startCaddy,
+  startNginx,
+  tokenOf,
+  viaEdge,
+  visitLink,
+  WS_ECHO,
+  writeConfig,
+  wsEchoViaEdge,
+  type Nginx,
+} from '../helpers/edge.js'
 import {pidsInside, waitFor} from '../helpers/proc.js'
 import {makeRepo, type TempRepo} from '../helpers/repo.js'
 
@@ -18,7 +30,10 @@ describe('--provider template behind the nginx config of docs/edge.md', () => {
     const block = docsBlock('docs/edge.md', '### nginx for `--provider template`').replaceAll(/^\s*ssl_.*\n/gm, '')
     nginx = await startNginx(block)
     repo = makeRepo()
-    writeConfig(path.join(repo.dir, '.sdd'), {gateway: {bind: '127.0.0.2'}, providers: {template: {url: `http://preview-{port}.preview.example.com:${nginx.port}`}}})
+    writeConfig(path.join(repo.dir, '.sdd'), {
+      gateway: {bind: '127.0.0.2'},
+      providers: {template: {url: `http://preview-{port}.preview.example.com:${nginx.port}`}},
+    })
   })
   afterAll(async () => {
     await runCli(['stop', '--all'], {cwd: repo.dir})
@@ -43,7 +58,10 @@ describe('--provider template behind the nginx config of docs/edge.md', () => {
     expect(page.body).toContain('hello from the app')
     expect(await wsEchoViaEdge(nginx.port, `${row.public_url}/ws`, {cookie}, 'through nginx')).toBe('echo:through nginx')
     // The gateway listens on gateway.bind only: nginx reaches 127.0.0.2, loopback's 127.0.0.1 has nothing there.
-    const direct = await fetch(`http://127.0.0.1:${row.gateway_port}/`).then(() => 'answered', () => 'refused')
+    const direct = await fetch(`http://127.0.0.1:${row.gateway_port}/`).then(
+      () => 'answered',
+      () => 'refused',
+    )
     expect(direct).toBe('refused')
 
     expect((await runCli(['stop', row.preview_id], {cwd: repo.dir})).code).toBe(0)
@@ -101,14 +119,19 @@ describe('--provider template behind the Caddyfile of docs/edge.md', () => {
     const caddy = await startCaddy({server: {routes: adaptCaddyfile(caddyfile).apps.http.servers.srv0.routes}})
     const repo = makeRepo()
     try {
-      writeConfig(path.join(repo.dir, '.sdd'), {gateway: {bind: '127.0.0.2'}, providers: {template: {url: `http://preview-{port}.preview.example.com:${caddy.httpPort}`}}})
+      writeConfig(path.join(repo.dir, '.sdd'), {
+        gateway: {bind: '127.0.0.2'},
+        providers: {template: {url: `http://preview-{port}.preview.example.com:${caddy.httpPort}`}},
+      })
       const start = await runCli(START, {cwd: repo.dir})
       expect(start.code, start.stderr).toBe(0)
       const row = json(start)
       expect((await viaEdge(caddy.httpPort, `${row.public_url}/`)).status).toBe(401)
       const page = await viaEdge(caddy.httpPort, `${row.public_url}/`, {authorization: `Bearer ${tokenOf(row.share_url)}`})
       expect([page.status, page.body]).toEqual([200, expect.stringContaining('hello from the app')])
-      expect(await wsEchoViaEdge(caddy.httpPort, `${row.public_url}/ws`, {authorization: `Bearer ${tokenOf(row.share_url)}`})).toBe('echo:ping')
+      expect(await wsEchoViaEdge(caddy.httpPort, `${row.public_url}/ws`, {authorization: `Bearer ${tokenOf(row.share_url)}`})).toBe(
+        'echo:ping',
+      )
       const other = await viaEdge(caddy.httpPort, `http://nothing.preview.example.com:${caddy.httpPort}/`)
       expect([other.status, other.body]).toEqual([404, 'No such preview'])
     } finally {

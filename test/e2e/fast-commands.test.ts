@@ -42,7 +42,12 @@ describe('fast list/status/stop agree with oclif', () => {
       const [fast, slow] = await Promise.all([runCli(args, {cwd: repo.dir}), runCli(args, {cwd: repo.dir, env: OCLIF})])
       // "expires in" may tick between the two runs; everything else is the same to the byte.
       const norm = (s: string) => s.replaceAll(/\d+m\d*s?|\d+h\d*m?|\d+s/g, 'T')
-      expect({args, code: fast.code, stderr: norm(fast.stderr), stdout: norm(fast.stdout)}).toEqual({args, code: slow.code, stderr: norm(slow.stderr), stdout: norm(slow.stdout)})
+      expect({args, code: fast.code, stderr: norm(fast.stderr), stdout: norm(fast.stdout)}).toEqual({
+        args,
+        code: slow.code,
+        stderr: norm(slow.stderr),
+        stdout: norm(slow.stdout),
+      })
     }
   })
 
@@ -54,7 +59,8 @@ describe('fast list/status/stop agree with oclif', () => {
   })
 
   it('hands help, unknown and repeated flags to oclif', () => {
-    for (const argv of [['--help'], ['--bogus'], ['--json', '--json'], ['--all=1'], ['--', 'x']]) expect(parseFastArgv('list', argv)).toBeNull()
+    for (const argv of [['--help'], ['--bogus'], ['--json', '--json'], ['--all=1'], ['--', 'x']])
+      expect(parseFastArgv('list', argv)).toBeNull()
     expect(parseFastArgv('list', ['x'])).toBeNull()
     expect(parseFastArgv('status', ['a', 'b'])).toBeNull()
     expect(parseFastArgv('stop', ['a', 'b', '--all'])).toEqual({flags: {all: true}, json: false, positionals: ['a', 'b']})

@@ -47,7 +47,10 @@ describe('preview share / revoke', () => {
     expect(tooLong.code).toBe(2)
     expect((await runCli(['share', 'p-00000000'], {cwd: repo.dir})).code).toBe(2)
 
-    const audit = readFileSync(path.join(repo.dir, '.sdd', 'audit', 'preview.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    const audit = readFileSync(path.join(repo.dir, '.sdd', 'audit', 'preview.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(audit.map((e) => e.event)).toEqual(['start', 'link', 'revoke'])
     expect(audit[1]).toMatchObject({auth_mode: 'token', jti: link.jti})
   })

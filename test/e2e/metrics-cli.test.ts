@@ -19,7 +19,9 @@ describe('preview metrics after real start/stop cycles', () => {
 
   it('two cycles with different auth modes and one share give exact counters; the chain verifies', async () => {
     const start = async (auth: string) => {
-      const res = await runCli(['start', '--provider', 'local', '--auth', auth, '--cwd', '.', '--command', 'node server.js', '--json'], {cwd: repo.dir})
+      const res = await runCli(['start', '--provider', 'local', '--auth', auth, '--cwd', '.', '--command', 'node server.js', '--json'], {
+        cwd: repo.dir,
+      })
       expect(res.code, res.stderr).toBe(0)
       return json(res).preview_id as string
     }
@@ -41,7 +43,7 @@ describe('preview metrics after real start/stop cycles', () => {
         .map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))]),
     )
     expect(values).toMatchObject({
-      'preview_active': 0,
+      preview_active: 0,
       'preview_link_issued_total{auth_mode="basic"}': 1,
       'preview_link_issued_total{auth_mode="none"}': 0,
       'preview_link_issued_total{auth_mode="token"}': 2,

@@ -85,7 +85,12 @@ describe('dependencies, logs and cleanup', () => {
   beforeAll(async () => {
     repo = makeRepo({
       files: {
-        'package.json': JSON.stringify({dependencies: {greeting: 'file:./vendor/greeting'}, name: 'app', private: true, scripts: {dev: 'node server.js'}}),
+        'package.json': JSON.stringify({
+          dependencies: {greeting: 'file:./vendor/greeting'},
+          name: 'app',
+          private: true,
+          scripts: {dev: 'node server.js'},
+        }),
         'server.js': `const g = require('greeting'); require('http').createServer((q, s) => { console.log('request ' + q.url); s.end(g + '\\n') }).listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localhost:' + process.env.PORT))`,
         'vendor/greeting/index.js': `module.exports = 'hello from an installed dependency'`,
         'vendor/greeting/package.json': JSON.stringify({main: 'index.js', name: 'greeting', version: '1.0.0'}),
@@ -93,7 +98,10 @@ describe('dependencies, logs and cleanup', () => {
     })
     // A real lockfile (a file: dependency, so no network): npm ci in the fresh worktree installs from it.
     const lock = await new Promise<number | null>((resolve) => {
-      spawn('npm', ['install', '--package-lock-only', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], {cwd: repo.dir, stdio: 'ignore'}).on('close', resolve)
+      spawn('npm', ['install', '--package-lock-only', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], {
+        cwd: repo.dir,
+        stdio: 'ignore',
+      }).on('close', resolve)
     })
     expect(lock).toBe(0)
     repo.commit('lockfile')
@@ -114,7 +122,10 @@ describe('dependencies, logs and cleanup', () => {
     expect(log.stdout).toContain('installing dependencies: npm ci')
 
     // logs --follow shows new lines as they are written, and ends when the preview stops.
-    const follow = spawn(process.execPath, [BIN, 'logs', row.preview_id, '--follow', '--lines', '1'], {cwd: repo.dir, stdio: ['ignore', 'pipe', 'pipe']})
+    const follow = spawn(process.execPath, [BIN, 'logs', row.preview_id, '--follow', '--lines', '1'], {
+      cwd: repo.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     follow.stdout.on('data', (d: Buffer) => (out += d.toString()))
     const ended = new Promise<number | null>((resolve) => follow.on('close', resolve))
@@ -138,7 +149,11 @@ describe('dependencies, logs and cleanup', () => {
 
   it('cleanup --dry-run lists and removes nothing; cleanup --yes removes only unused worktrees and stale logs', async () => {
     const keep = json(await runCli(['start', '--provider', 'local', '--auth', 'none', '--ref', 'main', '--json'], {cwd: repo.dir}))
-    const worktrees = () => git(repo.dir, 'worktree', 'list', '--porcelain').split('\n').filter((l) => l.startsWith('worktree ')).map((l) => l.slice(9))
+    const worktrees = () =>
+      git(repo.dir, 'worktree', 'list', '--porcelain')
+        .split('\n')
+        .filter((l) => l.startsWith('worktree '))
+        .map((l) => l.slice(9))
     const before = worktrees()
     expect(before.length).toBeGreaterThanOrEqual(3) // the repo, the first preview's worktree, the running one
     const dry = await runCli(['cleanup', '--dry-run', '--json'], {cwd: repo.dir})

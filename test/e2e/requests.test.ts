@@ -9,7 +9,12 @@ import {makeRepo, type TempRepo} from '../helpers/repo.js'
 
 const schema = JSON.parse(readFileSync(path.join(ROOT, 'docs', 'json', 'request.json'), 'utf8')) as object
 const validate = new Ajv2020.default({strict: true}).compile(schema)
-const ndjson = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>)
+const ndjson = (s: string) =>
+  s
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>)
 
 describe('preview requests', () => {
   let repo: TempRepo
@@ -26,9 +31,9 @@ describe('preview requests', () => {
   })
 
   it('lists what the gateway handled, refusals with their reason, paths without the token; --follow streams until stop', async () => {
-    expect((await fetch(new URL("/secret-page", row.public_url))).status).toBe(401)
+    expect((await fetch(new URL('/secret-page', row.public_url))).status).toBe(401)
     expect((await fetch(row.share_url, {redirect: 'manual'})).status).toBe(302)
-    expect((await fetch(new URL("/page?x=1", row.public_url), {headers: {authorization: `Bearer ${row.token}`}})).status).toBe(200)
+    expect((await fetch(new URL('/page?x=1', row.public_url), {headers: {authorization: `Bearer ${row.token}`}})).status).toBe(200)
     // Records are written in batches (every 250 ms): wait for ours.
     let records: Record<string, any>[] = []
     for (let i = 0; i < 40 && records.length < 3; i++) {
@@ -52,7 +57,7 @@ describe('preview requests', () => {
     follower.stdout.on('data', (d: Buffer) => (out += d.toString()))
     const ended = new Promise<number | null>((resolve) => follower.on('exit', resolve))
     await new Promise((r) => setTimeout(r, 500))
-    await fetch(new URL("/later", row.public_url), {headers: {authorization: `Bearer ${row.token}`}})
+    await fetch(new URL('/later', row.public_url), {headers: {authorization: `Bearer ${row.token}`}})
     for (let i = 0; i < 40 && !out.includes('/later'); i++) await new Promise((r) => setTimeout(r, 100))
     expect(out).toContain('"/later"')
     expect((await runCli(['stop', row.preview_id], {cwd: repo.dir})).code).toBe(0)

@@ -140,7 +140,11 @@ describe('which code a plain `preview start` serves', () => {
     expect(wc.stderr).not.toContain('uncommitted changes that')
     expect(await page(/URL: (\S+)/.exec(wc.stdout)![1]!)).toContain('uncommitted edit')
     const rows = json(await runCli(['list', '--json'], {cwd: repo.dir}))
-    expect(rows.find((r: {sandbox_backend: string}) => r.sandbox_backend === 'cwd')).toMatchObject({branch: 'main', commit: head, cwd: repo.dir})
+    expect(rows.find((r: {sandbox_backend: string}) => r.sandbox_backend === 'cwd')).toMatchObject({
+      branch: 'main',
+      commit: head,
+      cwd: repo.dir,
+    })
     await runCli(['stop', '--all'], {cwd: repo.dir})
     git(repo.dir, 'checkout', '-q', '--', 'body.txt')
     rmSync(path.join(repo.dir, 'notes.txt'))
@@ -199,7 +203,14 @@ describe('files git does not have, and monorepos', () => {
   })
 
   it('a tracked .env is served as committed, not replaced by the working copy’s', async () => {
-    const other = makeRepo({files: {'.env': 'COMMITTED=1\n', 'package.json': JSON.stringify({name: 'a', private: true, scripts: {dev: 'node s.js'}}), 's.js': "require('http').createServer((q, s) => s.end(require('fs').readFileSync('.env', 'utf8'))).listen(process.env.PORT, '127.0.0.1')"}})
+    const other = makeRepo({
+      files: {
+        '.env': 'COMMITTED=1\n',
+        'package.json': JSON.stringify({name: 'a', private: true, scripts: {dev: 'node s.js'}}),
+        's.js':
+          "require('http').createServer((q, s) => s.end(require('fs').readFileSync('.env', 'utf8'))).listen(process.env.PORT, '127.0.0.1')",
+      },
+    })
     try {
       writeFileSync(path.join(other.dir, '.env'), 'EDITED=1\n')
       const res = await runCli(['start', '--provider', 'local', '--auth', 'none', '--json'], {cwd: other.dir})
@@ -233,12 +244,20 @@ describe('the kept HEAD worktree and its dependencies', () => {
   let repo: TempRepo
   const lock = () =>
     new Promise<number | null>((resolve) => {
-      spawn('npm', ['install', '--package-lock-only', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], {cwd: repo.dir, stdio: 'ignore'}).on('close', resolve)
+      spawn('npm', ['install', '--package-lock-only', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], {
+        cwd: repo.dir,
+        stdio: 'ignore',
+      }).on('close', resolve)
     })
   beforeAll(async () => {
     repo = makeRepo({
       files: {
-        'package.json': JSON.stringify({dependencies: {greeting: 'file:./vendor/greeting'}, name: 'app', private: true, scripts: {dev: 'node server.js'}}),
+        'package.json': JSON.stringify({
+          dependencies: {greeting: 'file:./vendor/greeting'},
+          name: 'app',
+          private: true,
+          scripts: {dev: 'node server.js'},
+        }),
         'server.js': `require('http').createServer((q, s) => s.end(require('greeting/package.json').version)).listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localhost:' + process.env.PORT))`,
         'vendor/greeting/index.js': `module.exports = 'hi'`,
         'vendor/greeting/package.json': JSON.stringify({main: 'index.js', name: 'greeting', version: '1.0.0'}),

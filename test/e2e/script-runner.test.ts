@@ -38,7 +38,13 @@ describe('package scripts without npm', () => {
   })
 
   it('npm run dev runs as its script line, with npm_* variables and node_modules/.bin first on PATH; no npm process', async () => {
-    repo = makeRepo({files: {'package-lock.json': '{"lockfileVersion":3,"packages":{}}', 'package.json': JSON.stringify({name: 'shop', scripts: {dev: 'node server.js'}, version: '2.0.1'}), 'server.js': ENV_SERVER}})
+    repo = makeRepo({
+      files: {
+        'package-lock.json': '{"lockfileVersion":3,"packages":{}}',
+        'package.json': JSON.stringify({name: 'shop', scripts: {dev: 'node server.js'}, version: '2.0.1'}),
+        'server.js': ENV_SERVER,
+      },
+    })
     const {body, row, tree} = await startAndFetch(repo)
     expect(row.command).toBe('npm run dev')
     expect(body).toMatchObject({event: 'dev', name: 'shop', version: '2.0.1'})
@@ -49,7 +55,13 @@ describe('package scripts without npm', () => {
   })
 
   it('a project .npmrc, or script_runner: package-manager, runs it through npm: same variables, an npm process', async () => {
-    repo = makeRepo({files: {'.npmrc': 'fund=false\n', 'package.json': JSON.stringify({name: 'shop', scripts: {dev: 'node server.js'}, version: '2.0.1'}), 'server.js': ENV_SERVER}})
+    repo = makeRepo({
+      files: {
+        '.npmrc': 'fund=false\n',
+        'package.json': JSON.stringify({name: 'shop', scripts: {dev: 'node server.js'}, version: '2.0.1'}),
+        'server.js': ENV_SERVER,
+      },
+    })
     const list = await runCli(['start', '--list-commands'], {cwd: repo.dir})
     expect(list.stdout).toMatch(/runs: via the package manager: .*\.npmrc/)
     const viaNpm = await startAndFetch(repo)
@@ -61,7 +73,9 @@ describe('package scripts without npm', () => {
     repo.commit('no .npmrc')
     mkdirSync(path.join(repo.dir, '.sdd'), {recursive: true})
     writeFileSync(path.join(repo.dir, '.sdd', 'preview.yaml'), 'script_runner: package-manager\n')
-    expect((await runCli(['start', '--list-commands'], {cwd: repo.dir})).stdout).toMatch(/runs: via the package manager: script_runner: package-manager/)
+    expect((await runCli(['start', '--list-commands'], {cwd: repo.dir})).stdout).toMatch(
+      /runs: via the package manager: script_runner: package-manager/,
+    )
     const configured = await startAndFetch(repo)
     expect(configured.tree.some((c) => /npm-cli\.js|(^|\/)npm /.test(c))).toBe(true)
   })

@@ -11,7 +11,11 @@ import {request, startServe, type ServeProcess} from '../helpers/serve.js'
 const ADMIN = 'admin-secret-for-tests'
 const bearer = {authorization: `Bearer ${ADMIN}`}
 const post = (port: number, action: string, body: unknown, headers: Record<string, string> = bearer) =>
-  request(port, 'localhost', `/-/preview/repos/${action}`, {body: JSON.stringify(body), headers: {'content-type': 'application/json', ...headers}, method: 'POST'})
+  request(port, 'localhost', `/-/preview/repos/${action}`, {
+    body: JSON.stringify(body),
+    headers: {'content-type': 'application/json', ...headers},
+    method: 'POST',
+  })
 
 function useNodeServer(dir: string): void {
   mkdirSync(path.join(dir, '.sdd'), {recursive: true})
@@ -37,7 +41,10 @@ describe('preview serve (labels, admin API)', () => {
     docs = makeRepo({body: 'docs main'})
     useNodeServer(docs.dir)
     persist = path.join(served, '.sdd', 'repos.json')
-    host = await startServe([`app=${served}`, '--admin-secret', ADMIN, '--persist-repos', persist, '--json-logs', path.join(served, '.sdd', 'serve.jsonl')], {cwd: served})
+    host = await startServe(
+      [`app=${served}`, '--admin-secret', ADMIN, '--persist-repos', persist, '--json-logs', path.join(served, '.sdd', 'serve.jsonl')],
+      {cwd: served},
+    )
   })
 
   afterAll(async () => {
@@ -103,7 +110,10 @@ describe('preview serve (labels, admin API)', () => {
     expect(back.status).toBe(200)
     expect(back.body).toMatch(/^app main/)
     // --json-logs: one JSON line per request and lifecycle event
-    const lines = readFileSync(path.join(served, '.sdd', 'serve.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    const lines = readFileSync(path.join(served, '.sdd', 'serve.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(lines.some((l) => l.event === 'request' && l.host === 'app.localhost' && l.status === 503)).toBe(true)
     expect(lines.some((l) => l.event === 'start' && l.name === 'app--feature-x' && l.ref === 'feature/x')).toBe(true)
     expect(lines.map((l) => l.event)).toEqual(expect.arrayContaining(['repo-pause', 'repo-resume', 'fetch']))
@@ -138,7 +148,13 @@ describe('preview serve (labels, admin API)', () => {
   it('--basic-auth protects every route and the admin API', async () => {
     const basic = {authorization: `Basic ${Buffer.from('preview:pw-for-tests').toString('base64')}`}
     expect((await request(host.port, 'app.localhost')).status).toBe(401)
-    expect((await request(host.port, 'app.localhost', '/', {headers: {authorization: `Basic ${Buffer.from('preview:wrong').toString('base64')}`}})).status).toBe(401)
+    expect(
+      (
+        await request(host.port, 'app.localhost', '/', {
+          headers: {authorization: `Basic ${Buffer.from('preview:wrong').toString('base64')}`},
+        })
+      ).status,
+    ).toBe(401)
     const ok = await request(host.port, 'app.localhost', '/', {headers: basic})
     expect(ok.status).toBe(200)
     expect(ok.body).toMatch(/^app main/)

@@ -47,7 +47,8 @@ describe('preview serve behind Caddy', () => {
   })
 
   it("answers Caddy's on-demand TLS ask with 200 only for names it would serve", async () => {
-    const ask = async (domain: string) => (await request(host!.port, '127.0.0.1', `/-/preview/tls-ask?domain=${encodeURIComponent(domain)}`)).status
+    const ask = async (domain: string) =>
+      (await request(host!.port, '127.0.0.1', `/-/preview/tls-ask?domain=${encodeURIComponent(domain)}`)).status
     expect(await ask(`${signName(SECRET, 'main')}.${DOMAIN}`)).toBe(200)
     expect(await ask(`${signName(SECRET, 'feature')}.${DOMAIN}`)).toBe(200)
     expect(await ask(DOMAIN)).toBe(200) // the dashboard's own name

@@ -31,7 +31,13 @@ describe('preview serve and the other commands', () => {
     expect((await request(host.port, 'main.localhost')).body).toMatch(/^listed/)
     const rows = json(await runCli(['list', '--json'], {cwd: repo.dir}))
     expect(rows).toHaveLength(1)
-    expect(rows[0]).toMatchObject({preview_id: 'serve:main', ref: 'main', sandbox_session_id: 'host-main', status: 'running', tunnel_provider: 'serve'})
+    expect(rows[0]).toMatchObject({
+      preview_id: 'serve:main',
+      ref: 'main',
+      sandbox_session_id: 'host-main',
+      status: 'running',
+      tunnel_provider: 'serve',
+    })
     expect(rows[0].public_url).toBe(`http://main.localhost:${host.port}/`)
     expect(rows[0].served_by.url).toBe(`http://127.0.0.1:${host.port}`)
     expect(alive(rows[0].process_pid)).toBe(true)
@@ -70,7 +76,8 @@ describe('preview serve and the other commands', () => {
     expect(json(await runCli(['list', '--json'], {cwd: repo.dir}))).toEqual([])
     // Behind a TLS proxy: the URLs printed are https, and the app's own POSTs (Origin https://<name>) pass.
     expect(host.stdout()).toContain('repository: https://main.localhost/')
-    const post = (origin: string) => request(host.port, 'main.localhost', '/', {body: 'x', headers: {'content-type': 'text/plain', origin}, method: 'POST'})
+    const post = (origin: string) =>
+      request(host.port, 'main.localhost', '/', {body: 'x', headers: {'content-type': 'text/plain', origin}, method: 'POST'})
     expect((await post('https://main.localhost')).status).toBe(200)
     expect((await post('http://evil.test')).status).toBe(403)
     // Stopped twice, the second signal mid-shutdown (an impatient operator, systemd): still a clean exit.

@@ -14,7 +14,8 @@ const admin = {authorization: `Bearer ${ADMIN}`, 'content-type': 'application/js
 describe('preview serve --auth token', () => {
   let repo: TempRepo
   let host: ServeProcess
-  const share = (body: unknown, headers: Record<string, string> = admin) => request(host.port, 'localhost', '/-/preview/share', {body: JSON.stringify(body), headers, method: 'POST'})
+  const share = (body: unknown, headers: Record<string, string> = admin) =>
+    request(host.port, 'localhost', '/-/preview/share', {body: JSON.stringify(body), headers, method: 'POST'})
 
   beforeAll(async () => {
     repo = makeRepo({body: 'token main'})
@@ -56,7 +57,11 @@ describe('preview serve --auth token', () => {
     expect(await host.stop()).toBe(0)
     host = await startServe(['.', '--auth', 'token', '--admin-secret', ADMIN], {cwd: repo.dir})
     expect((await request(host.port, 'main.localhost', '/', {headers: {cookie}})).status).toBe(200)
-    const revoke = await request(host.port, 'localhost', '/-/preview/revoke', {body: JSON.stringify({jti: link.jti, name: 'main'}), headers: admin, method: 'POST'})
+    const revoke = await request(host.port, 'localhost', '/-/preview/revoke', {
+      body: JSON.stringify({jti: link.jti, name: 'main'}),
+      headers: admin,
+      method: 'POST',
+    })
     expect(JSON.parse(revoke.body)).toEqual({name: 'main', revoked: 1})
     const after = await request(host.port, 'main.localhost', '/', {headers: {cookie}})
     expect(after.status).toBe(403)

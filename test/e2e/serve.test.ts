@@ -18,7 +18,13 @@ describe('preview serve (single repository, signed names)', () => {
   let host: ServeProcess
   const main = () => `${signName(SECRET, 'main')}.localhost`
   const feature = () => `${signName(SECRET, 'feature-x')}.localhost`
-  const status = async () => JSON.parse((await request(host.port, 'localhost', '/-/preview.json', {headers: auth})).body) as {sub_servers: any[]; running_servers: number; idle_ttl_seconds: number; status: string}
+  const status = async () =>
+    JSON.parse((await request(host.port, 'localhost', '/-/preview.json', {headers: auth})).body) as {
+      sub_servers: any[]
+      running_servers: number
+      idle_ttl_seconds: number
+      status: string
+    }
   const sub = async (name: string) => (await status()).sub_servers.find((s) => s.name === name)
 
   beforeAll(async () => {
@@ -30,7 +36,10 @@ describe('preview serve (single repository, signed names)', () => {
     // `node server.js` straight (npm's start-up would dominate the timings); from preview.yaml, as a user sets it.
     mkdirSync(path.join(repo.dir, '.sdd'), {recursive: true})
     writeFileSync(path.join(repo.dir, '.sdd', 'preview.yaml'), 'command: node server.js\nserve:\n  idle_ttl: 3s\n')
-    host = await startServe(['.', '--secret', SECRET, '--admin-secret', ADMIN, '--auto-pull', '1s', '--json-logs', path.join(repo.dir, '.sdd', 'serve.jsonl')], {cwd: repo.dir})
+    host = await startServe(
+      ['.', '--secret', SECRET, '--admin-secret', ADMIN, '--auto-pull', '1s', '--json-logs', path.join(repo.dir, '.sdd', 'serve.jsonl')],
+      {cwd: repo.dir},
+    )
   })
 
   afterAll(async () => {
@@ -84,10 +93,31 @@ describe('preview serve (single repository, signed names)', () => {
     expect(st.idle_ttl_seconds).toBe(3)
     const s = st.sub_servers.find((x) => x.name === 'main')
     expect(Object.keys(s).sort()).toEqual(
-      ['command', 'commit', 'label', 'last_request_seconds_ago', 'name', 'pid', 'port', 'recent_logs', 'recent_requests', 'ref', 'restart_attempts', 'seconds_until_idle', 'status', 'uptime_seconds'].sort(),
+      [
+        'command',
+        'commit',
+        'label',
+        'last_request_seconds_ago',
+        'name',
+        'pid',
+        'port',
+        'recent_logs',
+        'recent_requests',
+        'ref',
+        'restart_attempts',
+        'seconds_until_idle',
+        'status',
+        'uptime_seconds',
+      ].sort(),
     )
     expect(s.recent_requests.length).toBeGreaterThanOrEqual(2)
-    expect(s.recent_requests[0]).toMatchObject({bytes: expect.any(Number), duration_ms: expect.any(Number), method: 'GET', path: '/', status: 200})
+    expect(s.recent_requests[0]).toMatchObject({
+      bytes: expect.any(Number),
+      duration_ms: expect.any(Number),
+      method: 'GET',
+      path: '/',
+      status: 200,
+    })
     expect(s.recent_logs.some((l: string) => l.includes('Server listening on'))).toBe(true)
     const page = await request(host.port, 'localhost', '/-/preview', {headers: auth})
     expect(page.status).toBe(200)
@@ -127,7 +157,9 @@ describe('preview serve (single repository, signed names)', () => {
     const after = await sub('feature-x')
     expect(after.status).toBe('running')
     expect(after.pid).not.toBe(before.pid)
-    expect((await request(host.port, 'localhost', '/-/preview/metrics', {headers: auth})).body).toMatch(/preview_serve_wakeups_total\{label="default"\} [1-9]/)
+    expect((await request(host.port, 'localhost', '/-/preview/metrics', {headers: auth})).body).toMatch(
+      /preview_serve_wakeups_total\{label="default"\} [1-9]/,
+    )
   })
 
   it('with --auto-pull, a branch not requested for a while serves its new commit', async () => {

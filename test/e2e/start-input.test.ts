@@ -24,7 +24,10 @@ describe('start refuses input it cannot run', () => {
   ]
 
   // --foreground hands the command to oclif; without it the start fast path parses the flags.
-  for (const [parser, extra] of [['fast path', []], ['oclif', ['--foreground']]] as const) {
+  for (const [parser, extra] of [
+    ['fast path', []],
+    ['oclif', ['--foreground']],
+  ] as const) {
     it.each(cases)(`${parser}: start %s exits 2 and starts nothing`, async (_name, args, what, todo) => {
       const res = await runCli(['start', '--provider', 'local', ...extra, ...args], {cwd: repo.dir, timeoutMs: 30_000})
       expect(res.code, res.stderr + res.stdout).toBe(2)

@@ -22,7 +22,10 @@ describe('a wrong-shaped state.json row', () => {
   // As another process would: whole file, renamed into place.
   const editRow = (id: string, patch: Record<string, unknown>) => {
     const state = JSON.parse(readFileSync(stateFile, 'utf8'))
-    Object.assign(state.previews.find((r: any) => r.preview_id === id), patch)
+    Object.assign(
+      state.previews.find((r: any) => r.preview_id === id),
+      patch,
+    )
     writeFileSync(`${stateFile}.edit`, JSON.stringify(state, null, 2))
     renameSync(`${stateFile}.edit`, stateFile)
   }
@@ -44,7 +47,9 @@ describe('a wrong-shaped state.json row', () => {
     expect(alive(row.supervisor_pid)).toBe(true)
     const list = await runCli(['list', '--json'], {cwd: repo.dir})
     expect(list.code, list.stderr).toBe(0)
-    expect(json(list)).toEqual([expect.objectContaining({links: [expect.objectContaining({jti})], port: null, preview_id: row.preview_id, restarts: 0})])
+    expect(json(list)).toEqual([
+      expect.objectContaining({links: [expect.objectContaining({jti})], port: null, preview_id: row.preview_id, restarts: 0}),
+    ])
     expect((await fetch(row.public_url, {headers: {cookie}})).status).toBe(200)
     expect((await fetch(row.share_url, {redirect: 'manual'})).status).toBe(302)
     const log = readFileSync(path.join(repo.dir, '.sdd', 'runtime', 'preview', 'logs', `${row.preview_id}.log`), 'utf8')
@@ -84,7 +89,9 @@ describe('a row whose preview_id is not a string', () => {
   })
 
   it('is hidden from commands but kept, and the preview it may be keeps serving; put back, stop works', async () => {
-    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js', '--json'], {cwd: repo.dir})
+    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js', '--json'], {
+      cwd: repo.dir,
+    })
     expect(start.code, start.stderr).toBe(0)
     const row = json(start)
     const good = readFileSync(stateFile, 'utf8')
@@ -117,7 +124,10 @@ describe('an unparseable state.json under a running preview', () => {
   })
 
   it('going idle, waking and restarting while state.json does not parse: the preview keeps serving; fixed, stop works', async () => {
-    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js', '--idle-ttl', '1s', '--json'], {cwd: repo.dir})
+    const start = await runCli(
+      ['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js', '--idle-ttl', '1s', '--json'],
+      {cwd: repo.dir},
+    )
     expect(start.code, start.stderr).toBe(0)
     const row = json(start)
     const good = readFileSync(stateFile, 'utf8')

@@ -17,12 +17,18 @@ describe('supervision', () => {
   beforeAll(() => {
     repo = makeRepo()
     // A server that serves, then exits after 0.7 s: every run of it crashes.
-    repo.write('crashy.js', `require('http').createServer((q,s)=>s.end('up')).listen(process.env.PORT,'127.0.0.1',()=>console.log('Local: http://localhost:'+process.env.PORT)); setTimeout(()=>process.exit(1),3000)`)
+    repo.write(
+      'crashy.js',
+      `require('http').createServer((q,s)=>s.end('up')).listen(process.env.PORT,'127.0.0.1',()=>console.log('Local: http://localhost:'+process.env.PORT)); setTimeout(()=>process.exit(1),3000)`,
+    )
     // A server that accepts WebSocket upgrades (the handshake by hand: the temp repo has no node_modules).
-    repo.write('wsserver.js', `const crypto = require('crypto'); const s = require('http').createServer((q, r) => r.end('ws app'));
+    repo.write(
+      'wsserver.js',
+      `const crypto = require('crypto'); const s = require('http').createServer((q, r) => r.end('ws app'));
 s.on('upgrade', (req, socket) => { const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
   socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n'); socket.on('error', () => {}) });
-s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localhost:' + process.env.PORT))`)
+s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localhost:' + process.env.PORT))`,
+    )
     repo.commit('crashy')
   })
   afterAll(async () => {
@@ -31,7 +37,9 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
   })
 
   it('a dev server that keeps exiting is restarted 3 times, then the preview stops with reason crash', async () => {
-    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node crashy.js', '--json'], {cwd: repo.dir})
+    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node crashy.js', '--json'], {
+      cwd: repo.dir,
+    })
     expect(start.code, start.stderr).toBe(0)
     const {preview_id: id} = json(start)
     expect(await waitFor(() => readAudit(repo).some((e) => e.event === 'stop' && e.preview_id === id), 60_000)).toBe(true)
@@ -45,7 +53,10 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
 
   it('--expire 3s ends the preview by itself (reason expiry) and the link dies with it', async () => {
     // `node server.js` rather than `npm run dev`: npm's own start-up would eat into the 3 seconds.
-    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js', '--expire', '3s', '--json'], {cwd: repo.dir})
+    const start = await runCli(
+      ['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js', '--expire', '3s', '--json'],
+      {cwd: repo.dir},
+    )
     expect(start.code, start.stderr).toBe(0)
     const row = json(start)
     expect((await fetch(row.public_url)).status).toBe(200)
@@ -57,12 +68,16 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
   })
 
   it('--idle-ttl 2s stops the dev server when idle; the next request wakes it and gets the page', async () => {
-    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--idle-ttl', '2s', '--json'], {cwd: repo.dir})
+    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--idle-ttl', '2s', '--json'], {
+      cwd: repo.dir,
+    })
     expect(start.code, start.stderr).toBe(0)
     const row = json(start)
     expect(await (await fetch(row.public_url)).text()).toContain('hello from the app')
     const firstPid = row.process_pid as number
-    expect(await waitFor(async () => json(await runCli(['status', row.preview_id, '--json'], {cwd: repo.dir})).status === 'idle', 12_000)).toBe(true)
+    expect(
+      await waitFor(async () => json(await runCli(['status', row.preview_id, '--json'], {cwd: repo.dir})).status === 'idle', 12_000),
+    ).toBe(true)
     expect(alive(firstPid)).toBe(false)
     expect(await portOpen(row.gateway_port)).toBe(true) // the gateway (and tunnel) stay
     const woken = await fetch(row.public_url)
@@ -77,7 +92,10 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
   })
 
   it('--idle-ttl: an open WebSocket (HMR) keeps the preview awake; closing it lets it go idle', async () => {
-    const start = await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node wsserver.js', '--idle-ttl', '2s', '--json'], {cwd: repo.dir})
+    const start = await runCli(
+      ['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node wsserver.js', '--idle-ttl', '2s', '--json'],
+      {cwd: repo.dir},
+    )
     expect(start.code, start.stderr).toBe(0)
     const row = json(start)
     const {default: WebSocket} = await import('ws')
@@ -114,7 +132,9 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
   it('8 parallel starts in one repo: 8 rows, distinct ids and ports, an unbroken chain', async () => {
     const before = readAudit(repo).length
     const results = await Promise.all(
-      Array.from({length: 8}, () => runCli(['start', '--provider', 'local', '--auth', 'token', '--cwd', '.', '--json'], {cwd: repo.dir, timeoutMs: 120_000})),
+      Array.from({length: 8}, () =>
+        runCli(['start', '--provider', 'local', '--auth', 'token', '--cwd', '.', '--json'], {cwd: repo.dir, timeoutMs: 120_000}),
+      ),
     )
     for (const r of results) expect(r.code, r.stderr).toBe(0)
     const rows = results.map((r) => json(r))
@@ -136,7 +156,11 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
   })
 
   it('a corrupt state.json: a clear error naming the file, nothing overwritten, a backup kept; moving it away recovers', async () => {
-    const running = json(await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js', '--json'], {cwd: repo.dir}))
+    const running = json(
+      await runCli(['start', '--provider', 'local', '--auth', 'none', '--cwd', '.', '--command', 'node server.js', '--json'], {
+        cwd: repo.dir,
+      }),
+    )
     const state = path.join(repo.dir, '.sdd', 'runtime', 'preview', 'state.json')
     const garbage = '{"version":1,"previews":[{"preview_id": "p-1234'
     writeFileSync(state, garbage)
@@ -162,5 +186,4 @@ s.listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localho
     expect([last.event, last.preview_id]).toEqual(['stop', running.preview_id])
     expect(json(await runCli(['list', '--json'], {cwd: repo.dir}))).toEqual([])
   })
-
 })

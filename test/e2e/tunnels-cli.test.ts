@@ -22,7 +22,10 @@ describe('tunnel providers through `preview start`', () => {
   it('--provider cloudflared: public_url is the trycloudflare URL, the fake got --url to the gateway, stop leaves no tunnel', async () => {
     const argvFile = path.join(tmp('cf-argv-'), 'argv.json')
     const env = {CLOUDFLARED_BIN: '', FAKE_ARGV_FILE: argvFile, PATH: `${FAKES_BIN}:${SYSTEM_PATH}`}
-    const start = await runCli(['start', '--provider', 'cloudflared', '--cwd', '.', '--command', 'node server.js', '--json'], {cwd: repo.dir, env})
+    const start = await runCli(['start', '--provider', 'cloudflared', '--cwd', '.', '--command', 'node server.js', '--json'], {
+      cwd: repo.dir,
+      env,
+    })
     expect(start.code, start.stderr).toBe(0)
     const row = json(start)
     expect(row.tunnel_provider).toBe('cloudflared')
@@ -61,7 +64,10 @@ describe('tunnel providers through `preview start`', () => {
 
   it('a tunnel that dies later is reopened once; dying again stops the preview with reason crash', async () => {
     const env = {FAKE_CLOUDFLARED_MODE: 'die', FAKE_DIE_AFTER_MS: '1500', PATH: `${FAKES_BIN}:${SYSTEM_PATH}`}
-    const start = await runCli(['start', '--provider', 'cloudflared', '--cwd', '.', '--command', 'node server.js', '--json'], {cwd: repo.dir, env})
+    const start = await runCli(['start', '--provider', 'cloudflared', '--cwd', '.', '--command', 'node server.js', '--json'], {
+      cwd: repo.dir,
+      env,
+    })
     expect(start.code, start.stderr).toBe(0)
     const row = json(start)
     const audit = path.join(repo.dir, '.sdd', 'audit', 'preview.jsonl')

@@ -33,7 +33,10 @@ export async function freePort(): Promise<number> {
 export async function startSshd(): Promise<Sshd> {
   const dir = tmp('sshd-')
   const keygen = async (name: string) => {
-    const r = await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', path.join(dir, name)], {cwd: dir, timeoutMs: 10_000})
+    const r = await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', path.join(dir, name)], {
+      cwd: dir,
+      timeoutMs: 10_000,
+    })
     if (r.exitCode !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`)
   }
 

@@ -15,23 +15,34 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20_261_201)
 
 async function gatewayUnderTest(): Promise<StartGateway> {
   const file = process.env.FUZZ_GATEWAY
-  const mod = (file ? await import(pathToFileURL(path.resolve(file)).href) : await import('../../src/core/preview/gateway.js')) as {startGateway: unknown}
+  const mod = (file ? await import(pathToFileURL(path.resolve(file)).href) : await import('../../src/core/preview/gateway.js')) as {
+    startGateway: unknown
+  }
   return mod.startGateway as StartGateway
 }
 
-it.skipIf(process.env.FUZZ_REPLAY !== undefined)(`every request the app parses is one the gateway checked and forwarded (${CASES} cases, seed ${SEED})`, async () => {
-  const result = await runFuzz({cases: CASES, log: (l) => console.log(l), seed: SEED, startGateway: await gatewayUnderTest()})
-  const lines = describeResult(result)
-  console.log(lines.join('\n'))
-  if (process.env.FUZZ_REPORT) writeFileSync(process.env.FUZZ_REPORT, JSON.stringify(result, null, 2))
-  expect(result.cases).toBe(CASES)
-  expect(result.classes.map((c) => `${c.kind}: ${jsonBytes(c.repro.stream)}`)).toEqual([])
-}, Number(process.env.FUZZ_TIMEOUT_MS ?? 600_000))
+it.skipIf(process.env.FUZZ_REPLAY !== undefined)(
+  `every request the app parses is one the gateway checked and forwarded (${CASES} cases, seed ${SEED})`,
+  async () => {
+    const result = await runFuzz({cases: CASES, log: (l) => console.log(l), seed: SEED, startGateway: await gatewayUnderTest()})
+    const lines = describeResult(result)
+    console.log(lines.join('\n'))
+    if (process.env.FUZZ_REPORT) writeFileSync(process.env.FUZZ_REPORT, JSON.stringify(result, null, 2))
+    expect(result.cases).toBe(CASES)
+    expect(result.classes.map((c) => `${c.kind}: ${jsonBytes(c.repro.stream)}`)).toEqual([])
+  },
+  Number(process.env.FUZZ_TIMEOUT_MS ?? 600_000),
+)
 
 // The harness's own noise check: well-formed traffic (exact tokens, correct framing, pipelined, split at random)
 // through a gateway shows no divergence, so each one the hostile run reports is the gateway's, not the harness's.
 it.skipIf(process.env.FUZZ_REPLAY !== undefined)('well-formed traffic shows no divergence (harness noise check)', async () => {
-  const result = await runFuzz({cases: Number(process.env.FUZZ_WELL_FORMED_CASES ?? 2000), seed: SEED, startGateway: await gatewayUnderTest(), wellFormed: true})
+  const result = await runFuzz({
+    cases: Number(process.env.FUZZ_WELL_FORMED_CASES ?? 2000),
+    seed: SEED,
+    startGateway: await gatewayUnderTest(),
+    wellFormed: true,
+  })
   console.log(describeResult(result).join('\n').replace('gateway fuzz:', 'gateway fuzz (well-formed):'))
   expect(result.classes.map((c) => `${c.kind}: ${jsonBytes(c.repro.stream)}`)).toEqual([])
 })

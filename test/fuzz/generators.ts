@@ -136,7 +136,8 @@ function tokenVariant(creds: FuzzCredentials): fc.Arbitrary<string> {
     }
   }
 
-  return fc.oneof(CROSS, 
+  return fc.oneof(
+    CROSS,
     {arbitrary: mine, weight: 8},
     {arbitrary: fc.tuple(mine, fc.integer({max: 10, min: 0}), fc.nat()).map(([t, how, at]) => mutate(t, how, at)), weight: 4},
     {arbitrary: anyOfOurs, weight: 2},
@@ -147,7 +148,8 @@ function tokenVariant(creds: FuzzCredentials): fc.Arbitrary<string> {
 function basicVariant(creds: FuzzCredentials): fc.Arbitrary<string> {
   const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
   const pw = fc.constantFrom(...creds.basicValid)
-  return fc.oneof(CROSS, 
+  return fc.oneof(
+    CROSS,
     {arbitrary: pw.map((p) => `Basic ${b64(`${creds.basicUser}:${p}`)}`), weight: 6},
     {arbitrary: pw.map((p) => `basic  ${b64(`${creds.basicUser}:${p}`).replace(/=+$/, '')}`), weight: 1},
     {arbitrary: pw.map((p) => `Basic ${b64(`${creds.basicUser}:${p}`)}!!`), weight: 1},
@@ -159,7 +161,8 @@ function basicVariant(creds: FuzzCredentials): fc.Arbitrary<string> {
 
 /** A Cookie header's value: ours, other previews', the app's own. */
 function cookieValue(creds: FuzzCredentials): fc.Arbitrary<string> {
-  const pair = fc.oneof(CROSS, 
+  const pair = fc.oneof(
+    CROSS,
     {arbitrary: tokenVariant(creds).map((t) => `${creds.cookieName}=${t}`), weight: 6},
     {arbitrary: tokenVariant(creds).map((t) => `${creds.otherCookieName}=${t}`), weight: 2},
     {arbitrary: tokenVariant(creds).map((t) => ` ${creds.cookieName} = ${t}`), weight: 1},
@@ -171,14 +174,24 @@ function cookieValue(creds: FuzzCredentials): fc.Arbitrary<string> {
 /** A request target: path, query (with or without `token=`), optional absolute form, optional CTL byte. */
 function target(creds: FuzzCredentials): fc.Arbitrary<string> {
   const path = fc.constantFrom('/', '/a', '/upload', '/x/y.js', '//evil.test/x', '/\\evil.test', '/%2e%2e/etc', '/a;b', '*', '/é')
-  const param = fc.oneof(CROSS, 
+  const param = fc.oneof(
+    CROSS,
     {arbitrary: tokenVariant(creds).map((t) => `token=${t}`), weight: 4},
     {arbitrary: fc.constantFrom('a=1', 'token=vite-own', 'b=', 'x=%0d%0a', 'tok=1', 'TOKEN=x', ''), weight: 3},
   )
-  const query = sometimes(fc.array(param, {maxLength: 3, minLength: 1}).map((ps) => `?${ps.join('&')}`), 2, '')
-  const absolute = sometimes(fc.constantFrom('http://evil.example', 'https://localhost:1', 'HTTP://evil.example', 'http://a@b', 'http://x'), 8, '')
+  const query = sometimes(
+    fc.array(param, {maxLength: 3, minLength: 1}).map((ps) => `?${ps.join('&')}`),
+    2,
+    '',
+  )
+  const absolute = sometimes(
+    fc.constantFrom('http://evil.example', 'https://localhost:1', 'HTTP://evil.example', 'http://a@b', 'http://x'),
+    8,
+    '',
+  )
   const plain = fc.tuple(absolute, path, query).map(([a, p, q]) => `${a}${p}${q}`)
-  return fc.oneof(CROSS, 
+  return fc.oneof(
+    CROSS,
     {arbitrary: plain, weight: 10},
     {arbitrary: injected(plain, fc.constantFrom(...CTL, '\nOrigin:https://evil.example', '\nX: y')), weight: 2},
   )
@@ -205,11 +218,13 @@ const CONNECTION_TOKENS = [
 
 /** One header line without its line ending. */
 function headerLine(creds: FuzzCredentials): fc.Arbitrary<string> {
-  const valueish = fc.oneof(CROSS, 
+  const valueish = fc.oneof(
+    CROSS,
     {arbitrary: smallText, weight: 6},
     {arbitrary: injected(smallText, fc.constantFrom(...CTL, '\nOrigin: https://evil.example', '\nContent-Length: 5')), weight: 2},
   )
-  return fc.oneof(CROSS, 
+  return fc.oneof(
+    CROSS,
     {arbitrary: fc.constantFrom('Host: localhost:3000', 'Host: evil.example', 'host:x', 'Host:', 'Host: a, b'), weight: 3},
     {arbitrary: cookieValue(creds).map((v) => `Cookie: ${v}`), weight: 5},
     {arbitrary: tokenVariant(creds).map((t) => `Authorization: Bearer ${t}`), weight: 4},
@@ -280,33 +295,84 @@ function framing(): fc.Arbitrary<{headers: string[]; body: string}> {
     'GET /smuggled HTTP/1.1\r\n\r\n',
     'POST /smuggled HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi',
   )
-  const payload = fc.oneof(CROSS, 
+  const payload = fc.oneof(
+    CROSS,
     {arbitrary: fc.stringMatching(/^[a-z0-9]{1,16}$/), weight: 4},
     {arbitrary: smuggled, weight: 3},
     {arbitrary: fc.constantFrom('0\r\n\r\n', '\r\n', 'a\r\n\r\n', 'x'.repeat(300)), weight: 1},
   )
   const clValue = (n: number) =>
-    fc.constantFrom(`${n}`, `${n}`, `${n}`, ` ${n} `, `0${n}`, `+${n}`, `${n},${n}`, `${n}, ${n + 1}`, `${n + 1}`, `${Math.max(0, n - 1)}`, `-1`, `0x${n.toString(16)}`)
+    fc.constantFrom(
+      `${n}`,
+      `${n}`,
+      `${n}`,
+      ` ${n} `,
+      `0${n}`,
+      `+${n}`,
+      `${n},${n}`,
+      `${n}, ${n + 1}`,
+      `${n + 1}`,
+      `${Math.max(0, n - 1)}`,
+      `-1`,
+      `0x${n.toString(16)}`,
+    )
   const contentLength = payload.chain((body) =>
     fc.tuple(clValue(body.length), sometimes(clValue(body.length), 5, null)).map(([v, dup]) => ({
       body,
       headers: dup === null ? [`Content-Length: ${v}`] : [`Content-Length: ${v}`, `Content-Length: ${dup}`],
     })),
   )
-  const teValue = fc.constantFrom('chunked', 'chunked', 'chunked', 'Chunked', 'chunked ', 'identity, chunked', 'chunked, identity', 'gzip', 'gzip, chunked', '\tchunked', 'chunked;x=1')
-  const chunk = fc.tuple(payload, fc.constantFrom('', '', '', ';ext=1', ' ', ';x'), fc.constantFrom('\r\n', '\r\n', '\r\n', '\n'), fc.integer({max: 1, min: -1}), fc.boolean()).map(
-    ([data, ext, eol, off, upper]) => {
+  const teValue = fc.constantFrom(
+    'chunked',
+    'chunked',
+    'chunked',
+    'Chunked',
+    'chunked ',
+    'identity, chunked',
+    'chunked, identity',
+    'gzip',
+    'gzip, chunked',
+    '\tchunked',
+    'chunked;x=1',
+  )
+  const chunk = fc
+    .tuple(
+      payload,
+      fc.constantFrom('', '', '', ';ext=1', ' ', ';x'),
+      fc.constantFrom('\r\n', '\r\n', '\r\n', '\n'),
+      fc.integer({max: 1, min: -1}),
+      fc.boolean(),
+    )
+    .map(([data, ext, eol, off, upper]) => {
       const size = Math.max(0, data.length + (off === 0 || data.length < 2 ? 0 : off))
       const hex = upper ? size.toString(16).toUpperCase() : size.toString(16)
       return `${hex}${ext}${eol}${data}\r\n`
-    },
+    })
+  const lastChunk = fc.constantFrom(
+    '0\r\n\r\n',
+    '0\r\n\r\n',
+    '0\r\n\r\n',
+    '0\r\nTrailer: x\r\n\r\n',
+    '000\r\n\r\n',
+    '0\n\n',
+    '0\r\n',
+    '0;x\r\n\r\n',
+    '0\r\nBad Trailer\r\n\r\n',
   )
-  const lastChunk = fc.constantFrom('0\r\n\r\n', '0\r\n\r\n', '0\r\n\r\n', '0\r\nTrailer: x\r\n\r\n', '000\r\n\r\n', '0\n\n', '0\r\n', '0;x\r\n\r\n', '0\r\nBad Trailer\r\n\r\n')
   const chunkedBody = fc.tuple(fc.array(chunk, {maxLength: 3}), lastChunk).map(([cs, last]) => cs.join('') + last)
   const chunked = fc
-    .tuple(teValue, chunkedBody, sometimes(fc.constantFrom('Content-Length: 5', 'Content-Length: 0', 'Transfer-Encoding: chunked', 'Transfer-Encoding: identity'), 4, null))
+    .tuple(
+      teValue,
+      chunkedBody,
+      sometimes(
+        fc.constantFrom('Content-Length: 5', 'Content-Length: 0', 'Transfer-Encoding: chunked', 'Transfer-Encoding: identity'),
+        4,
+        null,
+      ),
+    )
     .map(([te, body, extra]) => ({body, headers: extra === null ? [`Transfer-Encoding: ${te}`] : [`Transfer-Encoding: ${te}`, extra]}))
-  return fc.oneof(CROSS, 
+  return fc.oneof(
+    CROSS,
     {arbitrary: fc.constant({body: '', headers: [] as string[]}), weight: 5},
     {arbitrary: contentLength, weight: 4},
     {arbitrary: chunked, weight: 3},
@@ -315,13 +381,22 @@ function framing(): fc.Arbitrary<{headers: string[]; body: string}> {
 
 /** One request's bytes. */
 function request(creds: FuzzCredentials): fc.Arbitrary<string> {
-  const method = fc.oneof(CROSS, {arbitrary: fc.constantFrom('GET', 'POST'), weight: 6}, {arbitrary: fc.constantFrom(...METHODS), weight: 2})
-  const version = fc.oneof(CROSS, {arbitrary: fc.constant('HTTP/1.1'), weight: 12}, {arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/2.0', 'http/1.1', 'HTTP/1.1 ', 'HTTP/1.10', 'HTTP/0.9'), weight: 1})
+  const method = fc.oneof(
+    CROSS,
+    {arbitrary: fc.constantFrom('GET', 'POST'), weight: 6},
+    {arbitrary: fc.constantFrom(...METHODS), weight: 2},
+  )
+  const version = fc.oneof(
+    CROSS,
+    {arbitrary: fc.constant('HTTP/1.1'), weight: 12},
+    {arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/2.0', 'http/1.1', 'HTTP/1.1 ', 'HTTP/1.10', 'HTTP/0.9'), weight: 1},
+  )
   const sep = fc.oneof(CROSS, {arbitrary: fc.constant(' '), weight: 20}, {arbitrary: fc.constantFrom('  ', '\t'), weight: 1})
   const eol = fc.oneof(CROSS, {arbitrary: fc.constant('\r\n'), weight: 30}, {arbitrary: fc.constantFrom('\n', '\r'), weight: 1})
   const line = fc.tuple(headerLine(creds), eol).map(([l, e]) => l + e)
   // The credential usually comes first so most requests get past the gateway and reach the parsers behind it.
-  const credential = fc.oneof(CROSS, 
+  const credential = fc.oneof(
+    CROSS,
     {arbitrary: fc.constant(null), weight: 1},
     {arbitrary: tokenVariant(creds).map((t) => `Authorization: Bearer ${t}`), weight: 2},
     {arbitrary: cookieValue(creds).map((v) => `Cookie: ${v}`), weight: 2},
@@ -342,7 +417,14 @@ function request(creds: FuzzCredentials): fc.Arbitrary<string> {
       sep,
       target: target(creds),
       // A WebSocket-style upgrade now and then (then the bytes after the head are the tunnel's).
-      upgrade: sometimes(fc.constantFrom('Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n', 'Connection: keep-alive, upgrade\r\nUpgrade: h2c\r\n'), 10, ''),
+      upgrade: sometimes(
+        fc.constantFrom(
+          'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n',
+          'Connection: keep-alive, upgrade\r\nUpgrade: h2c\r\n',
+        ),
+        10,
+        '',
+      ),
       // Bare LF for every line of the head (RFC 9112 allows a server to accept it; the gateway must not misframe).
       bareLf: sometimes(fc.constant(true), 25, false),
       version,
@@ -367,17 +449,30 @@ function request(creds: FuzzCredentials): fc.Arbitrary<string> {
  */
 function wellFormedRequest(creds: FuzzCredentials): fc.Arbitrary<string> {
   const token = fc.constantFrom(...creds.valid)
-  const credential = fc.oneof(CROSS, 
+  const credential = fc.oneof(
+    CROSS,
     token.map((t) => `Authorization: Bearer ${t}\r\n`),
     token.map((t) => `Cookie: app=1; ${creds.cookieName}=${t}\r\n`),
     token.map((t) => `Cookie: ${creds.cookieName}=${t}\r\n`),
   )
-  const line = fc.constantFrom('Accept: */*', 'X-A: b', 'Cookie: app=1', 'Origin: https://pub.example', 'Referer: https://pub.example/a', 'Connection: keep-alive', 'Authorization: Basic dXNlcjpwYXNz')
+  const line = fc.constantFrom(
+    'Accept: */*',
+    'X-A: b',
+    'Cookie: app=1',
+    'Origin: https://pub.example',
+    'Referer: https://pub.example/a',
+    'Connection: keep-alive',
+    'Authorization: Basic dXNlcjpwYXNz',
+  )
   const payload = fc.oneof(CROSS, fc.stringMatching(/^[a-z0-9]{1,16}$/), fc.constant('GET /not-a-request HTTP/1.1\r\n\r\n'))
-  const body = fc.oneof(CROSS, 
+  const body = fc.oneof(
+    CROSS,
     fc.constant({body: '', headers: ''}),
     payload.map((b) => ({body: b, headers: `Content-Length: ${b.length}\r\n`})),
-    fc.array(payload, {maxLength: 3}).map((cs) => ({body: `${cs.map((c) => `${c.length.toString(16)}\r\n${c}\r\n`).join('')}0\r\n\r\n`, headers: 'Transfer-Encoding: chunked\r\n'})),
+    fc.array(payload, {maxLength: 3}).map((cs) => ({
+      body: `${cs.map((c) => `${c.length.toString(16)}\r\n${c}\r\n`).join('')}0\r\n\r\n`,
+      headers: 'Transfer-Encoding: chunked\r\n',
+    })),
   )
   return fc
     .record({
@@ -388,7 +483,8 @@ function wellFormedRequest(creds: FuzzCredentials): fc.Arbitrary<string> {
       path: fc.constantFrom('/', '/a', '/x/y.js', '/a?b=1&c=2', '/a?token=vite-own', 'http://evil.example/abs'),
     })
     .map(
-      (r) => `${r.method} ${r.path} HTTP/1.1\r\nHost: localhost\r\n${r.credential}${r.lines.map((l) => `${l}\r\n`).join('')}${r.body.headers}\r\n${r.body.body}`,
+      (r) =>
+        `${r.method} ${r.path} HTTP/1.1\r\nHost: localhost\r\n${r.credential}${r.lines.map((l) => `${l}\r\n`).join('')}${r.body.headers}\r\n${r.body.body}`,
     )
 }
 
@@ -409,9 +505,12 @@ function corpusRequest(creds: FuzzCredentials): fc.Arbitrary<string> {
 export function caseArbitrary(creds: FuzzCredentials, opts: {wellFormed?: boolean} = {}): fc.Arbitrary<FuzzCase> {
   if (opts.wellFormed) {
     // A WebSocket upgrade can only come last: what follows its head is the tunnel's.
-    const upgrade = fc.constantFrom(...creds.valid).map(
-      (t) => `GET /ws HTTP/1.1\r\nHost: localhost\r\nCookie: ${creds.cookieName}=${t}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    )
+    const upgrade = fc
+      .constantFrom(...creds.valid)
+      .map(
+        (t) =>
+          `GET /ws HTTP/1.1\r\nHost: localhost\r\nCookie: ${creds.cookieName}=${t}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      )
     return fc.record({
       mode: fc.constant<GatewayMode>('token'),
       requests: fc
@@ -421,14 +520,20 @@ export function caseArbitrary(creds: FuzzCredentials, opts: {wellFormed?: boolea
     })
   }
 
-  const mode = fc.oneof(CROSS, 
+  const mode = fc.oneof(
+    CROSS,
     {arbitrary: fc.constant<GatewayMode>('token'), weight: 8},
     {arbitrary: fc.constant<GatewayMode>('basic'), weight: 1},
     {arbitrary: fc.constant<GatewayMode>('none'), weight: 1},
   )
   const garbage = fc.constantFrom('\r\n', 'x', 'GET', 'HTTP/1.1 200 OK\r\n\r\n', '\u0000\u0000')
-  const one = LLHTTP_CORPUS.length > 0 ? fc.oneof(CROSS, {arbitrary: request(creds), weight: 6}, {arbitrary: corpusRequest(creds), weight: 1}) : request(creds)
-  const requests = fc.tuple(fc.array(one, {maxLength: 3, minLength: 1}), sometimes(garbage, 10, null)).map(([rs, g]) => (g === null ? rs : [...rs, g]))
+  const one =
+    LLHTTP_CORPUS.length > 0
+      ? fc.oneof(CROSS, {arbitrary: request(creds), weight: 6}, {arbitrary: corpusRequest(creds), weight: 1})
+      : request(creds)
+  const requests = fc
+    .tuple(fc.array(one, {maxLength: 3, minLength: 1}), sometimes(garbage, 10, null))
+    .map(([rs, g]) => (g === null ? rs : [...rs, g]))
   return fc.record({
     mode,
     requests,

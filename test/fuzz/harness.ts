@@ -85,9 +85,16 @@ export async function mintCredentials(seed: number): Promise<Credentials> {
   const key = new Uint8Array(derive('key'))
   const otherKey = new Uint8Array(derive('other-key'))
   const sign = (claims: {sub: string; jti: string; exp: number}, k: Uint8Array, alg = 'HS256') =>
-    new SignJWT({}).setProtectedHeader({alg, typ: 'JWT'}).setSubject(claims.sub).setJti(claims.jti).setIssuedAt(1_700_000_000).setExpirationTime(claims.exp).sign(k)
+    new SignJWT({})
+      .setProtectedHeader({alg, typ: 'JWT'})
+      .setSubject(claims.sub)
+      .setJti(claims.jti)
+      .setIssuedAt(1_700_000_000)
+      .setExpirationTime(claims.exp)
+      .sign(k)
   const links: LinkRecordLike[] = []
-  const link = (jti: string, extra: Partial<LinkRecordLike> = {}) => links.push({auth_mode: 'token', expires_at_epoch: FAR, jti, revoked: false, ...extra})
+  const link = (jti: string, extra: Partial<LinkRecordLike> = {}) =>
+    links.push({auth_mode: 'token', expires_at_epoch: FAR, jti, revoked: false, ...extra})
   link('valid-0')
   link('valid-1')
   link('revoked', {revoked: true})
@@ -122,7 +129,8 @@ export async function mintCredentials(seed: number): Promise<Credentials> {
   // A sanity check on the oracle: our signatures are what an HMAC of header.payload under our key gives.
   for (const t of valid) {
     const dot = t.lastIndexOf('.')
-    if (createHmac('sha256', key).update(t.slice(0, dot)).digest('base64url') !== t.slice(dot + 1)) throw new Error('token minting is broken')
+    if (createHmac('sha256', key).update(t.slice(0, dot)).digest('base64url') !== t.slice(dot + 1))
+      throw new Error('token minting is broken')
   }
 
   return {
@@ -214,7 +222,15 @@ async function startRecorder(): Promise<Recorder> {
   const tunnel = (kind: 'upgrade' | 'connect', req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const sink = rec.sink
     rec.activity += 1
-    sink.requests.push({body: [], closes: true, complete: true, headers: pairs(req.rawHeaders), kind, method: req.method ?? '', url: req.url ?? ''})
+    sink.requests.push({
+      body: [],
+      closes: true,
+      complete: true,
+      headers: pairs(req.rawHeaders),
+      kind,
+      method: req.method ?? '',
+      url: req.url ?? '',
+    })
     sink.tunnelAt = sink.requests.length - 1
     if (head.length > 0) sink.tunnel.push(head)
     socket.on('data', (d: Buffer) => {
@@ -223,7 +239,11 @@ async function startRecorder(): Promise<Recorder> {
     })
     socket.on('end', () => socket.end())
     socket.on('error', () => socket.destroy())
-    socket.write(kind === 'upgrade' ? 'HTTP/1.1 101 Switching Protocols\r\nX-Up: 1\r\nConnection: Upgrade\r\nUpgrade: fuzz\r\n\r\n' : 'HTTP/1.1 200 Connection Established\r\nX-Up: 1\r\n\r\n')
+    socket.write(
+      kind === 'upgrade'
+        ? 'HTTP/1.1 101 Switching Protocols\r\nX-Up: 1\r\nConnection: Upgrade\r\nUpgrade: fuzz\r\n\r\n'
+        : 'HTTP/1.1 200 Connection Established\r\nX-Up: 1\r\n\r\n',
+    )
   }
 
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => tunnel('upgrade', req, socket, head))
@@ -541,22 +561,34 @@ export function check(obs: Observation, c: FuzzCase, creds: Credentials): Diverg
       break
     }
 
-    if (u.method !== g.method) add('upstream-differs:method', `#${i}: gateway forwarded ${show(g.method)}, upstream parsed ${show(u.method)}`)
+    if (u.method !== g.method)
+      add('upstream-differs:method', `#${i}: gateway forwarded ${show(g.method)}, upstream parsed ${show(u.method)}`)
     if (u.url !== g.target) add('upstream-differs:target', `#${i}: gateway forwarded ${show(g.target)}, upstream parsed ${show(u.url)}`)
     if (JSON.stringify(u.headers) !== JSON.stringify(g.headers)) {
-      add('upstream-differs:headers', `#${i}: gateway forwarded ${jsonBytes(JSON.stringify(g.headers))}, upstream parsed ${jsonBytes(JSON.stringify(u.headers))}`)
+      add(
+        'upstream-differs:headers',
+        `#${i}: gateway forwarded ${jsonBytes(JSON.stringify(g.headers))}, upstream parsed ${jsonBytes(JSON.stringify(u.headers))}`,
+      )
     }
 
     const ub = bodyOf(u)
     const bodyOk = u.complete ? ub.equals(g.body) : refused && g.body.subarray(0, ub.length).equals(ub)
-    if (!bodyOk) add('upstream-differs:body', `#${i}: gateway forwarded body ${show(g.body)}, upstream parsed ${show(ub)}${u.complete ? '' : ' (incomplete)'}`)
+    if (!bodyOk)
+      add(
+        'upstream-differs:body',
+        `#${i}: gateway forwarded body ${show(g.body)}, upstream parsed ${show(ub)}${u.complete ? '' : ' (incomplete)'}`,
+      )
   }
 
   if (U.length < G.length) {
     const code = obs.up.errors.find(isParseError)
-    if (code !== undefined) add(`upstream-refused-forwarded:${code}`, `upstream's parser refused request #${U.length} the gateway forwarded (${code})`)
+    if (code !== undefined)
+      add(`upstream-refused-forwarded:${code}`, `upstream's parser refused request #${U.length} the gateway forwarded (${code})`)
     else if (obs.up.tunnelAt !== null && obs.up.tunnelAt < G.length - 1) {
-      add('forwarded-after-tunnel', `upstream made the connection a tunnel at request #${obs.up.tunnelAt}, the gateway kept forwarding requests`)
+      add(
+        'forwarded-after-tunnel',
+        `upstream made the connection a tunnel at request #${obs.up.tunnelAt}, the gateway kept forwarding requests`,
+      )
     }
   }
 
@@ -566,16 +598,26 @@ export function check(obs: Observation, c: FuzzCase, creds: Credentials): Diverg
     if (!r) {
       const code = obs.ref.errors.find(isParseError)
       if (obs.ref.errors.some((e) => PARSE_CLOSED.has(e)) || R.at(-1)?.closes) break
-      if (code !== undefined) add(`accepted-what-llhttp-refused:${code}`, `the gateway forwarded request #${i} ${g.method} ${show(g.target)}; llhttp refused it (${code})`)
-      else if (obs.ref.tunnelAt !== null && obs.ref.tunnelAt < i) add('forwarded-after-tunnel', `llhttp made request #${obs.ref.tunnelAt} a tunnel; the gateway forwarded #${i} as HTTP`)
+      if (code !== undefined)
+        add(
+          `accepted-what-llhttp-refused:${code}`,
+          `the gateway forwarded request #${i} ${g.method} ${show(g.target)}; llhttp refused it (${code})`,
+        )
+      else if (obs.ref.tunnelAt !== null && obs.ref.tunnelAt < i)
+        add('forwarded-after-tunnel', `llhttp made request #${obs.ref.tunnelAt} a tunnel; the gateway forwarded #${i} as HTTP`)
       else add('reference-missing', `the gateway forwarded request #${i} ${g.method} ${show(g.target)}; llhttp did not parse it`)
       break
     }
 
     if (r.method !== g.method) add('reference-differs:method', `#${i}: gateway ${show(g.method)}, llhttp ${show(r.method)}`)
-    if (!expectedTargets(r.url, creds).has(g.target)) add('reference-differs:target', `#${i}: gateway forwarded ${show(g.target)}, llhttp parsed ${show(r.url)}`)
+    if (!expectedTargets(r.url, creds).has(g.target))
+      add('reference-differs:target', `#${i}: gateway forwarded ${show(g.target)}, llhttp parsed ${show(r.url)}`)
     const rb = bodyOf(r)
-    if (!r.complete || !rb.equals(g.body)) add('reference-differs:body', `#${i}: gateway forwarded body ${show(g.body)}, llhttp parsed ${show(rb)}${r.complete ? '' : ' (incomplete)'}`)
+    if (!r.complete || !rb.equals(g.body))
+      add(
+        'reference-differs:body',
+        `#${i}: gateway forwarded body ${show(g.body)}, llhttp parsed ${show(rb)}${r.complete ? '' : ' (incomplete)'}`,
+      )
   }
 
   if (obs.up.tunnelAt !== null && obs.up.tunnelAt === obs.ref.tunnelAt) {
@@ -609,7 +651,8 @@ export function check(obs: Observation, c: FuzzCase, creds: Credentials): Diverg
     if (c.mode === 'token') {
       for (const v of header(u, 'authorization')) {
         // A token of ours, whole (a forged payload next to a copied signature verifies under no key).
-        if ([...creds.valid, ...creds.signedRefused].some((t) => v.includes(t))) add('leak:our-token-in-authorization', `#${i}: the app got Authorization ${show(v)}`)
+        if ([...creds.valid, ...creds.signedRefused].some((t) => v.includes(t)))
+          add('leak:our-token-in-authorization', `#${i}: the app got Authorization ${show(v)}`)
       }
 
       const param = firstTokenParam(u.url)
@@ -619,7 +662,8 @@ export function check(obs: Observation, c: FuzzCase, creds: Credentials): Diverg
     if (c.mode === 'basic') {
       for (const v of header(u, 'authorization')) {
         const decoded = Buffer.from(v.replace(/^basic +/i, ''), 'base64').toString('utf8')
-        if ([...creds.basicValid, ...creds.basicRefused].some((pw) => decoded.includes(pw))) add('leak:basic-credentials', `#${i}: the app got Authorization ${show(v)}`)
+        if ([...creds.basicValid, ...creds.basicRefused].some((pw) => decoded.includes(pw)))
+          add('leak:basic-credentials', `#${i}: the app got Authorization ${show(v)}`)
       }
     }
   }
@@ -630,10 +674,12 @@ export function check(obs: Observation, c: FuzzCase, creds: Credentials): Diverg
       const name = n.toLowerCase()
       if (name === 'set-cookie') {
         const m = /^([^=;]*)=([^;]*)(;|$)/.exec(v)
-        if (!m || m[1] !== creds.cookieName || (m[2] !== '' && !creds.validSet.has(m[2]!))) add('response:set-cookie', `the gateway answered ${r.status} with Set-Cookie ${show(v)}`)
+        if (!m || m[1] !== creds.cookieName || (m[2] !== '' && !creds.validSet.has(m[2]!)))
+          add('response:set-cookie', `the gateway answered ${r.status} with Set-Cookie ${show(v)}`)
       }
 
-      if (name === 'location' && !/^\/(?![/\\])[^\s]*$/.test(v)) add('response:location', `the gateway answered ${r.status} with Location ${show(v)}`)
+      if (name === 'location' && !/^\/(?![/\\])[^\s]*$/.test(v))
+        add('response:location', `the gateway answered ${r.status} with Location ${show(v)}`)
     }
   }
 
@@ -731,7 +777,12 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
           const stopAt = Date.now() + budget
           let detail = f.detail
           if (budget <= 0) {
-            classes.push({count: f.count, detail, kind, repro: {mode: f.value.mode, stream: streamOf(f.value), writes: chunksOf(f.value).map((b) => b.toString('latin1'))}})
+            classes.push({
+              count: f.count,
+              detail,
+              kind,
+              repro: {mode: f.value.mode, stream: streamOf(f.value), writes: chunksOf(f.value).map((b) => b.toString('latin1'))},
+            })
             continue
           }
 
@@ -767,7 +818,12 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
 }
 
 /** Runs one stream (a repro) and returns what each side saw and the divergences: FUZZ_REPLAY in the test. */
-export async function replay(startGateway: StartGateway, seed: number, mode: GatewayMode, stream: string): Promise<{observation: unknown; divergences: Divergence[]}> {
+export async function replay(
+  startGateway: StartGateway,
+  seed: number,
+  mode: GatewayMode,
+  stream: string,
+): Promise<{observation: unknown; divergences: Divergence[]}> {
   const creds = await mintCredentials(seed)
   const lane = await startLane(startGateway, creds)
   try {

@@ -11,7 +11,9 @@ import type {Forwarded, GatewayUnderTest, StartGateway} from './harness.js'
 export const startNaiveGateway: StartGateway = async (opts) => {
   const sockets = new Set<net.Socket>()
   const signed = (head: string) =>
-    [...head.matchAll(/([\w-]+\.[\w-]+)\.([\w-]+)/g)].some((m) => createHmac('sha256', opts.auth.jwtKey).update(m[1]!).digest('base64url') === m[2])
+    [...head.matchAll(/([\w-]+\.[\w-]+)\.([\w-]+)/g)].some(
+      (m) => createHmac('sha256', opts.auth.jwtKey).update(m[1]!).digest('base64url') === m[2],
+    )
   const server = net.createServer((client) => {
     sockets.add(client)
     const up = net.connect({host: '127.0.0.1', port: opts.targetPort})
@@ -52,7 +54,14 @@ export const startNaiveGateway: StartGateway = async (opts) => {
 
         let headers = lines.map((l): [string, string] => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()])
         const length = Number(headers.find(([n]) => n.toLowerCase() === 'content-length')?.[1] ?? 0) || 0
-        const named = headers.filter(([n]) => n.toLowerCase() === 'connection').flatMap(([, v]) => v.toLowerCase().split(',').map((t) => t.trim()))
+        const named = headers
+          .filter(([n]) => n.toLowerCase() === 'connection')
+          .flatMap(([, v]) =>
+            v
+              .toLowerCase()
+              .split(',')
+              .map((t) => t.trim()),
+          )
         headers = headers.filter(([n]) => !named.includes(n.toLowerCase()) || n.toLowerCase() === 'connection')
         up.write(`${method} ${target} ${version}\r\n${headers.map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n`)
         const f = {headers, method, target}

@@ -224,6 +224,10 @@ export function adaptCaddyfile(text: string): any {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'preview-caddyfile-'))
   const file = path.join(dir, 'Caddyfile')
   writeFileSync(file, text)
-  const out = execFileSync('caddy', ['adapt', '--config', file, '--adapter', 'caddyfile'], {encoding: 'utf8', env: {...process.env, HOME: dir}, stdio: ['ignore', 'pipe', 'pipe']})
+  const out = execFileSync('caddy', ['adapt', '--config', file, '--adapter', 'caddyfile'], {
+    encoding: 'utf8',
+    env: {...process.env, HOME: dir},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   return JSON.parse(out)
 }

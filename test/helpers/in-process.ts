@@ -5,7 +5,10 @@ import {ROOT} from './cli.js'
 
 let config: Config | undefined
 
-export async function runInProcess(argv: string[], cwd: string): Promise<{stdout: string; stderr: string; error?: Error & {oclif?: {exit?: number}}}> {
+export async function runInProcess(
+  argv: string[],
+  cwd: string,
+): Promise<{stdout: string; stderr: string; error?: Error & {oclif?: {exit?: number}}}> {
   config ??= await Config.load(ROOT)
   const out: string[] = []
   const err: string[] = []

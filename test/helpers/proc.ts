@@ -55,4 +55,3 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
 
   return cond()
 }
-

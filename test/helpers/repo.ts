@@ -21,7 +21,13 @@ export function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, {
     cwd,
     encoding: 'utf8',
-    env: {...process.env, GIT_AUTHOR_EMAIL: 't@example.com', GIT_AUTHOR_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't'},
+    env: {
+      ...process.env,
+      GIT_AUTHOR_EMAIL: 't@example.com',
+      GIT_AUTHOR_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@example.com',
+      GIT_COMMITTER_NAME: 't',
+    },
   }).trim()
 }
 
@@ -45,7 +51,11 @@ export function makeRepo(opts: {files?: Record<string, string>; body?: string; d
   git(dir, 'init', '-q', '-b', 'main')
   const files: Record<string, string> = opts.files ?? {
     'body.txt': opts.body ?? 'hello from the app',
-    'package.json': JSON.stringify({name: 'app', private: true, scripts: opts.devScript === null ? {} : {dev: opts.devScript ?? 'node server.js'}}, null, 2),
+    'package.json': JSON.stringify(
+      {name: 'app', private: true, scripts: opts.devScript === null ? {} : {dev: opts.devScript ?? 'node server.js'}},
+      null,
+      2,
+    ),
     'server.js': SERVER_JS,
   }
   for (const [f, c] of Object.entries(files)) write(f, c)

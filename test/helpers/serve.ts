@@ -61,7 +61,12 @@ export interface Reply {
 }
 
 /** One request to 127.0.0.1:port with the given Host (a new connection each time). */
-export function request(port: number, host: string, path = '/', opts: {method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number} = {}): Promise<Reply> {
+export function request(
+  port: number,
+  host: string,
+  path = '/',
+  opts: {method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number} = {},
+): Promise<Reply> {
   const started = Date.now()
   return new Promise((resolve, reject) => {
     const req = http.request(

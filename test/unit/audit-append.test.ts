@@ -7,7 +7,6 @@ import {verifyAudit} from '../../src/core/preview/audit-verify.js'
 import {run} from '../../src/core/process.js'
 import {buildDist, tempSdd} from './audit-fixtures.js'
 
-
 const WORKERS = 4
 const PER_WORKER = 25
 

@@ -13,7 +13,10 @@ let sdd: ReturnType<typeof tempSdd>
 let saved: string | undefined
 
 /** Runs a command class in-process; returns what it wrote to stdout and the exit code oclif would use. */
-async function runCommand(cmd: {run(argv: string[], root: string): Promise<unknown>}, argv: string[]): Promise<{stdout: string; stderr: string; exit: number; error?: Error}> {
+async function runCommand(
+  cmd: {run(argv: string[], root: string): Promise<unknown>},
+  argv: string[],
+): Promise<{stdout: string; stderr: string; exit: number; error?: Error}> {
   let stdout = ''
   let stderr = ''
   const errSpy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
@@ -79,8 +82,16 @@ describe('preview audit verify', () => {
 
   it('exits 1 naming the missing seq when .head and the last line were both deleted', async () => {
     rmSync(`${sdd.paths.audit}.head`)
-    const lines = readFileSync(sdd.paths.audit, 'utf8').split('\n').filter((l) => l !== '')
-    writeFileSync(sdd.paths.audit, lines.slice(0, 2).map((l) => l + '\n').join(''))
+    const lines = readFileSync(sdd.paths.audit, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+    writeFileSync(
+      sdd.paths.audit,
+      lines
+        .slice(0, 2)
+        .map((l) => l + '\n')
+        .join(''),
+    )
     const res = await runCommand(AuditVerify, ['--json'])
     expect(res.exit).toBe(1)
     expect(JSON.parse(res.stdout)).toMatchObject({entries: 2, first_bad: {problem: 'deleted', seq: 3}, ok: false})
@@ -123,6 +134,8 @@ describe('locating .sdd (PreviewManager.sddPaths)', () => {
     expect(await resolveSddDir({cwd: path.join(repo, 'sub'), env: {}})).toBe(path.join(realpathSync(repo), '.sdd'))
     const outside = path.join(sdd.dir, 'plain')
     mkdirSync(outside)
-    await expect(resolveSddDir({cwd: outside, env: {GIT_CEILING_DIRECTORIES: sdd.dir}})).rejects.toMatchObject({code: 'NOT_A_GIT_REPOSITORY'})
+    await expect(resolveSddDir({cwd: outside, env: {GIT_CEILING_DIRECTORIES: sdd.dir}})).rejects.toMatchObject({
+      code: 'NOT_A_GIT_REPOSITORY',
+    })
   })
 })

@@ -83,10 +83,14 @@ export async function buildDist(): Promise<string> {
   if (existsSync(path.join(out, 'commands', 'metrics.js'))) return out
   const building = `${out}.${process.pid}.${randomBytes(3).toString('hex')}.building`
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
-  const res = await run(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', building, '--declaration', 'false', '--sourceMap', 'false'], {
-    cwd: ROOT,
-    timeoutMs: 120_000,
-  })
+  const res = await run(
+    process.execPath,
+    [tsc, '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', building, '--declaration', 'false', '--sourceMap', 'false'],
+    {
+      cwd: ROOT,
+      timeoutMs: 120_000,
+    },
+  )
   if (res.exitCode !== 0) throw new Error(`tsc failed:\n${res.stdout}\n${res.stderr}`)
   try {
     renameSync(building, out)

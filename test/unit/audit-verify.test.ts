@@ -9,14 +9,24 @@ import {forgedLine, tempSdd, writeSyntheticChain} from './audit-fixtures.js'
 let sdd: ReturnType<typeof tempSdd>
 let paths: SddPaths
 
-const lines = (): string[] => readFileSync(paths.audit, 'utf8').split('\n').filter((l) => l !== '')
+const lines = (): string[] =>
+  readFileSync(paths.audit, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
 const writeLines = (ls: string[]): void => writeFileSync(paths.audit, ls.map((l) => l + '\n').join(''))
 
 async function appendMany(n: number): Promise<AuditEntry[]> {
   const out: AuditEntry[] = []
   for (let i = 1; i <= n; i++) {
     const id = `p-0000000${i % 3}`
-    out.push(await appendAudit(paths, i % 2 === 1 ? {auth_mode: 'token', event: 'start', preview_id: id, provider: 'local'} : {event: 'stop', preview_id: id, reason: 'operator'}))
+    out.push(
+      await appendAudit(
+        paths,
+        i % 2 === 1
+          ? {auth_mode: 'token', event: 'start', preview_id: id, provider: 'local'}
+          : {event: 'stop', preview_id: id, reason: 'operator'},
+      ),
+    )
   }
 
   return out
@@ -40,7 +50,8 @@ describe('verifyAudit on an intact log', () => {
     expect(written[5]?.prev).toBe(written[4]?.mac)
     expect(verifyAudit(paths)).toEqual({entries: 12, ok: true})
     expect(readAudit(paths)).toHaveLength(12)
-    for (const file of [paths.audit, paths.auditKey, auditHeadFile(paths), auditRuntimeAnchorFile(paths)]) expect(statSync(file).mode & 0o777).toBe(0o600)
+    for (const file of [paths.audit, paths.auditKey, auditHeadFile(paths), auditRuntimeAnchorFile(paths)])
+      expect(statSync(file).mode & 0o777).toBe(0o600)
   })
 
   it('verifies 10,000 entries in well under a second', () => {

@@ -23,7 +23,15 @@ afterEach(() => rmSync(dir, {force: true, recursive: true}))
 const deadPid = () => spawnSync(process.execPath, ['-e', '0']).pid!
 
 const row = (id: string, supervisorPid: number, status = 'running') =>
-  ({links: [], preview_id: id, public_url: null, restarts: 0, status, supervisor_pid: supervisorPid, supervisor_start_time: procStartTime(supervisorPid)}) as unknown as PreviewRow
+  ({
+    links: [],
+    preview_id: id,
+    public_url: null,
+    restarts: 0,
+    status,
+    supervisor_pid: supervisorPid,
+    supervisor_start_time: procStartTime(supervisorPid),
+  }) as unknown as PreviewRow
 
 function errorOf(fn: () => unknown): PreviewError {
   try {

@@ -48,12 +48,18 @@ function fakeVenv(at: string): void {
 
 const found = () => discoverCommands({cwd: dir, env}).candidates
 
-const DJANGO_MANAGE = 'import os, sys\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "site.settings")\nfrom django.core.management import execute_from_command_line\nexecute_from_command_line(sys.argv)\n'
+const DJANGO_MANAGE =
+  'import os, sys\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "site.settings")\nfrom django.core.management import execute_from_command_line\nexecute_from_command_line(sys.argv)\n'
 
 describe('Python stacks', () => {
   it('Django: manage.py runs on 127.0.0.1:$PORT with the .venv python when there is one', () => {
     write('manage.py', DJANGO_MANAGE)
-    expect(found()).toEqual([{command: 'python3 manage.py runserver 127.0.0.1:$PORT', source: 'manage.py (Django, no .venv, and no python3 on PATH imports django)'}])
+    expect(found()).toEqual([
+      {
+        command: 'python3 manage.py runserver 127.0.0.1:$PORT',
+        source: 'manage.py (Django, no .venv, and no python3 on PATH imports django)',
+      },
+    ])
     fakeVenv(path.join(dir, '.venv'))
     expect(found()).toEqual([{command: '.venv/bin/python manage.py runserver 127.0.0.1:$PORT', source: 'manage.py (Django, .venv)'}])
   })
@@ -117,13 +123,41 @@ describe('Python stacks', () => {
   })
 
   it.each([
-    [{'app.py': 'from flask import Flask\napp = Flask(__name__)\n'}, 'python3 -m flask run --host 127.0.0.1 --port $PORT', 'app.py imports flask (Flask'],
-    [{'wsgi.py': 'import flask\napp = flask.Flask(__name__)\n'}, 'python3 -m flask run --host 127.0.0.1 --port $PORT', 'wsgi.py imports flask (Flask'],
-    [{'app/__init__.py': 'from flask import Flask\n'}, 'python3 -m flask run --host 127.0.0.1 --port $PORT', 'app/__init__.py imports flask (Flask'],
-    [{'.flaskenv': 'FLASK_APP=hello:create_app()\nFLASK_DEBUG=1\n'}, "FLASK_APP='hello:create_app()' python3 -m flask run --host 127.0.0.1 --port $PORT", 'FLASK_APP in .flaskenv (Flask'],
-    [{'.env': 'export FLASK_APP="site.py"\n'}, 'FLASK_APP=site.py python3 -m flask run --host 127.0.0.1 --port $PORT', 'FLASK_APP in .env (Flask'],
-    [{'requirements.txt': 'Flask==3.0.0\n', 'hello.py': 'from flask import Flask\n'}, 'FLASK_APP=hello python3 -m flask run --host 127.0.0.1 --port $PORT', 'requirements.txt names flask; hello.py imports it (Flask'],
-    [{'pyproject.toml': '[project]\ndependencies = ["flask>=3"]\n'}, 'python3 -m flask run --host 127.0.0.1 --port $PORT', 'pyproject.toml names flask (Flask'],
+    [
+      {'app.py': 'from flask import Flask\napp = Flask(__name__)\n'},
+      'python3 -m flask run --host 127.0.0.1 --port $PORT',
+      'app.py imports flask (Flask',
+    ],
+    [
+      {'wsgi.py': 'import flask\napp = flask.Flask(__name__)\n'},
+      'python3 -m flask run --host 127.0.0.1 --port $PORT',
+      'wsgi.py imports flask (Flask',
+    ],
+    [
+      {'app/__init__.py': 'from flask import Flask\n'},
+      'python3 -m flask run --host 127.0.0.1 --port $PORT',
+      'app/__init__.py imports flask (Flask',
+    ],
+    [
+      {'.flaskenv': 'FLASK_APP=hello:create_app()\nFLASK_DEBUG=1\n'},
+      "FLASK_APP='hello:create_app()' python3 -m flask run --host 127.0.0.1 --port $PORT",
+      'FLASK_APP in .flaskenv (Flask',
+    ],
+    [
+      {'.env': 'export FLASK_APP="site.py"\n'},
+      'FLASK_APP=site.py python3 -m flask run --host 127.0.0.1 --port $PORT',
+      'FLASK_APP in .env (Flask',
+    ],
+    [
+      {'requirements.txt': 'Flask==3.0.0\n', 'hello.py': 'from flask import Flask\n'},
+      'FLASK_APP=hello python3 -m flask run --host 127.0.0.1 --port $PORT',
+      'requirements.txt names flask; hello.py imports it (Flask',
+    ],
+    [
+      {'pyproject.toml': '[project]\ndependencies = ["flask>=3"]\n'},
+      'python3 -m flask run --host 127.0.0.1 --port $PORT',
+      'pyproject.toml names flask (Flask',
+    ],
   ])('Flask from %j', (files, command, source) => {
     fakePython(bin, ['flask'])
     for (const [f, t] of Object.entries(files)) write(f, t)
@@ -200,7 +234,9 @@ describe('Rails, Go, Deno', () => {
     write('Gemfile', 'source "https://rubygems.org"\ngem "rails", "~> 7.1"\n')
     expect(found()).toEqual([])
     write('config.ru', 'run Rails.application\n')
-    expect(found()).toEqual([{command: 'bundle exec rails server -b 127.0.0.1 -p $PORT', source: 'Gemfile gem "rails", no bin/rails (Rails)'}])
+    expect(found()).toEqual([
+      {command: 'bundle exec rails server -b 127.0.0.1 -p $PORT', source: 'Gemfile gem "rails", no bin/rails (Rails)'},
+    ])
     write('bin/rails', '#!/usr/bin/env ruby\n')
     expect(found()).toEqual([{command: 'bin/rails server -b 127.0.0.1 -p $PORT', source: 'bin/rails (Rails)'}])
   })
@@ -219,7 +255,10 @@ describe('Rails, Go, Deno', () => {
   })
 
   it('Deno: deno task dev, then start, from deno.json or deno.jsonc', () => {
-    write('deno.jsonc', '{\n  // dev server\n  "tasks": {\n    "dev": "deno run -A --watch main.ts", /* watch */\n    "start": {"command": "deno run -A main.ts", "description": "serve"},\n  },\n}\n')
+    write(
+      'deno.jsonc',
+      '{\n  // dev server\n  "tasks": {\n    "dev": "deno run -A --watch main.ts", /* watch */\n    "start": {"command": "deno run -A main.ts", "description": "serve"},\n  },\n}\n',
+    )
     expect(found()).toEqual([
       {command: 'deno task dev', source: 'deno.jsonc tasks.dev (Deno)'},
       {command: 'deno task start', source: 'deno.jsonc tasks.start (Deno)'},
@@ -258,7 +297,14 @@ describe('static site and precedence', () => {
     write('main.go', 'package main\n')
     write('index.html', '')
     const all = discoverCommands({configCommand: 'make serve', cwd: dir, env, explicit: 'echo hi'}).candidates
-    expect(all.map((c) => c.command)).toEqual(['echo hi', 'make serve', 'npm run dev', 'gunicorn app:app', 'python3 manage.py runserver 127.0.0.1:$PORT', 'go run .'])
+    expect(all.map((c) => c.command)).toEqual([
+      'echo hi',
+      'make serve',
+      'npm run dev',
+      'gunicorn app:app',
+      'python3 manage.py runserver 127.0.0.1:$PORT',
+      'go run .',
+    ])
   })
 
   it('shellQuote quotes only what sh would split or expand', () => {

@@ -91,7 +91,10 @@ describe('request smuggling and parser differentials', () => {
   })
 
   it('refuses Connection: transfer-encoding (it would strip the framing)', async () => {
-    const r = await raw(gw.port, `POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`)
+    const r = await raw(
+      gw.port,
+      `POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    )
     expect(r.text).toMatch(/^HTTP\/1\.1 400 /)
     expect(dev.seen).toEqual([])
   })
@@ -144,14 +147,24 @@ describe('what the differential fuzzer found (each failed before its fix)', () =
   })
 
   it('passes header bytes above 0x7F through byte for byte', async () => {
-    const r = await raw(gw.port, Buffer.from(`GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nX-Name: caf\xe9\r\nConnection: close\r\n\r\n`, 'latin1'))
+    const r = await raw(
+      gw.port,
+      Buffer.from(
+        `GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nX-Name: caf\xe9\r\nConnection: close\r\n\r\n`,
+        'latin1',
+      ),
+    )
     expect(r.text).toMatch(/^HTTP\/1\.1 200 /)
     expect(Buffer.from(dev.seen[0]!.headers['x-name'] as string, 'latin1')).toEqual(Buffer.from('caf\xe9', 'latin1'))
   })
 
   it('keeps re-spelled and HS512 tokens of ours from the app, and takes basic credentials only in canonical base64', async () => {
     const {SignJWT} = await import('jose')
-    const hs512 = await new SignJWT({jti}).setProtectedHeader({alg: 'HS512'}).setSubject(ID).setExpirationTime(now() + 60).sign(key)
+    const hs512 = await new SignJWT({jti})
+      .setProtectedHeader({alg: 'HS512'})
+      .setSubject(ID)
+      .setExpirationTime(now() + 60)
+      .sign(key)
     const session = {cookie: `preview_${ID}=${token}`}
     for (const authorization of [`Bearer ${token}=`, `Bearer ${hs512}`, `Token ${token}`]) {
       const r = await request(`${gw.url}/echo?token=${token}%3D&x=1`, {headers: {...session, authorization}, method: 'POST'})
@@ -162,7 +175,20 @@ describe('what the differential fuzzer found (each failed before its fix)', () =
     }
 
     const basic = await startGateway({
-      auth: {jwtKey: key, links: [{auth_mode: 'basic', expires_at_epoch: now() + 60, jti: 'b', password_sha256: (await import('node:crypto')).createHash('sha256').update('pw').digest('hex'), revoked: false}], mode: 'basic', previewId: ID},
+      auth: {
+        jwtKey: key,
+        links: [
+          {
+            auth_mode: 'basic',
+            expires_at_epoch: now() + 60,
+            jti: 'b',
+            password_sha256: (await import('node:crypto')).createHash('sha256').update('pw').digest('hex'),
+            revoked: false,
+          },
+        ],
+        mode: 'basic',
+        previewId: ID,
+      },
       targetPort: dev.port,
     })
     try {
@@ -176,8 +202,11 @@ describe('what the differential fuzzer found (each failed before its fix)', () =
 })
 
 describe('pipelining and upgrades (found by the fuzzer; each failed before its fix)', () => {
-  it('a refused request pipelined behind a good one waits for the good one\'s response, then is answered', async () => {
-    const r = await raw(gw.port, `HEAD /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n`)
+  it("a refused request pipelined behind a good one waits for the good one's response, then is answered", async () => {
+    const r = await raw(
+      gw.port,
+      `HEAD /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n`,
+    )
     expect(r.text).toMatch(/^HTTP\/1\.1 200 [^]*HTTP\/1\.1 401 /)
     expect(dev.seen.map((s) => s.method)).toEqual(['HEAD'])
   })
@@ -187,7 +216,9 @@ describe('pipelining and upgrades (found by the fuzzer; each failed before its f
     const text = await new Promise<string>((resolve) => {
       const chunks: Buffer[] = []
       const s = net.connect(gw.port, '127.0.0.1', () => {
-        s.write(`GET /socket HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`)
+        s.write(
+          `GET /socket HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+        )
         s.end(frame)
       })
       s.on('data', (d: Buffer) => chunks.push(d))
@@ -212,7 +243,14 @@ describe('tokens exactly as issued', () => {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
     const i = alphabet.indexOf(token.at(-1)!)
     const sameBits = `${token.slice(0, -1)}${alphabet[(i & ~3) | ((i + 1) & 3)]}` // decodes to the same 32 bytes
-    const variants = [`${token}=`, `${token}==`, `${token.slice(0, 10)}!${token.slice(10)}`, `${token.slice(0, 10)}*${token.slice(10)}`, token.replaceAll('-', '+').replaceAll('_', '/'), sameBits]
+    const variants = [
+      `${token}=`,
+      `${token}==`,
+      `${token.slice(0, 10)}!${token.slice(10)}`,
+      `${token.slice(0, 10)}*${token.slice(10)}`,
+      token.replaceAll('-', '+').replaceAll('_', '/'),
+      sameBits,
+    ]
     for (const v of variants.filter((x) => x !== token)) {
       const r = await request(`${gw.url}/echo`, {headers: {authorization: `Bearer ${v}`}})
       expect({v, status: r.status}).toEqual({status: 401, v})
@@ -245,7 +283,11 @@ describe('our credentials stay ours', () => {
   })
 
   it('refuses an unsafe cross-site request that carries no Origin', async () => {
-    const r = await request(`${gw.url}/upload`, {body: 'x', headers: {authorization: `Bearer ${token}`, 'sec-fetch-site': 'cross-site'}, method: 'POST'})
+    const r = await request(`${gw.url}/upload`, {
+      body: 'x',
+      headers: {authorization: `Bearer ${token}`, 'sec-fetch-site': 'cross-site'},
+      method: 'POST',
+    })
     expect(r.status).toBe(403)
     expect(r.headers['x-preview-refusal']).toBe('origin')
     const ok = await request(`${gw.url}/echo`, {headers: {authorization: `Bearer ${token}`, 'sec-fetch-site': 'cross-site'}})
@@ -310,7 +352,9 @@ describe('things end', () => {
 
       // A keep-alive connection that answered a request and then sits idle is closed after the idle timeout.
       const idle = await new Promise<number>((resolve) => {
-        const s = net.connect(small.port, '127.0.0.1', () => s.write(`GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`))
+        const s = net.connect(small.port, '127.0.0.1', () =>
+          s.write(`GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`),
+        )
         let t = 0
         s.on('data', () => (t ||= Date.now()))
         s.on('close', () => resolve(Date.now() - t))

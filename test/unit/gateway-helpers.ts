@@ -148,7 +148,12 @@ export function request(
       const chunks: Buffer[] = []
       res.on('data', (d: Buffer) => chunks.push(d))
       res.on('end', () =>
-        resolve({body: Buffer.concat(chunks).toString('utf8'), headers: res.headers, reusedSocket: req.reusedSocket, status: res.statusCode ?? 0}),
+        resolve({
+          body: Buffer.concat(chunks).toString('utf8'),
+          headers: res.headers,
+          reusedSocket: req.reusedSocket,
+          status: res.statusCode ?? 0,
+        }),
       )
       res.on('error', reject)
     })

@@ -35,7 +35,13 @@ beforeAll(async () => {
   const key = new Uint8Array(randomBytes(32))
   gw = await startGateway({auth: {jwtKey: key, links: [], mode: 'token', previewId: ID}, targetPort: port})
   gw.setPublicUrl(PUBLIC)
-  const link = await mintLink({authMode: 'token', expiresAtEpoch: Math.floor(Date.now() / 1000) + 600, key, previewId: ID, publicUrl: PUBLIC})
+  const link = await mintLink({
+    authMode: 'token',
+    expiresAtEpoch: Math.floor(Date.now() / 1000) + 600,
+    key,
+    previewId: ID,
+    publicUrl: PUBLIC,
+  })
   gw.setLinks([link.record])
   cookie = `preview_${ID}=${new URL(link.url).searchParams.get('token')}`
 })
@@ -64,7 +70,10 @@ it("Vite's HMR socket connects through the gateway with Vite's own ?token=", asy
   const wsToken = /const wsToken = "([^"]+)"/.exec(client.body)?.[1]
   expect(wsToken).toBeTruthy()
   const first = await new Promise<string>((resolve, reject) => {
-    const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/?token=${wsToken}`, 'vite-hmr', {headers: {cookie, host: 'abc.example.test'}, origin: PUBLIC})
+    const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/?token=${wsToken}`, 'vite-hmr', {
+      headers: {cookie, host: 'abc.example.test'},
+      origin: PUBLIC,
+    })
     const timer = setTimeout(() => reject(new Error('no HMR message')), 5000)
     ws.on('message', (m) => {
       clearTimeout(timer)

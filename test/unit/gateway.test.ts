@@ -112,7 +112,11 @@ describe('token mode', () => {
     const payload = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>
     const forged = `${h}.${b64({...payload, exp: now() + 999_999})}.${good.token.split('.')[2]}`
     const algNone = `${b64({alg: 'none', typ: 'JWT'})}.${p}.`
-    const hs512 = await new SignJWT({jti: good.jti}).setProtectedHeader({alg: 'HS512'}).setSubject(ID).setExpirationTime(now() + 60).sign(key)
+    const hs512 = await new SignJWT({jti: good.jti})
+      .setProtectedHeader({alg: 'HS512'})
+      .setSubject(ID)
+      .setExpirationTime(now() + 60)
+      .sign(key)
     const cases: [string, string, number][] = [
       [expired.token, 'expired', 401],
       [otherKey.token, 'signature', 401],
@@ -199,7 +203,13 @@ describe('proxying', () => {
     gw.setPublicUrl('https://abc.example.test')
     try {
       const ok = await request(`${gw.url}/echo`, {
-        headers: {...auth(), host: 'abc.example.test', origin: 'https://abc.example.test', referer: 'https://abc.example.test/a?b=1', 'x-forwarded-host': 'evil.test'},
+        headers: {
+          ...auth(),
+          host: 'abc.example.test',
+          origin: 'https://abc.example.test',
+          referer: 'https://abc.example.test/a?b=1',
+          'x-forwarded-host': 'evil.test',
+        },
         method: 'POST',
       })
       expect(ok.status).toBe(200)
@@ -221,7 +231,9 @@ describe('proxying', () => {
   })
 
   it('removes hop-by-hop headers and refuses ambiguous framing', async () => {
-    const r = await request(`${gw.url}/echo`, {headers: {...auth(), connection: 'keep-alive, x-secret', 'keep-alive': 'timeout=5', 'x-secret': '1', te: 'trailers'}})
+    const r = await request(`${gw.url}/echo`, {
+      headers: {...auth(), connection: 'keep-alive, x-secret', 'keep-alive': 'timeout=5', 'x-secret': '1', te: 'trailers'},
+    })
     const h = (JSON.parse(r.body) as {headers: Record<string, string>}).headers
     expect(h['x-secret']).toBeUndefined()
     expect(h['keep-alive']).toBeUndefined()
@@ -323,7 +335,11 @@ describe('proxying', () => {
   })
 
   it('closes a connection whose request head trickles in too slowly (408), and keeps a prompt one', async () => {
-    const spare = await startGateway({auth: {jwtKey: key, links: [], mode: 'none', previewId: ID}, headTimeoutMs: 300, targetPort: dev.port})
+    const spare = await startGateway({
+      auth: {jwtKey: key, links: [], mode: 'none', previewId: ID},
+      headTimeoutMs: 300,
+      targetPort: dev.port,
+    })
     try {
       const slow = net.connect(spare.port, '127.0.0.1')
       let answer = ''
@@ -357,7 +373,11 @@ describe('basic and none modes', () => {
   it('basic: asks for credentials, compares the password, strips Authorization', async () => {
     const m = await mintLink({authMode: 'basic', expiresAtEpoch: now() + 600, key, previewId: ID, publicUrl: 'http://127.0.0.1:1'})
     const activity: number[] = []
-    const g = await startGateway({auth: {jwtKey: key, links: [m.record], mode: 'basic', previewId: ID}, onActivity: () => activity.push(1), targetPort: dev.port})
+    const g = await startGateway({
+      auth: {jwtKey: key, links: [m.record], mode: 'basic', previewId: ID},
+      onActivity: () => activity.push(1),
+      targetPort: dev.port,
+    })
     try {
       const none = await request(`${g.url}/echo`)
       expect(none.status).toBe(401)

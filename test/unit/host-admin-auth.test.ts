@@ -5,7 +5,8 @@ import {describe, expect, it} from 'vitest'
 import {adminAllowed} from '../../src/core/host/http.js'
 
 const req = (headers: Record<string, string>) => ({headers}) as unknown as http.IncomingMessage
-const host = (adminSecret: string | null, basicAuth: string | null) => ({opts: {adminSecret, basicAuth}}) as Parameters<typeof adminAllowed>[0]
+const host = (adminSecret: string | null, basicAuth: string | null) =>
+  ({opts: {adminSecret, basicAuth}}) as Parameters<typeof adminAllowed>[0]
 const basic = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`
 
 describe('adminAllowed', () => {

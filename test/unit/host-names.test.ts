@@ -15,7 +15,12 @@ describe('host names', () => {
 
   it('labels: <label> is the default branch, <label>--<ref> a ref', () => {
     expect(parseHost('app.preview.example.com', labelled)).toEqual({kind: 'preview', label: 'app', name: 'app', ref: null})
-    expect(parseHost('APP--feature-x.preview.example.com', labelled)).toEqual({kind: 'preview', label: 'app', name: 'app--feature-x', ref: 'feature-x'})
+    expect(parseHost('APP--feature-x.preview.example.com', labelled)).toEqual({
+      kind: 'preview',
+      label: 'app',
+      name: 'app--feature-x',
+      ref: 'feature-x',
+    })
     expect(parseHost('web--main.preview.example.com', labelled)).toMatchObject({kind: 'not-found'})
   })
 
@@ -35,7 +40,12 @@ describe('host names', () => {
   it('with a secret only correctly signed names pass', () => {
     const rules = {...labelled, secret: 'k'}
     const signed = signName('k', 'app--feature-x')
-    expect(parseHost(`${signed}.preview.example.com`, rules)).toEqual({kind: 'preview', label: 'app', name: 'app--feature-x', ref: 'feature-x'})
+    expect(parseHost(`${signed}.preview.example.com`, rules)).toEqual({
+      kind: 'preview',
+      label: 'app',
+      name: 'app--feature-x',
+      ref: 'feature-x',
+    })
     expect(parseHost('app--feature-x.preview.example.com', rules).kind).toBe('forbidden')
     expect(parseHost(`${signName('other', 'app--feature-x')}.preview.example.com`, rules).kind).toBe('forbidden')
     // a valid signature of another name

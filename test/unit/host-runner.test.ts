@@ -9,14 +9,29 @@ import {makeRepo} from '../helpers/repo.js'
 
 describe('PreviewRunner', () => {
   const repo = makeRepo()
-  repo.write('crashy.js', `require('http').createServer((q,s)=>s.end('up')).listen(process.env.PORT,'127.0.0.1',()=>console.log('Local: http://localhost:'+process.env.PORT)); setTimeout(()=>process.exit(1),1500)`)
+  repo.write(
+    'crashy.js',
+    `require('http').createServer((q,s)=>s.end('up')).listen(process.env.PORT,'127.0.0.1',()=>console.log('Local: http://localhost:'+process.env.PORT)); setTimeout(()=>process.exit(1),1500)`,
+  )
   repo.commit('crashy')
   afterAll(() => repo.cleanup())
 
   it('restarts a crashing dev server 3 times, then is crashed; a new ensure() starts it again', async () => {
     const events: string[] = []
     const runner = new PreviewRunner(
-      {autoPullMs: null, branch: true, configCommand: 'node crashy.js', env: process.env, label: null, maxRestarts: 3, name: 'main', paths: sddPaths(path.join(repo.dir, '.sdd')), readyTimeoutMs: 10_000, ref: 'main', root: repo.dir},
+      {
+        autoPullMs: null,
+        branch: true,
+        configCommand: 'node crashy.js',
+        env: process.env,
+        label: null,
+        maxRestarts: 3,
+        name: 'main',
+        paths: sddPaths(path.join(repo.dir, '.sdd')),
+        readyTimeoutMs: 10_000,
+        ref: 'main',
+        root: repo.dir,
+      },
       (e) => events.push(e),
     )
     await runner.ensure().catch((error: Error) => {

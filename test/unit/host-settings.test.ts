@@ -18,12 +18,26 @@ const env = {}
 describe('resolveServeOptions', () => {
   it('defaults', () => {
     const o = resolveServeOptions({repos: ['.']}, {cwd: dir, env, sddConfig: null})
-    expect(o).toMatchObject({auth: 'none', autoPullMs: null, bind: '127.0.0.1', domain: 'localhost', idleTtlMs: 300_000, maxRestarts: 3, port: 8000, publicScheme: 'http', readyTimeoutMs: 30_000, secret: null})
+    expect(o).toMatchObject({
+      auth: 'none',
+      autoPullMs: null,
+      bind: '127.0.0.1',
+      domain: 'localhost',
+      idleTtlMs: 300_000,
+      maxRestarts: 3,
+      port: 8000,
+      publicScheme: 'http',
+      readyTimeoutMs: 30_000,
+      secret: null,
+    })
     expect(o.repos).toEqual([{label: null, path: dir}])
   })
 
   it('--config FILE: its serve: section, paths relative to it; flags win', () => {
-    const cfg = file('host.yaml', 'serve:\n  port: 9000\n  domain: Preview.Example.com\n  idle_ttl: 10m\n  auto_pull: 5m\n  repos: [app=./app, {label: docs, path: /srv/docs}]\n  persist_repos: state/repos.json\n')
+    const cfg = file(
+      'host.yaml',
+      'serve:\n  port: 9000\n  domain: Preview.Example.com\n  idle_ttl: 10m\n  auto_pull: 5m\n  repos: [app=./app, {label: docs, path: /srv/docs}]\n  persist_repos: state/repos.json\n',
+    )
     const o = resolveServeOptions({config: cfg, port: 9100, repos: []}, {cwd: '/', env, sddConfig: null})
     expect(o.port).toBe(9100)
     expect(o.domain).toBe('preview.example.com')
@@ -35,11 +49,15 @@ describe('resolveServeOptions', () => {
     ])
     expect(o.persistRepos).toBe(path.join(dir, 'state', 'repos.json'))
     // repositories on the command line replace the config's list
-    expect(resolveServeOptions({config: cfg, repos: ['x=/tmp/x']}, {cwd: '/', env, sddConfig: null}).repos).toEqual([{label: 'x', path: '/tmp/x'}])
+    expect(resolveServeOptions({config: cfg, repos: ['x=/tmp/x']}, {cwd: '/', env, sddConfig: null}).repos).toEqual([
+      {label: 'x', path: '/tmp/x'},
+    ])
   })
 
   it('.sdd/preview.yaml serve: is read when there is no --config, and a file without it is fine', () => {
-    expect(resolveServeOptions({repos: ['.']}, {cwd: dir, env, sddConfig: file('p1.yaml', 'command: x\nserve:\n  bind: 0.0.0.0\n')}).bind).toBe('0.0.0.0')
+    expect(
+      resolveServeOptions({repos: ['.']}, {cwd: dir, env, sddConfig: file('p1.yaml', 'command: x\nserve:\n  bind: 0.0.0.0\n')}).bind,
+    ).toBe('0.0.0.0')
     expect(resolveServeOptions({repos: ['.']}, {cwd: dir, env, sddConfig: file('p2.yaml', 'command: x\n')}).bind).toBe('127.0.0.1')
     expect(resolveServeOptions({repos: ['.']}, {cwd: dir, env, sddConfig: path.join(dir, 'missing.yaml')}).port).toBe(8000)
   })

@@ -118,7 +118,11 @@ describe('share and revoke commands', () => {
     try {
       await expect(Share.run([ID, '--expire', '3d'], import.meta.url)).rejects.toMatchObject({oclif: {exit: 2}})
       out.length = 0
-      const shared = (await Share.run([ID, '--expire', '1d', '--json'], import.meta.url)) as {jti: string; expires_at_epoch: number; url: string}
+      const shared = (await Share.run([ID, '--expire', '1d', '--json'], import.meta.url)) as {
+        jti: string
+        expires_at_epoch: number
+        url: string
+      }
       expect(shared.expires_at_epoch - Math.floor(Date.now() / 1000)).toBeLessThanOrEqual(86_400)
       expect(shared.expires_at_epoch - Math.floor(Date.now() / 1000)).toBeGreaterThan(86_300)
       expect(JSON.parse(out.join('\n'))).toMatchObject({jti: shared.jti, preview_id: ID})

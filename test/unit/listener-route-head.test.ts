@@ -34,7 +34,10 @@ describe('listener resolveRoute(host, head)', () => {
   it('passes the parsed head, and the route it picks from it serves the request', async () => {
     const pages = await app('page')
     const other = await app('other')
-    closers.push(() => pages.close(), () => other.close())
+    closers.push(
+      () => pages.close(),
+      () => other.close(),
+    )
     const seen: (RequestHead | undefined)[] = []
     const htmlRoute = makeRoute(none, (pages.address() as net.AddressInfo).port)
     const plainRoute = makeRoute(none, (other.address() as net.AddressInfo).port)

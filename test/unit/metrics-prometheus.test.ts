@@ -99,7 +99,12 @@ await Metrics.run(['--serve', '--port', '0'], ${JSON.stringify(ROOT)})`
     const promPort = await freePort()
     const prom = spawnGroup(
       'prometheus',
-      [`--config.file=${config}`, `--storage.tsdb.path=${path.join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'],
+      [
+        `--config.file=${config}`,
+        `--storage.tsdb.path=${path.join(promDir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${promPort}`,
+        '--log.level=warn',
+      ],
       {cwd: promDir, env: process.env},
     )
     cleanups.push(() => killGroup(prom.pid, {graceMs: 3000}))
@@ -120,14 +125,24 @@ await Metrics.run(['--serve', '--port', '0'], ${JSON.stringify(ROOT)})`
       }
     }
 
-    const started = await pollUntil(() => query('sum(preview_started_total)'), (v) => v === 3, QUERY_DEADLINE_MS)
+    const started = await pollUntil(
+      () => query('sum(preview_started_total)'),
+      (v) => v === 3,
+      QUERY_DEADLINE_MS,
+    )
     expect(started, `prometheus stderr:\n${promErr}\nserve stderr:\n${serveErr}`).toBe(3)
     expect(await query('sum(preview_link_issued_total)')).toBe(4)
     expect(await query('preview_active')).toBe(2)
 
     // Appends after the first scrapes show up on the next ones.
     await appendAudit(sdd.paths, {auth_mode: 'token', event: 'start', preview_id: 'p-00000004', provider: 'bore'})
-    expect(await pollUntil(() => query('sum(preview_started_total)'), (v) => v === 4, QUERY_DEADLINE_MS)).toBe(4)
+    expect(
+      await pollUntil(
+        () => query('sum(preview_started_total)'),
+        (v) => v === 4,
+        QUERY_DEADLINE_MS,
+      ),
+    ).toBe(4)
     expect(await query('preview_started_total{provider="bore",auth_mode="token"}')).toBe(1)
 
     // SIGTERM ends the server cleanly: the command returns and the process exits 0.

@@ -61,7 +61,7 @@ describe('metrics from the audit log', () => {
   it('exact values after two start/stop cycles with different auth modes and one share', async () => {
     await twoCyclesAndAShare()
     expect(Object.fromEntries(samples(await renderMetrics(paths)))).toEqual({
-      'preview_active': 0,
+      preview_active: 0,
       'preview_link_issued_total{auth_mode="basic"}': 1,
       'preview_link_issued_total{auth_mode="none"}': 0,
       'preview_link_issued_total{auth_mode="token"}': 2,

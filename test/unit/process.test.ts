@@ -30,7 +30,9 @@ describe('process module', () => {
     // `exec sleep 5` replaces the shell, so nobody waits for the background sleep: it stays a zombie,
     // which kill(pid, 0) would still call alive.
     const zombieParent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 5'], {stdio: ['ignore', 'pipe', 'ignore']})
-    const bg = await new Promise<number>((resolve) => zombieParent.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))))
+    const bg = await new Promise<number>((resolve) =>
+      zombieParent.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+    )
     expect(bg).toBeGreaterThan(0)
     expect(await waitFor(() => /\) Z /.test(readFileSync(`/proc/${bg}/stat`, 'utf8')), 3000)).toBe(true)
     expect(() => process.kill(bg, 0)).not.toThrow()
@@ -39,7 +41,10 @@ describe('process module', () => {
   })
 
   it('listeningPorts finds the sockets a process tree listens on', async () => {
-    const child = spawnShellGroup(`node -e "require('net').createServer().listen(0,'127.0.0.1',function(){console.log(this.address().port)})"`, {cwd: '/tmp', env: process.env})
+    const child = spawnShellGroup(
+      `node -e "require('net').createServer().listen(0,'127.0.0.1',function(){console.log(this.address().port)})"`,
+      {cwd: '/tmp', env: process.env},
+    )
     const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))))
     expect(listeningPorts(processTree(child.pid!))).toEqual([port])
     await killGroup(child.pid!, {graceMs: 500})

@@ -46,12 +46,22 @@ describe('copyUntracked', () => {
     writeFileSync(path.join(from, 'config/creds/key.json'), '{}')
     writeFileSync(path.join(from, 'tracked.env'), 'WORKING')
     writeFileSync(path.join(to, 'tracked.env'), 'COMMITTED')
-    const res = copyUntracked({configFile: 'p.yaml', entries: ['config/creds', 'nope.env', 'tracked.env'], from, overwrite: true, prefix: '', to, tracked: new Set(['tracked.env'])})
+    const res = copyUntracked({
+      configFile: 'p.yaml',
+      entries: ['config/creds', 'nope.env', 'tracked.env'],
+      from,
+      overwrite: true,
+      prefix: '',
+      to,
+      tracked: new Set(['tracked.env']),
+    })
     expect(existsSync(path.join(to, 'config/creds/key.json'))).toBe(true)
     expect(res.missing).toEqual(['nope.env'])
     expect(readFileSync(path.join(to, 'tracked.env'), 'utf8')).toBe('COMMITTED')
     for (const bad of ['../x', '/etc/passwd', 'a/../../x', '']) {
-      expect(() => copyUntracked({configFile: 'p.yaml', entries: [bad], from, overwrite: true, prefix: '', to})).toThrow(/not a path inside the repository/)
+      expect(() => copyUntracked({configFile: 'p.yaml', entries: [bad], from, overwrite: true, prefix: '', to})).toThrow(
+        /not a path inside the repository/,
+      )
     }
   })
 })
@@ -73,7 +83,13 @@ describe('worktrees and what they hold', () => {
     git(repo.dir, 'worktree', 'add', '-q', '--detach', path.join(paths.worktrees, 'host-docs'))
     git(repo.dir, 'worktree', 'add', '-q', '--detach', path.join(paths.worktrees, 'ref-agentish'))
     const owners = Object.fromEntries(listWorktrees(paths).map((w) => [w.name, w.owner]))
-    expect(owners).toEqual({'host-docs': 'ref', 'preview-head': 'head', [ref.sessionId!]: 'ref', 'ref-agentish': null, 'ws-20260101-000000-abcdef': 'head'})
+    expect(owners).toEqual({
+      'host-docs': 'ref',
+      'preview-head': 'head',
+      [ref.sessionId!]: 'ref',
+      'ref-agentish': null,
+      'ws-20260101-000000-abcdef': 'head',
+    })
     // The old call shape (`preview serve` makes host-<name> worktrees with it) still works and marks them.
     const made = await createWorktree(repo.dir, paths, 'main', 'served-by-host')
     expect(made.commit).toBe(git(repo.dir, 'rev-parse', 'main'))
@@ -114,7 +130,9 @@ describe('rendering', () => {
     const err = new StartFailed('The dev server exited (code 3) before it was ready.')
     err.previewId = 'p-12345678'
     err.logFile = '/x/.sdd/runtime/preview/logs/p-12345678.log'
-    expect(renderPreviewError(err, false).stderr).toContain('Preview p-12345678 did not start; its log is kept at /x/.sdd/runtime/preview/logs/p-12345678.log')
+    expect(renderPreviewError(err, false).stderr).toContain(
+      'Preview p-12345678 did not start; its log is kept at /x/.sdd/runtime/preview/logs/p-12345678.log',
+    )
     const doc = JSON.parse(renderPreviewError(err, true).stdout!)
     expect(doc.error).toMatchObject({code: 'START_FAILED', log_file: err.logFile, preview_id: 'p-12345678'})
     expect(JSON.parse(renderPreviewError(new StartFailed('x'), true).stdout!).error.preview_id).toBeUndefined()

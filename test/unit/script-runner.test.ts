@@ -17,26 +17,42 @@ process.exitCode = Number(process.env.EXIT_WITH ?? 0)
 `
 
 function pkg(scripts: Record<string, string>): void {
-  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({config: {port: '8080'}, engines: {node: '>=18'}, name: 'probe-app', scripts, version: '1.2.3'}))
+  writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({config: {port: '8080'}, engines: {node: '>=18'}, name: 'probe-app', scripts, version: '1.2.3'}),
+  )
 }
 
 /** Runs `npm run <script> -- args` the real way, from `from`. */
 function viaNpm(script: string, args: string[], from = dir, env: NodeJS.ProcessEnv = {}) {
-  return spawnSync('npm', ['run', '--silent', script, ...(args.length > 0 ? ['--', ...args] : [])], {cwd: from, encoding: 'utf8', env: {...process.env, ...env}, timeout: 60_000})
+  return spawnSync('npm', ['run', '--silent', script, ...(args.length > 0 ? ['--', ...args] : [])], {
+    cwd: from,
+    encoding: 'utf8',
+    env: {...process.env, ...env},
+    timeout: 60_000,
+  })
 }
 
 /** Runs the same script as preview does: the plan's shell line with its variables. */
 function direct(script: string, args: string[], from = dir, env: NodeJS.ProcessEnv = {}) {
   const plan = planNpmScript({args, dir, env: process.env, initCwd: from, script})
   if (!plan.direct) throw new Error(plan.reason)
-  return spawnSync('/bin/sh', ['-c', plan.command], {cwd: dir, encoding: 'utf8', env: {...process.env, ...plan.env, ...env}, timeout: 60_000})
+  return spawnSync('/bin/sh', ['-c', plan.command], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: {...process.env, ...plan.env, ...env},
+    timeout: 60_000,
+  })
 }
 
 function envOf(stdout: string): Record<string, unknown> {
   const line = stdout.split('\n').find((l) => l.startsWith('ENV '))
   const env = JSON.parse(line!.slice(4)) as Record<string, unknown>
   // npm's own copy of @npmcli/run-script puts its node-gyp shim dir on PATH; ours puts ours: the same shim.
-  env.PATH = String(env.PATH).split(':').filter((p) => !p.endsWith('node-gyp-bin')).join(':')
+  env.PATH = String(env.PATH)
+    .split(':')
+    .filter((p) => !p.endsWith('node-gyp-bin'))
+    .join(':')
   return env
 }
 
@@ -71,7 +87,11 @@ describe('package.json scripts without npm', () => {
   })
 
   it('pre and post scripts run around it, each with its own lifecycle event; a failure stops the chain with its code', () => {
-    pkg({dev: 'node env.js && echo "MAIN $npm_lifecycle_event"', postdev: 'echo "POST $npm_lifecycle_event"', predev: 'echo "PRE $npm_lifecycle_event"'})
+    pkg({
+      dev: 'node env.js && echo "MAIN $npm_lifecycle_event"',
+      postdev: 'echo "POST $npm_lifecycle_event"',
+      predev: 'echo "PRE $npm_lifecycle_event"',
+    })
     const lines = (r: {stdout: string}) => r.stdout.split('\n').filter((l) => /^(PRE|MAIN|POST) /.test(l))
     expect(lines(direct('dev', []))).toEqual(['PRE predev', 'MAIN dev', 'POST postdev'])
     expect(lines(direct('dev', []))).toEqual(lines(viaNpm('dev', [])))
@@ -110,7 +130,10 @@ describe('a command typed as npm run', () => {
 describe('signals', () => {
   it('stopping the process group reaches the script as under npm: it gets SIGTERM and its exit is seen', async () => {
     const {killGroup, spawnShellGroup} = await import('../../src/core/process.js')
-    writeFileSync(path.join(dir, 'long.js'), "process.on('SIGTERM', () => { console.log('TERM'); process.exit(143) }); setInterval(() => {}, 1000); console.log('up')\n")
+    writeFileSync(
+      path.join(dir, 'long.js'),
+      "process.on('SIGTERM', () => { console.log('TERM'); process.exit(143) }); setInterval(() => {}, 1000); console.log('up')\n",
+    )
     pkg({dev: 'node long.js', predev: 'echo pre'})
     const run = async (command: string, env: Record<string, string>) => {
       const child = spawnShellGroup(command, {cwd: dir, env: {...process.env, ...env}})

@@ -1,7 +1,8 @@
 import {describe, expect, it} from 'vitest'
 import {DevSocketPortRewriter, isScriptRequest} from '../../src/core/preview/socket-url-rewrite.js'
 
-const QUERY = (port: string) => `var __resourceQuery = "?protocol=ws%3A&hostname=0.0.0.0&port=${port}&pathname=%2Fws&logging=info&hot=true";`
+const QUERY = (port: string) =>
+  `var __resourceQuery = "?protocol=ws%3A&hostname=0.0.0.0&port=${port}&pathname=%2Fws&logging=info&hot=true";`
 
 describe('DevSocketPortRewriter', () => {
   it.each([80, 300, 8080, 34751])('rewrites port=%i to port=0 at the same length, leaving a valid query', (port) => {

@@ -19,7 +19,9 @@ describe('parseStartArgv', () => {
     const config = await Config.load(ROOT)
     const Start = (await config.findCommand('start')!.load()) as unknown as {flags: Record<string, unknown>}
     const {Parser} = await import('@oclif/core')
-    const oclif = await Parser.parse(argv, {flags: {...(Start.flags as object), json: (await import('@oclif/core')).Flags.boolean()}} as never)
+    const oclif = await Parser.parse(argv, {
+      flags: {...(Start.flags as object), json: (await import('@oclif/core')).Flags.boolean()},
+    } as never)
     const mine = parseStartArgv(argv)
     expect(mine).not.toBeNull()
     const {json, ...oclifFlags} = oclif.flags as Record<string, unknown>
@@ -29,10 +31,14 @@ describe('parseStartArgv', () => {
     expect(mine!.json).toBe(Boolean(json))
   })
 
-  it.each([[['--help']], [['--bogus']], [['--provider', 'a', '--provider', 'b']], [['--clipboard', '--no-clipboard']], [['positional']], [['--provider']]])(
-    'leaves %j to oclif',
-    (argv) => {
-      expect(parseStartArgv(argv)).toBeNull()
-    },
-  )
+  it.each([
+    [['--help']],
+    [['--bogus']],
+    [['--provider', 'a', '--provider', 'b']],
+    [['--clipboard', '--no-clipboard']],
+    [['positional']],
+    [['--provider']],
+  ])('leaves %j to oclif', (argv) => {
+    expect(parseStartArgv(argv)).toBeNull()
+  })
 })

@@ -6,7 +6,13 @@ import type {LinkRecord, PreviewRow} from '../../src/core/preview/types.js'
 import {LastGoodLinks} from '../../src/core/records/row-links.js'
 import {checkRow, topField} from '../../src/core/records/state-schema.js'
 
-const link = (jti: string, revoked = false): LinkRecord => ({auth_mode: 'token', created_at_epoch: 1_700_000_000, expires_at_epoch: 2_000_000_000, jti, revoked})
+const link = (jti: string, revoked = false): LinkRecord => ({
+  auth_mode: 'token',
+  created_at_epoch: 1_700_000_000,
+  expires_at_epoch: 2_000_000_000,
+  jti,
+  revoked,
+})
 
 const validRow = (): PreviewRow => ({
   auth_mode: 'token',
@@ -97,6 +103,9 @@ describe('LastGoodLinks (the supervisor keeps its links while the row has them w
     expect(good.take(checked.row!, checked.problems).links).toEqual([link('a'), link('b', true), link('c')])
     expect(good.take({...validRow(), links: [link('c')]}, []).links).toEqual([link('c')])
     // Problems of other rows are not ours.
-    expect(good.take({...validRow(), links: [link('d')]}, [{...problems('links')[0]!, preview_id: 'p-00000000'}])).toEqual({links: [link('d')], repair: false})
+    expect(good.take({...validRow(), links: [link('d')]}, [{...problems('links')[0]!, preview_id: 'p-00000000'}])).toEqual({
+      links: [link('d')],
+      repair: false,
+    })
   })
 })

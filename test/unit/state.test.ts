@@ -4,7 +4,15 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {StateCorrupt} from '../../src/core/errors.js'
 import {sddPaths, type SddPaths} from '../../src/core/preview/paths.js'
-import {patchRow, readState, readStateChecked, readStateForCleanup, removeRow, updateState, upsertRow} from '../../src/core/preview/state.js'
+import {
+  patchRow,
+  readState,
+  readStateChecked,
+  readStateForCleanup,
+  removeRow,
+  updateState,
+  upsertRow,
+} from '../../src/core/preview/state.js'
 import {CORRUPT_BACKUPS_KEPT} from '../../src/core/records/corrupt-backup.js'
 import type {PreviewRow} from '../../src/core/preview/types.js'
 
@@ -65,23 +73,60 @@ describe('state.json', () => {
     }
 
     expect(backups()).toHaveLength(CORRUPT_BACKUPS_KEPT)
-    const kept = backups().map((f) => readFileSync(path.join(paths.runtime, f), 'utf8')).sort()
+    const kept = backups()
+      .map((f) => readFileSync(path.join(paths.runtime, f), 'utf8'))
+      .sort()
     expect(kept).toEqual(['{"broken": 3', '{"broken": 4', '{"broken": 5'])
   })
 
   it('a wrong-shaped field is reported (name, not value) and replaced by a safe default; the rest of the row and extra fields stay', async () => {
     mkdirSync(paths.runtime, {recursive: true})
     const good = {auth_mode: 'token', expires_at_epoch: 2_000_000_000, jti: 'good', revoked: false}
-    writeFileSync(paths.state, JSON.stringify({previews: [
-      {...row('p-11111111'), command: 'npm run dev', cwd: '/w', links: null, mine: {x: 1}, port: 'x', process_pid: 0, restarts: -1, share_url: 42, status: 'running'},
-      {...row('p-22222222'), cwd: '/v', links: [{jti: 5}, good, 'nope']},
-    ], version: 1}))
+    writeFileSync(
+      paths.state,
+      JSON.stringify({
+        previews: [
+          {
+            ...row('p-11111111'),
+            command: 'npm run dev',
+            cwd: '/w',
+            links: null,
+            mine: {x: 1},
+            port: 'x',
+            process_pid: 0,
+            restarts: -1,
+            share_url: 42,
+            status: 'running',
+          },
+          {...row('p-22222222'), cwd: '/v', links: [{jti: 5}, good, 'nope']},
+        ],
+        version: 1,
+      }),
+    )
     const {problems, state} = readStateChecked(paths)
     const [a, b] = state.previews
-    expect(a).toMatchObject({command: 'npm run dev', cwd: '/w', links: [], mine: {x: 1}, port: null, process_pid: null, restarts: 0, share_url: null, status: 'running'})
+    expect(a).toMatchObject({
+      command: 'npm run dev',
+      cwd: '/w',
+      links: [],
+      mine: {x: 1},
+      port: null,
+      process_pid: null,
+      restarts: 0,
+      share_url: null,
+      status: 'running',
+    })
     expect(b!.links).toEqual([good])
     const fields = problems.map((p) => `${p.preview_id} ${p.field}`)
-    for (const f of ['p-11111111 links', 'p-11111111 port', 'p-11111111 restarts', 'p-11111111 process_pid', 'p-11111111 share_url', 'p-22222222 links[0].jti', 'p-22222222 links[2]']) {
+    for (const f of [
+      'p-11111111 links',
+      'p-11111111 port',
+      'p-11111111 restarts',
+      'p-11111111 process_pid',
+      'p-11111111 share_url',
+      'p-22222222 links[0].jti',
+      'p-22222222 links[2]',
+    ]) {
       expect(fields).toContain(f)
     }
 
@@ -91,7 +136,10 @@ describe('state.json', () => {
 
   it('a row nobody can identify is hidden from readers but survives writes; cleanup refuses to guess', async () => {
     mkdirSync(paths.runtime, {recursive: true})
-    writeFileSync(paths.state, JSON.stringify({previews: [{cwd: '/w', preview_id: 7}, 'junk', {...row('p-11111111'), cwd: '/v'}], version: 1}))
+    writeFileSync(
+      paths.state,
+      JSON.stringify({previews: [{cwd: '/w', preview_id: 7}, 'junk', {...row('p-11111111'), cwd: '/v'}], version: 1}),
+    )
     expect(readState(paths).previews.map((r) => r.preview_id)).toEqual(['p-11111111'])
     await upsertRow(paths, row('p-33333333'))
     const raw = JSON.parse(readFileSync(paths.state, 'utf8')).previews
@@ -100,7 +148,7 @@ describe('state.json', () => {
     expect(() => readStateForCleanup(paths)).toThrow(/preview_id is not/)
   })
 
-  it('a write keeps wrong-shaped fields nobody changed as they were on disk (the row\'s supervisor repairs them), unless told to repair them', async () => {
+  it("a write keeps wrong-shaped fields nobody changed as they were on disk (the row's supervisor repairs them), unless told to repair them", async () => {
     mkdirSync(paths.runtime, {recursive: true})
     writeFileSync(paths.state, JSON.stringify({previews: [{...row('p-11111111'), links: null, port: 'x', restarts: -1}], version: 1}))
     await upsertRow(paths, row('p-22222222'))
@@ -111,6 +159,10 @@ describe('state.json', () => {
     expect(readState(paths).previews[0]).toMatchObject({links: [], port: 5173, restarts: 0})
     await updateState(paths, () => {}, {repair: {fields: ['links'], preview_id: 'p-11111111'}})
     expect(onDisk()).toMatchObject({links: [], port: 5173, restarts: -1})
-    expect(readStateChecked(paths).problems.filter((p) => p.preview_id === 'p-11111111' && ['links', 'port', 'restarts'].includes(p.field)).map((p) => p.field)).toEqual(['restarts'])
+    expect(
+      readStateChecked(paths)
+        .problems.filter((p) => p.preview_id === 'p-11111111' && ['links', 'port', 'restarts'].includes(p.field))
+        .map((p) => p.field),
+    ).toEqual(['restarts'])
   })
 })

@@ -65,12 +65,15 @@ describe('static-server', () => {
     expect((await get('/new.txt')).body).toBe('added later')
   })
 
-  it.each(['/.env', '/.git/config', '/%2egit/config', '/%2Eenv', '/docs/../.env', '/%2e%2e/%2e%2e/etc/passwd', '/..%2f.env'])('%s is 404', async (p) => {
-    const res = await get(p)
-    expect(res.status).toBe(404)
-    expect(res.body).not.toContain('SECRET')
-    expect(res.body).not.toContain('[core]')
-  })
+  it.each(['/.env', '/.git/config', '/%2egit/config', '/%2Eenv', '/docs/../.env', '/%2e%2e/%2e%2e/etc/passwd', '/..%2f.env'])(
+    '%s is 404',
+    async (p) => {
+      const res = await get(p)
+      expect(res.status).toBe(404)
+      expect(res.body).not.toContain('SECRET')
+      expect(res.body).not.toContain('[core]')
+    },
+  )
 
   it.each(['/leak.html', '/leak', '/elsewhere/secret.txt', '/elsewhere/'])('%s (a symlink out of the tree) is 404', async (p) => {
     const res = await get(p)

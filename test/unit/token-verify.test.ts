@@ -44,8 +44,15 @@ async function corpus(): Promise<{valid: string[]; hostile: string[]; respelled:
     await sign({exp: now + 60, jti: 'j', sub: ID}, key, {alg: 'HS256', crit: ['x-unknown'], 'x-unknown': 1}).catch(
       () => `${b64({alg: 'HS256', crit: ['x-unknown'], 'x-unknown': 1})}.${b64({exp: now + 60, jti: 'j', sub: ID})}.${'A'.repeat(43)}`,
     ),
-    await new SignJWT({jti: 'j'}).setProtectedHeader({alg: 'HS512'}).setSubject(ID).setExpirationTime(now + 60).sign(key),
-    new UnsecuredJWT({jti: 'j'}).setSubject(ID).setExpirationTime(now + 60).encode(),
+    await new SignJWT({jti: 'j'})
+      .setProtectedHeader({alg: 'HS512'})
+      .setSubject(ID)
+      .setExpirationTime(now + 60)
+      .sign(key),
+    new UnsecuredJWT({jti: 'j'})
+      .setSubject(ID)
+      .setExpirationTime(now + 60)
+      .encode(),
     `${b64({alg: 'none'})}.${p}.`,
     `${h}.${b64({exp: now + 999_999, jti: 'j', sub: ID})}.${s}`,
     `${h}.${p}`,

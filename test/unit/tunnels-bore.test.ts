@@ -17,7 +17,7 @@ describe('bore parser (real output)', () => {
     expect(scanBore(fixture('bore-local-ansi.txt')).url).toBe('http://127.0.0.1:52569')
   })
 
-  it('keeps bore\'s own error and its cause', () => {
+  it("keeps bore's own error and its cause", () => {
     const s = scanBore(fixture('bore-connect-failure.txt'))
     expect(s.url).toBeNull()
     expect(s.error).toBe('could not connect to bore.pub:7835: timed out')
@@ -56,9 +56,11 @@ describe('bore driver against the fake binary', () => {
     expect(groupGone(h.pid)).toBe(true)
   })
 
-  it('fails with bore\'s own reason when the server is unreachable', async () => {
+  it("fails with bore's own reason when the server is unreachable", async () => {
     const {env: e} = env({FAKE_BORE_MODE: 'unreachable'})
-    const err = (await boreDriver.open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 5000}).catch((x: unknown) => x)) as TunnelFailed
+    const err = (await boreDriver
+      .open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 5000})
+      .catch((x: unknown) => x)) as TunnelFailed
     expect(err).toBeInstanceOf(TunnelFailed)
     expect(err.reason).toBe('exited')
     expect(err.message).toContain('could not connect to bore.pub:7835: timed out')
@@ -66,13 +68,17 @@ describe('bore driver against the fake binary', () => {
 
   it('names a missing secret when the server requires one', async () => {
     const {env: e} = env({FAKE_BORE_SECRET: 'right'})
-    const err = (await boreDriver.open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 5000}).catch((x: unknown) => x)) as TunnelFailed
+    const err = (await boreDriver
+      .open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 5000})
+      .catch((x: unknown) => x)) as TunnelFailed
     expect(err.message).toMatch(/requires authentication/)
   })
 
   it('times out a hang and leaves nothing behind', async () => {
     const {argvFile, env: e} = env({FAKE_BORE_MODE: 'hang'})
-    const err = (await boreDriver.open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 2000}).catch((x: unknown) => x)) as TunnelFailed
+    const err = (await boreDriver
+      .open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 2000})
+      .catch((x: unknown) => x)) as TunnelFailed
     expect(err.reason).toBe('timeout')
     const {pid} = JSON.parse(readFileSync(argvFile, 'utf8')) as {pid: number}
     expect(await until(() => groupGone(pid), 3000)).toBe(true)

@@ -34,10 +34,12 @@ describe('cloudflared parser (real output)', () => {
   })
 
   it('strips ANSI and carriage returns', () => {
-    const state = scanCloudflared([
-      '\u001B[90m2024-01-01T00:00:00Z\u001B[0m \u001B[32mINF\u001B[0m |  https://a-b-c-d.trycloudflare.com   |\r',
-      '2024-01-01T00:00:01Z INF Registered tunnel connection connIndex=0\r',
-    ].map((l) => l.replace(new RegExp(String.raw`\u001B\[[0-9;]*m`, 'g'), '').replace(/\r/g, '')))
+    const state = scanCloudflared(
+      [
+        '\u001B[90m2024-01-01T00:00:00Z\u001B[0m \u001B[32mINF\u001B[0m |  https://a-b-c-d.trycloudflare.com   |\r',
+        '2024-01-01T00:00:01Z INF Registered tunnel connection connIndex=0\r',
+      ].map((l) => l.replace(new RegExp(String.raw`\u001B\[[0-9;]*m`, 'g'), '').replace(/\r/g, '')),
+    )
     expect(state.url).toBe('https://a-b-c-d.trycloudflare.com')
     expect(state.registered).toBe(true)
   })
@@ -59,7 +61,10 @@ describe('cloudflared driver against the fake binary', () => {
 
   function env(extra: Record<string, string> = {}) {
     const dir = tmp('cf-')
-    return {argvFile: path.join(dir, 'argv.json'), env: {FAKE_ARGV_FILE: path.join(dir, 'argv.json'), HOME: dir, PATH: testPath(true), ...extra}}
+    return {
+      argvFile: path.join(dir, 'argv.json'),
+      env: {FAKE_ARGV_FILE: path.join(dir, 'argv.json'), HOME: dir, PATH: testPath(true), ...extra},
+    }
   }
 
   it('opens a quick tunnel to the gateway URL and close() leaves no process behind', async () => {
@@ -81,15 +86,19 @@ describe('cloudflared driver against the fake binary', () => {
 
   it('fails with TunnelFailed rate-limited and the tool reason when Cloudflare answers 429', async () => {
     const {env: e} = env({FAKE_CLOUDFLARED_MODE: 'ratelimit'})
-    const err = await cloudflaredDriver.open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 10_000}).catch((error: unknown) => error)
+    const err = await cloudflaredDriver
+      .open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 10_000})
+      .catch((error: unknown) => error)
     expect(err).toBeInstanceOf(TunnelFailed)
     expect((err as TunnelFailed).reason).toBe('rate-limited')
     expect((err as TunnelFailed).message).toMatch(/429.*1015/)
   })
 
-  it('fails with reason error and cloudflared\'s own words when it exits', async () => {
+  it("fails with reason error and cloudflared's own words when it exits", async () => {
     const {env: e} = env({FAKE_CLOUDFLARED_MODE: 'exit'})
-    const err = (await cloudflaredDriver.open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 10_000}).catch((error: unknown) => error)) as TunnelFailed
+    const err = (await cloudflaredDriver
+      .open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 10_000})
+      .catch((error: unknown) => error)) as TunnelFailed
     expect(err).toBeInstanceOf(TunnelFailed)
     expect(err.message).toMatch(/failed to request quick Tunnel/)
     expect(err.details.join('\n')).toMatch(/Requesting new quick Tunnel/)
@@ -98,7 +107,9 @@ describe('cloudflared driver against the fake binary', () => {
   it('times out on a hang and kills the process', async () => {
     const {argvFile, env: e} = env({FAKE_CLOUDFLARED_MODE: 'hang'})
     const started = Date.now()
-    const err = (await cloudflaredDriver.open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 2000}).catch((error: unknown) => error)) as TunnelFailed
+    const err = (await cloudflaredDriver
+      .open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 2000})
+      .catch((error: unknown) => error)) as TunnelFailed
     expect(err.reason).toBe('timeout')
     expect(Date.now() - started).toBeLessThan(8000)
     const {pid} = JSON.parse(readFileSync(argvFile, 'utf8')) as {pid: number}
@@ -108,7 +119,9 @@ describe('cloudflared driver against the fake binary', () => {
   it('is not ready before a connection registers (URL printed, no Registered line)', async () => {
     const {env: e} = env({FAKE_CLOUDFLARED_MODE: 'noregister'})
     // Long enough for the fake to print its URL even on a loaded machine; it never registers a connection.
-    const err = (await cloudflaredDriver.open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 4000}).catch((error: unknown) => error)) as TunnelFailed
+    const err = (await cloudflaredDriver
+      .open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 4000})
+      .catch((error: unknown) => error)) as TunnelFailed
     expect(err.reason).toBe('timeout')
     expect(err.message).toMatch(/registered no connection/)
   })

@@ -41,7 +41,12 @@ describe('URL templates', () => {
 
 describe('Caddy settings and routes', () => {
   it('defaults the admin API, requires url_template, checks server and upstream', () => {
-    expect(caddySettings({url_template: 'https://{id}.x'})).toEqual({adminUrl: 'http://127.0.0.1:2019', server: null, upstream: null, urlTemplate: 'https://{id}.x'})
+    expect(caddySettings({url_template: 'https://{id}.x'})).toEqual({
+      adminUrl: 'http://127.0.0.1:2019',
+      server: null,
+      upstream: null,
+      urlTemplate: 'https://{id}.x',
+    })
     expect(() => caddySettings({})).toThrow(/url_template is not set/)
     expect(() => caddySettings({admin_url: 'nope', url_template: 'https://{id}.x'})).toThrow(/admin_url "nope" is not a URL/)
     expect(() => caddySettings({server: 'a/b', url_template: 'https://{id}.x'})).toThrow(/not a server name/)
@@ -66,7 +71,9 @@ describe('Caddy settings and routes', () => {
     // Does not: other hosts, a wildcard one label off, partial matchers, pass-through handlers, other previews.
     expect(shadowsHost({handle: [{handler: 'static_response'}], match: [{host: ['*.example.com']}]}, host)).toBe(false)
     expect(shadowsHost({handle: [{handler: 'static_response'}], match: [{host: ['www.example.com']}], terminal: true}, host)).toBe(false)
-    expect(shadowsHost({handle: [{handler: 'static_response'}], match: [{host: ['*.preview.example.com'], path: ['/admin/*']}]}, host)).toBe(false)
+    expect(
+      shadowsHost({handle: [{handler: 'static_response'}], match: [{host: ['*.preview.example.com'], path: ['/admin/*']}]}, host),
+    ).toBe(false)
     expect(shadowsHost({handle: [{handler: 'headers'}]}, host)).toBe(false)
     expect(shadowsHost(caddyRoute('preview-p-99999999', 'p-99999999.preview.example.com', '127.0.0.1:1'), host)).toBe(false)
   })
@@ -74,7 +81,10 @@ describe('Caddy settings and routes', () => {
 
 describe('auto and the edges', () => {
   it('auto never picks template or caddy, even when both are configured and nothing else is installed', async () => {
-    const providers = {caddy: {url_template: 'https://{id}.preview.example.com'}, template: {url: 'https://preview-{port}.preview.example.com'}}
+    const providers = {
+      caddy: {url_template: 'https://{id}.preview.example.com'},
+      template: {url: 'https://preview-{port}.preview.example.com'},
+    }
     const result = await selectDriver('auto', {PATH: testPath(false)}, providers).catch((e: unknown) => e)
     if (result instanceof TunnelFailed) {
       expect(result.details.join('\n')).toMatch(/template, caddy: explicit only/)

@@ -19,7 +19,9 @@ async function fakeLtServer() {
   const http: Server = createHttp((req, res) => {
     requests++
     if (req.url === '/?new') {
-      res.writeHead(200, {'content-type': 'application/json'}).end(JSON.stringify({id: 'brave-fox-42', max_conn_count: 2, port: tcpPort, url: 'https://brave-fox-42.lt.example.test'}))
+      res
+        .writeHead(200, {'content-type': 'application/json'})
+        .end(JSON.stringify({id: 'brave-fox-42', max_conn_count: 2, port: tcpPort, url: 'https://brave-fox-42.lt.example.test'}))
     } else res.writeHead(404).end()
   })
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()))
@@ -88,7 +90,13 @@ describe('localtunnel driver', () => {
     cleanups.push(() => dead.close())
     const started = Date.now()
     const err = (await localtunnelDriver
-      .open({config: {host: `http://127.0.0.1:${(dead.address() as {port: number}).port}`}, env: {}, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 1500})
+      .open({
+        config: {host: `http://127.0.0.1:${(dead.address() as {port: number}).port}`},
+        env: {},
+        gatewayPort: 1,
+        localUrl: 'http://127.0.0.1:1',
+        timeoutMs: 1500,
+      })
       .catch((x: unknown) => x)) as TunnelFailed
     expect(err).toBeInstanceOf(TunnelFailed)
     expect(err.reason).toBe('timeout')

@@ -11,7 +11,9 @@ describe('ngrok driver', () => {
   })
 
   it('open() without a token fails not-configured naming NGROK_AUTHTOKEN', async () => {
-    const err = (await ngrokDriver.open({config: {}, env: {}, gatewayPort: 1, localUrl: 'http://127.0.0.1:1'}).catch((x: unknown) => x)) as TunnelFailed
+    const err = (await ngrokDriver
+      .open({config: {}, env: {}, gatewayPort: 1, localUrl: 'http://127.0.0.1:1'})
+      .catch((x: unknown) => x)) as TunnelFailed
     expect(err).toBeInstanceOf(TunnelFailed)
     expect(err.reason).toBe('not-configured')
     expect(err.message).toMatch(/NGROK_AUTHTOKEN/)

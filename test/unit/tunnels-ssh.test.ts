@@ -85,7 +85,13 @@ describe.skipIf(!haveSshd && !process.env.CI)('ssh driver against a real sshd on
 
   it('forwards an allocated remote port to the gateway; a page needs the token; close() leaves nothing', async () => {
     expect(await sshDriver.available({config: config(), env: process.env})).toMatchObject({ok: true})
-    const h = await sshDriver.open({config: config(), env: process.env, gatewayPort, localUrl: `http://127.0.0.1:${gatewayPort}`, timeoutMs: 15_000})
+    const h = await sshDriver.open({
+      config: config(),
+      env: process.env,
+      gatewayPort,
+      localUrl: `http://127.0.0.1:${gatewayPort}`,
+      timeoutMs: 15_000,
+    })
     handles.push(h)
     expect(h.publicUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(h.publicUrl).not.toBe(`http://127.0.0.1:${gatewayPort}`)
@@ -121,9 +127,18 @@ describe.skipIf(!haveSshd && !process.env.CI)('ssh driver against a real sshd on
     expect((await fetch(`${h.publicUrl}?token=valid-token`)).status).toBe(200)
   })
 
-  it('fails with ssh\'s own reason when the key is refused, leaving no process', async () => {
+  it("fails with ssh's own reason when the key is refused, leaving no process", async () => {
     const err = (await sshDriver
-      .open({config: config({identity_file: sshd.wrongIdentityFile, ssh_options: ['StrictHostKeyChecking=no', 'UserKnownHostsFile=/dev/null', 'IdentitiesOnly=yes']}), env: process.env, gatewayPort, localUrl: 'http://127.0.0.1:1', timeoutMs: 15_000})
+      .open({
+        config: config({
+          identity_file: sshd.wrongIdentityFile,
+          ssh_options: ['StrictHostKeyChecking=no', 'UserKnownHostsFile=/dev/null', 'IdentitiesOnly=yes'],
+        }),
+        env: process.env,
+        gatewayPort,
+        localUrl: 'http://127.0.0.1:1',
+        timeoutMs: 15_000,
+      })
       .catch((x: unknown) => x)) as TunnelFailed
     expect(err).toBeInstanceOf(TunnelFailed)
     expect(err.message).toMatch(/Permission denied/)

@@ -71,7 +71,10 @@ describe('tailscale driver against the fake CLI', () => {
     await h.close()
     expect(groupGone(h.pid)).toBe(true)
     expect(JSON.stringify(serveState(stateFile))).not.toContain('http://127.0.0.1:4100')
-    const calls = readFileSync(argvFile, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as {argv: string[]}).argv)
+    const calls = readFileSync(argvFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as {argv: string[]}).argv)
     expect(calls[0]).toEqual(['funnel', '--https=443', 'http://127.0.0.1:4100'])
   })
 
@@ -85,7 +88,9 @@ describe('tailscale driver against the fake CLI', () => {
 
   it('fails (not-configured) with the admin URL when Funnel is not enabled, killing the waiting CLI', async () => {
     const {env: e} = env({FAKE_TAILSCALE_MODE: 'notenabled'})
-    const err = (await tailscaleDriver.open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 5000}).catch((x: unknown) => x)) as TunnelFailed
+    const err = (await tailscaleDriver
+      .open({config: {}, env: e, gatewayPort: 1, localUrl: 'http://127.0.0.1:1', timeoutMs: 5000})
+      .catch((x: unknown) => x)) as TunnelFailed
     expect(err).toBeInstanceOf(TunnelFailed)
     expect(err.reason).toBe('not-configured')
     expect(err.message).toContain('login.tailscale.com/f/funnel')

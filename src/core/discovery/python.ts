@@ -143,7 +143,11 @@ export class PythonResolver {
       const relative = path.relative(this.cwd, bin)
       return this.venv.mainCheckout
         ? {hasModule: true, python: bin, via: `${this.venv.venv} of the main checkout`}
-        : {hasModule: true, python: relative.startsWith('..') ? bin : relative, via: relative.startsWith('..') ? this.venv.venv : path.dirname(path.dirname(relative))}
+        : {
+            hasModule: true,
+            python: relative.startsWith('..') ? bin : relative,
+            via: relative.startsWith('..') ? this.venv.venv : path.dirname(path.dirname(relative)),
+          }
     }
 
     this.pythons ??= pythonsOnPath(this.env)
@@ -155,7 +159,10 @@ export class PythonResolver {
         this.answers.set(key, ok)
       }
 
-      if (ok) return i === 0 ? {hasModule: true, python: 'python3', via: 'python3 on PATH'} : {hasModule: true, python, via: `${python}: the first python3 on PATH that imports ${module}`}
+      if (ok)
+        return i === 0
+          ? {hasModule: true, python: 'python3', via: 'python3 on PATH'}
+          : {hasModule: true, python, via: `${python}: the first python3 on PATH that imports ${module}`}
     }
 
     return {hasModule: false, python: 'python3', via: `no .venv, and no python3 on PATH imports ${module}`}

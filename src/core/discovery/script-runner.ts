@@ -11,9 +11,7 @@ import path from 'node:path'
 
 const require = createRequire(import.meta.url)
 
-export type ScriptPlan =
-  | {direct: true; command: string; env: Record<string, string>}
-  | {direct: false; reason: string}
+export type ScriptPlan = {direct: true; command: string; env: Record<string, string>} | {direct: false; reason: string}
 
 export interface PackageJson {
   name?: string
@@ -62,7 +60,8 @@ function npmConfigConcern(dir: string, env: NodeJS.ProcessEnv): string | null {
     } catch {}
   }
 
-  if (Object.keys(env).some((k) => /^npm_config_(script_shell|node_options)$/i.test(k))) return 'npm_config_* in the environment sets how npm runs scripts'
+  if (Object.keys(env).some((k) => /^npm_config_(script_shell|node_options)$/i.test(k)))
+    return 'npm_config_* in the environment sets how npm runs scripts'
   return null
 }
 
@@ -88,7 +87,11 @@ export function planNpmScript(opts: {dir: string; script: string; args?: string[
   if (!npm) return {direct: false, reason: 'npm was not found on PATH (its version names the user agent)'}
 
   const packageEnvs = require('@npmcli/run-script/lib/package-envs.js') as (pkg: PackageJson) => Record<string, string>
-  const setPATH = require('@npmcli/run-script/lib/set-path.js') as (dir: string, binPaths: string[] | undefined, env: Record<string, string>) => Record<string, string>
+  const setPATH = require('@npmcli/run-script/lib/set-path.js') as (
+    dir: string,
+    binPaths: string[] | undefined,
+    env: Record<string, string>,
+  ) => Record<string, string>
   const base: Record<string, string> = {
     PATH: opts.env.PATH ?? '',
     ...packageEnvs(pkg),
@@ -112,7 +115,11 @@ export function planNpmScript(opts: {dir: string; script: string; args?: string[
   if (typeof post === 'string' && post !== '') steps.push({event: `post${opts.script}`, script: post})
   if (steps.length === 1) {
     // The common case: the script's own line is the command (one shell, as npm runs it).
-    return {command: steps[0]!.script, direct: true, env: {...env, npm_lifecycle_event: opts.script, npm_lifecycle_script: steps[0]!.script}}
+    return {
+      command: steps[0]!.script,
+      direct: true,
+      env: {...env, npm_lifecycle_event: opts.script, npm_lifecycle_script: steps[0]!.script},
+    }
   }
 
   // pre && main && post, each in its own shell with its own lifecycle variables; the first failure's code wins.

@@ -79,7 +79,9 @@ function django(cwd: string, py: () => PythonResolver): StackCandidate[] {
   const text = read(path.join(cwd, 'manage.py'))
   if (text === null || !/django/i.test(text)) return []
   const choice = py().choose('django')
-  return [{command: `${shellQuote(choice.python)} manage.py runserver 127.0.0.1:$PORT`, source: pythonSource('manage.py (Django', choice) + ')'}]
+  return [
+    {command: `${shellQuote(choice.python)} manage.py runserver 127.0.0.1:$PORT`, source: pythonSource('manage.py (Django', choice) + ')'},
+  ]
 }
 
 interface FlaskApp {
@@ -106,13 +108,16 @@ function findFlask(cwd: string): FlaskApp | null {
   if (!named) return null
   let files: string[] = []
   try {
-    files = readdirSync(cwd).filter((f) => f.endsWith('.py') && !['manage.py', 'setup.py', 'conftest.py'].includes(f)).sort()
+    files = readdirSync(cwd)
+      .filter((f) => f.endsWith('.py') && !['manage.py', 'setup.py', 'conftest.py'].includes(f))
+      .sort()
   } catch {
     // unreadable directory: no module to name
   }
 
   for (const file of files.slice(0, PY_SCAN_LIMIT)) {
-    if (IMPORTS_FLASK.test(read(path.join(cwd, file)) ?? '')) return {app: file.slice(0, -3), seen: `${named} names flask; ${file} imports it`, strong: true}
+    if (IMPORTS_FLASK.test(read(path.join(cwd, file)) ?? ''))
+      return {app: file.slice(0, -3), seen: `${named} names flask; ${file} imports it`, strong: true}
   }
 
   return {app: null, seen: `${named} names flask`, strong: false}
@@ -138,7 +143,12 @@ function fastapi(cwd: string, py: () => PythonResolver): StackCandidate[] {
     const variable = FASTAPI_VAR.exec(text)?.[1] ?? 'app'
     const choice = py().choose('uvicorn')
     const uvicorn = choice.hasModule ? `${shellQuote(choice.python)} -m uvicorn` : 'uvicorn'
-    return [{command: `${uvicorn} ${module}:${variable} --host 127.0.0.1 --port $PORT`, source: pythonSource(`${file} imports fastapi (FastAPI`, choice) + ')'}]
+    return [
+      {
+        command: `${uvicorn} ${module}:${variable} --host 127.0.0.1 --port $PORT`,
+        source: pythonSource(`${file} imports fastapi (FastAPI`, choice) + ')',
+      },
+    ]
   }
 
   return []
@@ -219,8 +229,12 @@ function deno(cwd: string): StackCandidate[] {
       return [] // not ours to judge; `deno task` reports a broken config itself
     }
 
-    const isTask = (t: unknown) => (typeof t === 'string' && t.trim() !== '') || (typeof t === 'object' && t !== null && typeof (t as {command?: unknown}).command === 'string')
-    return ['dev', 'start'].filter((name) => isTask(tasks[name])).map((name) => ({command: `deno task ${name}`, source: `${file} tasks.${name} (Deno)`}))
+    const isTask = (t: unknown) =>
+      (typeof t === 'string' && t.trim() !== '') ||
+      (typeof t === 'object' && t !== null && typeof (t as {command?: unknown}).command === 'string')
+    return ['dev', 'start']
+      .filter((name) => isTask(tasks[name]))
+      .map((name) => ({command: `deno task ${name}`, source: `${file} tasks.${name} (Deno)`}))
   }
 
   return []
@@ -253,5 +267,8 @@ export function discoverStacks(cwd: string, env: NodeJS.ProcessEnv): StackCandid
 /** A static site: an index.html, served by the package's sirv server with the node running preview. */
 export function staticSiteCandidate(cwd: string): StackCandidate | null {
   if (!existsSync(path.join(cwd, 'index.html'))) return null
-  return {command: `${shellQuote(process.execPath)} ${shellQuote(STATIC_SERVER_SCRIPT)}`, source: 'index.html, nothing else to run (static site, served by sirv)'}
+  return {
+    command: `${shellQuote(process.execPath)} ${shellQuote(STATIC_SERVER_SCRIPT)}`,
+    source: 'index.html, nothing else to run (static site, served by sirv)',
+  }
 }

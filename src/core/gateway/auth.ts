@@ -178,7 +178,9 @@ export class Authority {
     const colon = decoded.indexOf(':')
     if (colon === -1) return {ok: false, refusal: 'basic'}
     const userOk = decoded.slice(0, colon) === BASIC_USER
-    const hash = createHash('sha256').update(decoded.slice(colon + 1)).digest()
+    const hash = createHash('sha256')
+      .update(decoded.slice(colon + 1))
+      .digest()
     // No early exit: every candidate is compared, so timing does not say which link (or whether any) matched.
     const find = () => {
       let found: LinkRecord | null = null
@@ -215,7 +217,7 @@ export type AuthResult =
  */
 export function takeOurTokens(target: string, authority: Authority): OurTokens | null {
   const q = target.indexOf('?')
-  if (q === -1 || !/token=/i.test(target.slice(q)) && !target.includes('%', q)) return null
+  if (q === -1 || (!/token=/i.test(target.slice(q)) && !target.includes('%', q))) return null
   const params = target.slice(q + 1).split('&')
   const tokens: string[] = []
   let foreign: string | null = null
@@ -311,7 +313,8 @@ export function authenticate(
   ourTokens: OurTokens | null,
   now: number,
 ): AuthResult {
-  if (authority.mode === 'none') return {consumedToken: null, grant: null, ok: true, stripAuthorization: false, target: ourTokens?.rest ?? target}
+  if (authority.mode === 'none')
+    return {consumedToken: null, grant: null, ok: true, stripAuthorization: false, target: ourTokens?.rest ?? target}
   if (authority.mode === 'basic') {
     const v = authority.checkBasic(authorization, now)
     if (!v.ok) return {clearCookie: false, ok: false, refusal: v.refusal}

@@ -260,7 +260,8 @@ export class Connection {
     if (route === null) return this.fail(404, 'No preview is served at this host name.')
     if (route !== this.route) {
       if (this.upstream !== null || this.queued !== null) {
-        if (this.awaitingResponse || this.queued !== null) return this.fail(400, 'A connection may not switch hosts with a request in flight.')
+        if (this.awaitingResponse || this.queued !== null)
+          return this.fail(400, 'A connection may not switch hosts with a request in flight.')
         this.detachUpstream()
       }
 
@@ -341,7 +342,11 @@ export class Connection {
     const maxAge = verdict.ok ? Math.max(0, Math.floor(verdict.exp - Date.now() / 1000)) : 0
     this.respond(
       302,
-      [`Location: ${location}`, `Set-Cookie: ${authority.cookieName}=${token}; Max-Age=${maxAge}; ${this.cookieAttributes()}`, 'Referrer-Policy: no-referrer'],
+      [
+        `Location: ${location}`,
+        `Set-Cookie: ${authority.cookieName}=${token}; Max-Age=${maxAge}; ${this.cookieAttributes()}`,
+        'Referrer-Policy: no-referrer',
+      ],
       '',
       false,
     )
@@ -456,8 +461,9 @@ export class Connection {
         const up = this.openUpstream()
         this.upstream = up
         this.queued = null
-        for (const d of queued) if (typeof d === 'string') up.write(d, 'latin1')
-        else up.write(d)
+        for (const d of queued)
+          if (typeof d === 'string') up.write(d, 'latin1')
+          else up.write(d)
         this.client.resume()
       },
       () => {

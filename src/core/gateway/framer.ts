@@ -14,7 +14,8 @@ const enum Chunk {
 
 /** Longest chunk-size line (with extensions) or trailer line accepted. */
 const MAX_LINE = 4096
-const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,15})((?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t !#-[\]-~]|\\[\t -~])*"))?)*)\r\n$/
+const CHUNK_SIZE_LINE =
+  /^([0-9a-fA-F]{1,15})((?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t !#-[\]-~]|\\[\t -~])*"))?)*)\r\n$/
 const TRAILER_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t \x21-\x7e\x80-\xff]*\r\n$/
 
 export class BodyFramer {

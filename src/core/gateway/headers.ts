@@ -8,7 +8,15 @@ export const PUBLIC_HOST_HEADER = 'X-Preview-Public-Host'
 export const PUBLIC_PROTO_HEADER = 'X-Preview-Public-Proto'
 
 /** Never forwarded: hop-by-hop fields, and the forwarding fields the gateway sets itself (a client must not spoof them). */
-const DROPPED = new Set(['forwarded', 'keep-alive', 'proxy-authorization', 'proxy-connection', 'te', 'x-forwarded-host', 'x-forwarded-proto'])
+const DROPPED = new Set([
+  'forwarded',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+])
 
 /** The fields of a head the gateway acts on, picked out once. */
 export interface Picked {

@@ -56,7 +56,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const server = net.createServer({allowHalfOpen: true, noDelay: true}, (socket) => {
     if (connections.size >= max) {
       socket.on('error', () => {})
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 30\r\nRetry-After: 1\r\nConnection: close\r\n\r\nToo many connections; retry.\r\n')
+      socket.end(
+        'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 30\r\nRetry-After: 1\r\nConnection: close\r\n\r\nToo many connections; retry.\r\n',
+      )
       setTimeout(() => socket.destroy(), 1000).unref()
       return
     }

@@ -124,7 +124,8 @@ function parseRequestLine(text: string, lineEnd: number): RequestLine | {ok: fal
   if (!KNOWN_METHODS.has(method)) return {ok: false, reason: 'Unknown request method.', status: method === 'CONNECT' ? 501 : 400}
   let target = text.slice(sp1 + 1, sp2)
   const version = text.slice(sp2 + 1, lineEnd)
-  if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') return {ok: false, reason: 'Unsupported HTTP version.', status: version.startsWith('HTTP/') ? 505 : 400}
+  if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0')
+    return {ok: false, reason: 'Unsupported HTTP version.', status: version.startsWith('HTTP/') ? 505 : 400}
   if (!isTarget(target)) return {ok: false, reason: 'Bad request target.', status: 400}
   let absoluteHost: string | null = null
   if (target.charCodeAt(0) !== 47 /* / */) {
@@ -176,7 +177,9 @@ export function parseRequestHead(text: string): HeadResult {
     const name = text.slice(pos, colon)
     const value = text.slice(vs, ve)
     pos = end + 2
-    switch (name.length === 4 || name.length === 7 || name.length === 10 || name.length === 14 || name.length === 17 ? name.toLowerCase() : '') {
+    switch (
+      name.length === 4 || name.length === 7 || name.length === 10 || name.length === 14 || name.length === 17 ? name.toLowerCase() : ''
+    ) {
       case 'host': {
         hosts += 1
         host = value

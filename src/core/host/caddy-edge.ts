@@ -14,7 +14,13 @@ export function serveRouteId(domain: string): string {
 }
 
 /** Registers the host's wildcard route; throws (in Caddy's words) when Caddy does not take it. */
-export async function registerWithCaddy(opts: {adminUrl: string; domain: string; dial: string; server?: string | null; log?: (line: string) => void}): Promise<CaddyEdge> {
+export async function registerWithCaddy(opts: {
+  adminUrl: string
+  domain: string
+  dial: string
+  server?: string | null
+  log?: (line: string) => void
+}): Promise<CaddyEdge> {
   const id = serveRouteId(opts.domain)
   const route = {
     '@id': id,

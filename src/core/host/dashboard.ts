@@ -3,25 +3,42 @@
 import type {HostStatus} from './host.js'
 
 const esc = (s: unknown): string =>
-  String(s ?? '').replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&#39;')
+  String(s ?? '')
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;')
 
 /** `link(name)`: the URL of a served name (signed when the host has a secret: the dashboard is admin-only). */
-export function dashboardHtml(status: HostStatus, repos: {label: string | null; path: string; paused: boolean}[], link: (name: string) => string): string {
+export function dashboardHtml(
+  status: HostStatus,
+  repos: {label: string | null; path: string; paused: boolean}[],
+  link: (name: string) => string,
+): string {
   const rows = status.sub_servers
     .map(
-      (s) => `<tr><td><a href="${esc(link(s.name))}">${esc(s.name)}</a></td><td class="st-${esc(s.status)}">${esc(s.status)}</td><td>${esc(s.ref)}</td><td><code>${esc(s.commit?.slice(0, 10))}</code></td><td>${esc(s.port)}</td><td>${esc(s.pid)}</td><td>${esc(s.uptime_seconds)}</td><td>${esc(s.restart_attempts)}</td><td>${esc(s.last_request_seconds_ago)}</td><td>${esc(s.seconds_until_idle)}</td></tr>
+      (
+        s,
+      ) => `<tr><td><a href="${esc(link(s.name))}">${esc(s.name)}</a></td><td class="st-${esc(s.status)}">${esc(s.status)}</td><td>${esc(s.ref)}</td><td><code>${esc(s.commit?.slice(0, 10))}</code></td><td>${esc(s.port)}</td><td>${esc(s.pid)}</td><td>${esc(s.uptime_seconds)}</td><td>${esc(s.restart_attempts)}</td><td>${esc(s.last_request_seconds_ago)}</td><td>${esc(s.seconds_until_idle)}</td></tr>
 <tr class="detail"><td colspan="10"><details><summary>recent requests (${s.recent_requests.length})</summary><table class="req">${s.recent_requests
         .slice(-20)
         .reverse()
-        .map((r) => `<tr><td>${esc(new Date(r.at_epoch * 1000).toISOString())}</td><td>${esc(r.method)}</td><td>${esc(r.path)}</td><td>${esc(r.status)}</td><td>${esc(r.duration_ms)} ms</td><td>${esc(r.bytes)} B</td></tr>`)
+        .map(
+          (r) =>
+            `<tr><td>${esc(new Date(r.at_epoch * 1000).toISOString())}</td><td>${esc(r.method)}</td><td>${esc(r.path)}</td><td>${esc(r.status)}</td><td>${esc(r.duration_ms)} ms</td><td>${esc(r.bytes)} B</td></tr>`,
+        )
         .join('')}</table></details><pre class="log" data-name="${esc(s.name)}" hidden>${esc(s.recent_logs.join('\n'))}</pre></td></tr>`,
     )
     .join('\n')
   const repoRows = repos
     .map(
-      (r) => `<tr><td>${esc(r.label ?? '(single)')}</td><td>${esc(r.path)}</td><td>${r.paused ? 'paused' : 'served'}</td><td>${
-        r.label === null ? '' : `<button data-act="${r.paused ? 'resume' : 'pause'}" data-label="${esc(r.label)}">${r.paused ? 'resume' : 'pause'}</button> <button data-act="remove" data-label="${esc(r.label)}">remove</button>`
-      }</td></tr>`,
+      (r) =>
+        `<tr><td>${esc(r.label ?? '(single)')}</td><td>${esc(r.path)}</td><td>${r.paused ? 'paused' : 'served'}</td><td>${
+          r.label === null
+            ? ''
+            : `<button data-act="${r.paused ? 'resume' : 'pause'}" data-label="${esc(r.label)}">${r.paused ? 'resume' : 'pause'}</button> <button data-act="remove" data-label="${esc(r.label)}">remove</button>`
+        }</td></tr>`,
     )
     .join('\n')
   return `<!doctype html>

@@ -18,7 +18,17 @@ import {handleHostRequest} from './http.js'
 import {HostMetrics} from './metrics.js'
 import {procStartTime} from '../process.js'
 import {hostName, isDnsLabel, parseHost, parseName, previewLabel, signName, type HostTarget, type NameRules} from './names.js'
-import {defaultBranch, defaultLabel, fetchAll, lookupRef, openRepo, writePersisted, type RepoSpec, type ResolvedRef, type ServedRepo} from './repos.js'
+import {
+  defaultBranch,
+  defaultLabel,
+  fetchAll,
+  lookupRef,
+  openRepo,
+  writePersisted,
+  type RepoSpec,
+  type ResolvedRef,
+  type ServedRepo,
+} from './repos.js'
 import {HostLinks, servedPreviewId} from './links.js'
 import {claimRepo, removeHostFile, writeHostFile} from './status-file.js'
 import {freePort, PreviewRunner, type RunnerEvent, type SubServer} from './runner.js'
@@ -117,12 +127,24 @@ export class Host {
       const colon = opts.basicAuth.indexOf(':')
       const user = opts.basicAuth.slice(0, colon)
       const pass = opts.basicAuth.slice(colon + 1)
-      if (colon < 1 || pass === '') throw new InvalidInput('--basic-auth must be USER:PASS.', 'Pass --basic-auth preview:<a long random password>.')
-      if (user !== 'preview') throw new InvalidInput(`--basic-auth user must be "preview" (the gateway's basic user), not "${user}".`, 'Pass --basic-auth preview:<password>.')
-      this.basicLink = {auth_mode: 'basic', expires_at_epoch: Number.MAX_SAFE_INTEGER, jti: 'serve-basic', password_sha256: sha256Hex(pass), revoked: false}
+      if (colon < 1 || pass === '')
+        throw new InvalidInput('--basic-auth must be USER:PASS.', 'Pass --basic-auth preview:<a long random password>.')
+      if (user !== 'preview')
+        throw new InvalidInput(
+          `--basic-auth user must be "preview" (the gateway's basic user), not "${user}".`,
+          'Pass --basic-auth preview:<password>.',
+        )
+      this.basicLink = {
+        auth_mode: 'basic',
+        expires_at_epoch: Number.MAX_SAFE_INTEGER,
+        jti: 'serve-basic',
+        password_sha256: sha256Hex(pass),
+        revoked: false,
+      }
     }
 
-    if (opts.auth === 'basic' && this.basicLink === null) throw new InvalidInput('auth basic needs the basic credentials.', 'Pass --basic-auth preview:<password>.')
+    if (opts.auth === 'basic' && this.basicLink === null)
+      throw new InvalidInput('auth basic needs the basic credentials.', 'Pass --basic-auth preview:<password>.')
   }
 
   get port(): number {
@@ -150,12 +172,17 @@ export class Host {
   /** Opens the repositories, then the internal server and the listener. */
   async start(): Promise<void> {
     const specs = this.opts.repos
-    if (specs.length === 0) throw new InvalidInput('No repository to serve.', 'Pass one or more [LABEL=]PATH arguments (or `repos:` under `serve:` in the config).')
+    if (specs.length === 0)
+      throw new InvalidInput(
+        'No repository to serve.',
+        'Pass one or more [LABEL=]PATH arguments (or `repos:` under `serve:` in the config).',
+      )
     const opened: ServedRepo[] = []
     for (const spec of specs) {
       const label = spec.label ?? (specs.length > 1 ? defaultLabel(spec.path) : null)
       const repo = await openRepo({label, path: spec.path}, spec.paused ?? false)
-      if (label !== null && opened.some((r) => r.label === label)) throw new InvalidInput(`The label "${label}" is given twice.`, 'Give each repository its own label: LABEL=PATH.')
+      if (label !== null && opened.some((r) => r.label === label))
+        throw new InvalidInput(`The label "${label}" is given twice.`, 'Give each repository its own label: LABEL=PATH.')
       opened.push(repo)
     }
 
@@ -182,7 +209,8 @@ export class Host {
     } catch (error) {
       this.internal.close()
       const code = (error as NodeJS.ErrnoException).code
-      if (code === 'EADDRINUSE') throw new InvalidInput(`Port ${this.opts.port} on ${this.opts.bind} is in use.`, 'Pass another --port (0 picks a free one).')
+      if (code === 'EADDRINUSE')
+        throw new InvalidInput(`Port ${this.opts.port} on ${this.opts.bind} is in use.`, 'Pass another --port (0 picks a free one).')
       throw error
     }
 
@@ -198,7 +226,12 @@ export class Host {
         })
       } catch (error) {
         await this.close()
-        throw new TunnelFailed('caddy', 'error', `Caddy did not take the route for *.${this.opts.domain}: ${(error as Error).message}`, CADDY_HINT)
+        throw new TunnelFailed(
+          'caddy',
+          'error',
+          `Caddy did not take the route for *.${this.opts.domain}: ${(error as Error).message}`,
+          CADDY_HINT,
+        )
       }
     }
 
@@ -220,7 +253,19 @@ export class Host {
           const st = r.status()
           const paused = this.repos.find((x) => x.root === r.spec.root && x.label === r.spec.label)?.paused ?? false
           const signed = this.opts.secret === null ? st.name : signName(this.opts.secret, st.name)
-          return {command: st.command, commit: st.commit, label: st.label, name: st.name, pid: st.pid, pid_start_time: st.pid ? procStartTime(st.pid) : null, port: st.port, ref: st.ref, status: paused ? 'paused' : st.status, url: this.publicUrl(signed), worktree: r.worktreeDir}
+          return {
+            command: st.command,
+            commit: st.commit,
+            label: st.label,
+            name: st.name,
+            pid: st.pid,
+            pid_start_time: st.pid ? procStartTime(st.pid) : null,
+            port: st.port,
+            ref: st.ref,
+            status: paused ? 'paused' : st.status,
+            url: this.publicUrl(signed),
+            worktree: r.worktreeDir,
+          }
         })
       try {
         writeHostFile(repo.paths, {auth_mode: this.opts.auth, domain: this.opts.domain, previews, url: this.url})
@@ -257,7 +302,10 @@ export class Host {
   async exampleNames(): Promise<{label: string | null; name: string; url: string}[]> {
     const out = []
     for (const r of this.repos) {
-      const name = r.label === null ? previewLabel(null, (await defaultBranch(r.root)) ?? 'main', this.opts.secret) : previewLabel(r.label, null, this.opts.secret)
+      const name =
+        r.label === null
+          ? previewLabel(null, (await defaultBranch(r.root)) ?? 'main', this.opts.secret)
+          : previewLabel(r.label, null, this.opts.secret)
       out.push({label: r.label, name, url: this.publicUrl(name)})
     }
 
@@ -316,7 +364,8 @@ export class Host {
     if (known) {
       const b = known.binding
       // A paused repository's names answer 503 from the host; resumed, the preview's route serves again.
-      if (b.repo !== null && b.repo.paused) return this.internalRouteFor(key, b.target, {message: `The repository "${b.repo.label ?? b.repo.path}" is paused.`, status: 503})
+      if (b.repo !== null && b.repo.paused)
+        return this.internalRouteFor(key, b.target, {message: `The repository "${b.repo.label ?? b.repo.path}" is paused.`, status: 503})
       if (b.target.kind === 'preview' && b.repo !== null && !this.repos.includes(b.repo)) {
         this.routes.delete(key)
       } else {
@@ -328,7 +377,8 @@ export class Host {
     if (hostName(header) === null) return null
     if (target.kind !== 'preview') return this.internalRoute(key, target)
     const repo = target.label === null ? this.repos[0]! : this.repos.find((r) => r.label === target.label)!
-    if (repo.paused) return this.internalRouteFor(key, target, {message: `The repository "${repo.label ?? repo.path}" is paused.`, status: 503})
+    if (repo.paused)
+      return this.internalRouteFor(key, target, {message: `The repository "${repo.label ?? repo.path}" is paused.`, status: 503})
     const binding: Binding = {checkedAt: 0, host: key, port: this.takePort(), problem: null, repo, runner: null, target}
     const route = makeRoute(this.routeAuth(target.name, repo), binding.port ?? 0, {
       ensureUpstream: () => this.ensureUpstream(route, binding),
@@ -381,7 +431,8 @@ export class Host {
 
   /** A token link to a served name (`--auth token`): POST /-/preview/share. */
   async share(name: string, expireSeconds: number): Promise<{name: string; url: string; jti: string; expires_at_epoch: number}> {
-    if (this.opts.auth !== 'token') throw new InvalidInput('Token links need a host started with --auth token.', 'Restart it with --auth token, or use --basic-auth.')
+    if (this.opts.auth !== 'token')
+      throw new InvalidInput('Token links need a host started with --auth token.', 'Restart it with --auth token, or use --basic-auth.')
     const {repo, target} = this.servedName(name)
     const expires = Math.floor(Date.now() / 1000) + expireSeconds
     const {record, token} = await this.linksOf(repo).mint(target.name, expires)
@@ -406,9 +457,17 @@ export class Host {
   /** A name as the host serves it (unsigned: `main`, `app`, `app--feature-x`). */
   private servedName(name: string): {repo: ServedRepo; target: Extract<HostTarget, {kind: 'preview'}>} {
     const lower = String(name).toLowerCase()
-    if (!isDnsLabel(lower)) throw new InvalidInput(`"${name}" is not a host name label.`, 'Pass the name without the domain and without a signature, e.g. "main" or "app--feature-x" (feature/x is written feature-x).')
+    if (!isDnsLabel(lower))
+      throw new InvalidInput(
+        `"${name}" is not a host name label.`,
+        'Pass the name without the domain and without a signature, e.g. "main" or "app--feature-x" (feature/x is written feature-x).',
+      )
     const target = parseName(lower, this.rules())
-    if (target.kind !== 'preview') throw new InvalidInput(`"${name}" is not a name this host serves${'reason' in target ? `: ${target.reason}` : ''}.`, 'Pass the host name label without the domain and without a signature, e.g. "main" or "app--feature-x".')
+    if (target.kind !== 'preview')
+      throw new InvalidInput(
+        `"${name}" is not a name this host serves${'reason' in target ? `: ${target.reason}` : ''}.`,
+        'Pass the host name label without the domain and without a signature, e.g. "main" or "app--feature-x".',
+      )
     const repo = target.label === null ? this.repos[0]! : this.repos.find((r) => r.label === target.label)!
     return {repo, target}
   }
@@ -447,7 +506,10 @@ export class Host {
 
       b.checkedAt = Date.now()
       if (resolved === null) {
-        b.problem = {message: `No branch, tag or commit "${target.ref ?? '(default branch)'}" in ${repo.label ?? repo.path} (after git fetch).`, status: 404}
+        b.problem = {
+          message: `No branch, tag or commit "${target.ref ?? '(default branch)'}" in ${repo.label ?? repo.path} (after git fetch).`,
+          status: 404,
+        }
         route.targetPort = this.internalPort
         return
       }
@@ -467,7 +529,10 @@ export class Host {
       await b.runner.ensure()
     } catch (error) {
       const details = isPreviewError(error) ? error.details : []
-      b.problem = {message: [`The dev server of ${target.name} could not be started: ${(error as Error).message}`, ...details].join('\n'), status: 502}
+      b.problem = {
+        message: [`The dev server of ${target.name} could not be started: ${(error as Error).message}`, ...details].join('\n'),
+        status: 502,
+      }
       b.checkedAt = Date.now()
       route.targetPort = this.internalPort
       return
@@ -560,7 +625,12 @@ export class Host {
     runner?.recordRequest(r)
     this.metrics.request(b?.repo?.label ?? null, r.status)
     // The signature is left out: a signed name is what lets a request run code here, and logs travel further.
-    this.logJson({...r, event: 'request', host: b ? b.host.replace(/--[0-9a-f]{20}(?=\.)/, '--<sig>') : null, name: runner?.spec.name ?? null})
+    this.logJson({
+      ...r,
+      event: 'request',
+      host: b ? b.host.replace(/--[0-9a-f]{20}(?=\.)/, '--<sig>') : null,
+      name: runner?.spec.name ?? null,
+    })
   }
 
   private checkIdle(): void {
@@ -608,7 +678,8 @@ export class Host {
   metricsText(): Promise<string> {
     const running = new Map<string | null, number>()
     for (const r of this.repos) running.set(r.label, 0)
-    for (const runner of this.runners.values()) if (runner.state === 'running') running.set(runner.spec.label, (running.get(runner.spec.label) ?? 0) + 1)
+    for (const runner of this.runners.values())
+      if (runner.state === 'running') running.set(runner.spec.label, (running.get(runner.spec.label) ?? 0) + 1)
     return this.metrics.render(running)
   }
 
@@ -622,10 +693,14 @@ export class Host {
   async addRepo(spec: RepoSpec): Promise<ServedRepo> {
     if (spec.label === null) throw new InvalidInput('A label is required.', 'POST {"label": "app", "path": "/srv/app"}.')
     if (this.repos.length === 1 && this.repos[0]!.label === null) {
-      throw new InvalidInput('This host serves one repository without a label (<ref>.<domain> names); it cannot take a second.', 'Restart it with LABEL=PATH for each repository.')
+      throw new InvalidInput(
+        'This host serves one repository without a label (<ref>.<domain> names); it cannot take a second.',
+        'Restart it with LABEL=PATH for each repository.',
+      )
     }
 
-    if (this.repos.some((r) => r.label === spec.label)) throw new InvalidInput(`The label "${spec.label}" is already served.`, 'Remove it first, or pick another label.')
+    if (this.repos.some((r) => r.label === spec.label))
+      throw new InvalidInput(`The label "${spec.label}" is already served.`, 'Remove it first, or pick another label.')
     const repo = await openRepo(spec)
     if (!this.repos.some((r) => r.root === repo.root)) await claimRepo(repo.paths, repo.root)
     this.repos.push(repo)
@@ -657,7 +732,8 @@ export class Host {
     const repo = this.findRepo(label)
     repo.paused = paused
     if (paused) {
-      for (const runner of this.runners.values()) if (runner.spec.root === repo.root && runner.spec.label === repo.label) await runner.stop().then(() => this.forgetRunner(runner))
+      for (const runner of this.runners.values())
+        if (runner.spec.root === repo.root && runner.spec.label === repo.label) await runner.stop().then(() => this.forgetRunner(runner))
       for (const c of this.listener?.connections() ?? []) {
         const b = c.currentRoute ? this.routeOf.get(c.currentRoute) : undefined
         if (b?.repo === repo) c.destroy()

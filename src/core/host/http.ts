@@ -17,7 +17,13 @@ const MAX_LINK_SECONDS = 24 * 3600
 /** Largest admin request body read. */
 const MAX_BODY = 64 * 1024
 
-function send(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8', extra: Record<string, string> = {}): void {
+function send(
+  res: http.ServerResponse,
+  status: number,
+  body: string,
+  type = 'text/plain; charset=utf-8',
+  extra: Record<string, string> = {},
+): void {
   res.writeHead(status, {'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), 'content-type': type, ...extra})
   res.end(body)
 }
@@ -110,7 +116,13 @@ export async function handleHostRequest(host: Host, req: http.IncomingMessage, r
     case 'preview': {
       const repo = target.label === null ? host.servedRepos[0] : host.servedRepos.find((r) => r.label === target.label)
       if (repo?.paused) {
-        send(res, 503, `The repository "${repo.label ?? repo.path}" is paused; its previews are not served until it is resumed.\n`, undefined, {'retry-after': '30'})
+        send(
+          res,
+          503,
+          `The repository "${repo.label ?? repo.path}" is paused; its previews are not served until it is resumed.\n`,
+          undefined,
+          {'retry-after': '30'},
+        )
         return
       }
 
@@ -144,8 +156,19 @@ async function hostEndpoint(host: Host, req: http.IncomingMessage, res: http.Ser
 
   if (!adminAllowed(host, req)) {
     const configured = host.opts.adminSecret !== null || host.opts.basicAuth !== null
-    const challenge: Record<string, string> = host.opts.basicAuth === null ? {'www-authenticate': 'Bearer realm="preview host"'} : {'www-authenticate': 'Basic realm="preview host", charset="UTF-8"'}
-    send(res, configured ? 401 : 403, configured ? 'The admin secret (Authorization: Bearer) or the basic credentials are needed.\n' : 'Without --admin-secret or --basic-auth the status and admin API answer on loopback only.\n', undefined, configured ? challenge : {})
+    const challenge: Record<string, string> =
+      host.opts.basicAuth === null
+        ? {'www-authenticate': 'Bearer realm="preview host"'}
+        : {'www-authenticate': 'Basic realm="preview host", charset="UTF-8"'}
+    send(
+      res,
+      configured ? 401 : 403,
+      configured
+        ? 'The admin secret (Authorization: Bearer) or the basic credentials are needed.\n'
+        : 'Without --admin-secret or --basic-auth the status and admin API answer on loopback only.\n',
+      undefined,
+      configured ? challenge : {},
+    )
     return
   }
 
@@ -157,7 +180,14 @@ async function hostEndpoint(host: Host, req: http.IncomingMessage, res: http.Ser
 
     case 'GET /-/preview':
     case 'GET /-/preview/': {
-      send(res, 200, dashboardHtml(host.status(), reposView(host).repos, (name) => host.publicUrl(host.opts.secret === null ? name : signName(host.opts.secret, name))), 'text/html; charset=utf-8')
+      send(
+        res,
+        200,
+        dashboardHtml(host.status(), reposView(host).repos, (name) =>
+          host.publicUrl(host.opts.secret === null ? name : signName(host.opts.secret, name)),
+        ),
+        'text/html; charset=utf-8',
+      )
       return
     }
 
@@ -228,14 +258,20 @@ async function hostEndpoint(host: Host, req: http.IncomingMessage, res: http.Ser
           sendJson(res, 200, host.revoke(name, typeof body.jti === 'string' ? body.jti : null))
         }
       } catch (error) {
-        sendJson(res, isPreviewError(error) && error.exitCode !== 2 ? 500 : 400, {error: {hint: isPreviewError(error) ? error.hint : undefined, message: (error as Error).message}})
+        sendJson(res, isPreviewError(error) && error.exitCode !== 2 ? 500 : 400, {
+          error: {hint: isPreviewError(error) ? error.hint : undefined, message: (error as Error).message},
+        })
       }
 
       return
     }
 
     default: {
-      send(res, 404, 'Unknown endpoint. GET /-/preview.json, /-/preview, /-/preview/metrics, /-/preview/repos; POST /-/preview/repos/{add,remove,pause,resume}, /-/preview/share, /-/preview/revoke.\n')
+      send(
+        res,
+        404,
+        'Unknown endpoint. GET /-/preview.json, /-/preview, /-/preview/metrics, /-/preview/repos; POST /-/preview/repos/{add,remove,pause,resume}, /-/preview/share, /-/preview/revoke.\n',
+      )
     }
   }
 }

@@ -8,17 +8,57 @@ const NO_LABEL = 'default'
 
 export class HostMetrics {
   readonly registry = new Registry()
-  private readonly requests = new Counter({help: 'Requests answered, by repository label and status class.', labelNames: ['label', 'code'], name: 'preview_serve_requests_total', registers: [this.registry]})
+  private readonly requests = new Counter({
+    help: 'Requests answered, by repository label and status class.',
+    labelNames: ['label', 'code'],
+    name: 'preview_serve_requests_total',
+    registers: [this.registry],
+  })
   private readonly events = {
-    crash: new Counter({help: 'Previews that crashed past the restart limit.', labelNames: ['label'], name: 'preview_serve_crashes_total', registers: [this.registry]}),
-    idle: new Counter({help: 'Dev servers stopped for being idle.', labelNames: ['label'], name: 'preview_serve_idle_stops_total', registers: [this.registry]}),
-    pull: new Counter({help: 'Auto-pulls that moved a branch.', labelNames: ['label'], name: 'preview_serve_pulls_total', registers: [this.registry]}),
-    restart: new Counter({help: 'Crash restarts.', labelNames: ['label'], name: 'preview_serve_restarts_total', registers: [this.registry]}),
-    start: new Counter({help: 'Previews started on demand (first request).', labelNames: ['label'], name: 'preview_serve_starts_total', registers: [this.registry]}),
-    wake: new Counter({help: 'Idle previews woken by a request.', labelNames: ['label'], name: 'preview_serve_wakeups_total', registers: [this.registry]}),
+    crash: new Counter({
+      help: 'Previews that crashed past the restart limit.',
+      labelNames: ['label'],
+      name: 'preview_serve_crashes_total',
+      registers: [this.registry],
+    }),
+    idle: new Counter({
+      help: 'Dev servers stopped for being idle.',
+      labelNames: ['label'],
+      name: 'preview_serve_idle_stops_total',
+      registers: [this.registry],
+    }),
+    pull: new Counter({
+      help: 'Auto-pulls that moved a branch.',
+      labelNames: ['label'],
+      name: 'preview_serve_pulls_total',
+      registers: [this.registry],
+    }),
+    restart: new Counter({
+      help: 'Crash restarts.',
+      labelNames: ['label'],
+      name: 'preview_serve_restarts_total',
+      registers: [this.registry],
+    }),
+    start: new Counter({
+      help: 'Previews started on demand (first request).',
+      labelNames: ['label'],
+      name: 'preview_serve_starts_total',
+      registers: [this.registry],
+    }),
+    wake: new Counter({
+      help: 'Idle previews woken by a request.',
+      labelNames: ['label'],
+      name: 'preview_serve_wakeups_total',
+      registers: [this.registry],
+    }),
   } satisfies Record<RunnerEvent, Counter>
 
-  readonly running = new Gauge({help: 'Dev servers running now.', labelNames: ['label'], name: 'preview_serve_running', registers: [this.registry]})
+  readonly running = new Gauge({
+    help: 'Dev servers running now.',
+    labelNames: ['label'],
+    name: 'preview_serve_running',
+    registers: [this.registry],
+  })
 
   request(label: string | null, status: number): void {
     this.requests.inc({code: status === 0 ? 'none' : `${Math.floor(status / 100)}xx`, label: label ?? NO_LABEL})

@@ -20,9 +20,17 @@ export function signature(secret: string, name: string): string {
 export function signName(secret: string, name: string): string {
   if (secret === '') throw new InvalidInput('The secret is empty.', 'Pass the same --secret the host was started with.')
   const lower = name.toLowerCase()
-  if (!isDnsLabel(lower)) throw new InvalidInput(`"${name}" is not a valid host name label (a-z, 0-9 and "-", at most 63, no leading or trailing "-").`, `Sign the part before the domain as it appears in the host name${refSlug(lower) && refSlug(lower) !== lower ? ` (here: ${refSlug(lower)})` : ''}, e.g. \`preview sign app--feature-x --secret S\`.`)
+  if (!isDnsLabel(lower))
+    throw new InvalidInput(
+      `"${name}" is not a valid host name label (a-z, 0-9 and "-", at most 63, no leading or trailing "-").`,
+      `Sign the part before the domain as it appears in the host name${refSlug(lower) && refSlug(lower) !== lower ? ` (here: ${refSlug(lower)})` : ''}, e.g. \`preview sign app--feature-x --secret S\`.`,
+    )
   const signed = `${lower}${SEPARATOR}${signature(secret, lower)}`
-  if (signed.length > 63) throw new InvalidInput(`"${name}" is too long to sign: ${signed.length} characters with its signature, DNS allows 63.`, 'Use a shorter branch name or label.')
+  if (signed.length > 63)
+    throw new InvalidInput(
+      `"${name}" is too long to sign: ${signed.length} characters with its signature, DNS allows 63.`,
+      'Use a shorter branch name or label.',
+    )
   return signed
 }
 
@@ -36,7 +44,10 @@ export function isDnsLabel(text: string): boolean {
  * `-`. `feature/x` is served as `feature-x`; the host maps the name back by comparing every branch's slug.
  */
 export function refSlug(ref: string): string {
-  return ref.toLowerCase().replaceAll(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')
+  return ref
+    .toLowerCase()
+    .replaceAll(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
 }
 
 /** How a request's Host header maps onto what the host serves. */
@@ -77,14 +88,16 @@ export function parseHost(header: string | null, rules: NameRules): HostTarget {
   if (host === domain) return {kind: 'host'}
   if (!host.endsWith(`.${domain}`)) return {kind: 'not-found', reason: `${host} is not under ${domain}.`}
   const label = host.slice(0, -domain.length - 1)
-  if (label.includes('.')) return {kind: 'not-found', reason: `${host}: previews are one label under ${domain} (use "--" where a branch has "/").`}
+  if (label.includes('.'))
+    return {kind: 'not-found', reason: `${host}: previews are one label under ${domain} (use "--" where a branch has "/").`}
   if (!isDnsLabel(label)) return {kind: 'not-found', reason: `"${label}" is not a valid host name label.`}
   let name = label
   if (rules.secret !== null) {
     const cut = label.lastIndexOf(SEPARATOR)
     const sig = cut === -1 ? '' : label.slice(cut + SEPARATOR.length)
     name = cut === -1 ? '' : label.slice(0, cut)
-    if (name === '' || !SIGNATURE.test(sig)) return {kind: 'forbidden', reason: 'This host serves signed names only (preview sign NAME --secret S).'}
+    if (name === '' || !SIGNATURE.test(sig))
+      return {kind: 'forbidden', reason: 'This host serves signed names only (preview sign NAME --secret S).'}
     const want = Buffer.from(signature(rules.secret, name))
     if (!timingSafeEqual(want, Buffer.from(sig))) return {kind: 'forbidden', reason: 'The signature of this name is wrong.'}
   }
@@ -107,7 +120,10 @@ export function parseName(name: string, rules: Pick<NameRules, 'labels'>): HostT
 export function checkLabel(label: string): string {
   const lower = label.toLowerCase()
   if (!isDnsLabel(lower) || lower.includes(SEPARATOR)) {
-    throw new InvalidInput(`"${label}" is not a usable label: a-z, 0-9 and single "-", at most 63 characters.`, 'Pass LABEL=PATH with a label such as "app" or "docs".')
+    throw new InvalidInput(
+      `"${label}" is not a usable label: a-z, 0-9 and single "-", at most 63 characters.`,
+      'Pass LABEL=PATH with a label such as "app" or "docs".',
+    )
   }
 
   return lower

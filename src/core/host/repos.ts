@@ -138,9 +138,14 @@ export function readPersisted(file: string): PersistedRepos['repos'] {
   try {
     const doc = JSON.parse(readFileSync(file, 'utf8')) as PersistedRepos
     if (!Array.isArray(doc.repos)) throw new Error('no "repos" list')
-    return doc.repos.filter((r) => r && typeof r.path === 'string').map((r) => ({label: r.label ?? null, path: r.path, paused: Boolean(r.paused)}))
+    return doc.repos
+      .filter((r) => r && typeof r.path === 'string')
+      .map((r) => ({label: r.label ?? null, path: r.path, paused: Boolean(r.paused)}))
   } catch (error) {
-    throw new InvalidInput(`${file} is not a repository list: ${(error as Error).message}`, 'Fix or remove the file given to --persist-repos.')
+    throw new InvalidInput(
+      `${file} is not a repository list: ${(error as Error).message}`,
+      'Fix or remove the file given to --persist-repos.',
+    )
   }
 }
 

@@ -144,7 +144,8 @@ export class PreviewRunner {
   /** Every request (the route's onActivity): idle tracking, and marks a long-unrequested branch for a pull. */
   touch(): void {
     const now = Date.now()
-    if (this.spec.autoPullMs !== null && this.spec.branch && this.lastRequest !== null && now - this.lastRequest >= this.spec.autoPullMs) this.pullDue = true
+    if (this.spec.autoPullMs !== null && this.spec.branch && this.lastRequest !== null && now - this.lastRequest >= this.spec.autoPullMs)
+      this.pullDue = true
     this.lastRequest = now
     this.lastActivity = now
   }
@@ -260,7 +261,10 @@ export class PreviewRunner {
       if (this.worktree === null) {
         // A worktree left by an earlier run of the host: bring it to what the ref names now.
         const reset = await run('git', ['reset', '--hard', '--quiet', `${this.spec.ref}^{commit}`], {cwd: dir, timeoutMs: 30_000})
-        if (reset.exitCode !== 0) throw new PreviewError('WORKTREE_FAILED', `git reset in ${dir} failed: ${reset.stderr.trim()}`, {hint: `Remove ${dir} (git worktree remove --force) and request the preview again.`})
+        if (reset.exitCode !== 0)
+          throw new PreviewError('WORKTREE_FAILED', `git reset in ${dir} failed: ${reset.stderr.trim()}`, {
+            hint: `Remove ${dir} (git worktree remove --force) and request the preview again.`,
+          })
       }
     } else {
       const refArg = this.spec.branch ? `refs/heads/${this.spec.ref}` : this.spec.ref
@@ -316,7 +320,11 @@ export class PreviewRunner {
       const install = installCommand(this.worktree!, {configured: this.spec.configInstall})
       if (install) await this.runInstall(install)
       if (this.command === null) {
-        const discovery = discoverCommands({configCommand: this.spec.configCommand, configFile: this.spec.paths.config, cwd: this.worktree!})
+        const discovery = discoverCommands({
+          configCommand: this.spec.configCommand,
+          configFile: this.spec.paths.config,
+          cwd: this.worktree!,
+        })
         this.command = chooseCommand(discovery).command
       }
 
@@ -345,11 +353,18 @@ export class PreviewRunner {
       child.once('error', () => resolve(127))
     })
     let timer: NodeJS.Timeout | undefined
-    const code = await Promise.race([exit, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), INSTALL_TIMEOUT_MS)))])
+    const code = await Promise.race([
+      exit,
+      new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), INSTALL_TIMEOUT_MS))),
+    ])
     clearTimeout(timer)
     if (code !== 0) {
       await this.killDevServer()
-      throw new StartFailed(code === 'timeout' ? `${command} did not finish in time.` : `${command} failed (exit ${code}).`, this.tail(), 'Fix the install, or set `install:` in .sdd/preview.yaml.')
+      throw new StartFailed(
+        code === 'timeout' ? `${command} did not finish in time.` : `${command} failed (exit ${code}).`,
+        this.tail(),
+        'Fix the install, or set `install:` in .sdd/preview.yaml.',
+      )
     }
 
     this.pid = null
@@ -391,7 +406,8 @@ export class PreviewRunner {
     })
     void exit.then((code) => {
       exited = code
-      if (pid !== null && this.pid === pid) this.onExit(pid, code).catch((error: unknown) => this.event(`after the exit: ${(error as Error).message}`))
+      if (pid !== null && this.pid === pid)
+        this.onExit(pid, code).catch((error: unknown) => this.event(`after the exit: ${(error as Error).message}`))
     })
     const spawnedAt = Date.now()
     const deadline = spawnedAt + this.spec.readyTimeoutMs
@@ -400,7 +416,11 @@ export class PreviewRunner {
       if (this.stoppedForGood) throw new PreviewError('HOST_STOPPING', 'The host is shutting down.')
       if (exited !== undefined) {
         await sleep(50)
-        throw new StartFailed(`The dev server exited${exited === null ? '' : ` (code ${exited})`} before it was ready.`, this.tail(), 'Run the command by hand in the worktree to see why.')
+        throw new StartFailed(
+          `The dev server exited${exited === null ? '' : ` (code ${exited})`} before it was ready.`,
+          this.tail(),
+          'Run the command by hand in the worktree to see why.',
+        )
       }
 
       const candidate = sniffer.best()
@@ -417,7 +437,10 @@ export class PreviewRunner {
       this.wakePortWait = null
     }
 
-    throw new PortNotDetected(`The dev server of ${this.spec.name} did not become ready within ${Math.round(this.spec.readyTimeoutMs / 1000)}s.`, this.tail())
+    throw new PortNotDetected(
+      `The dev server of ${this.spec.name} did not become ready within ${Math.round(this.spec.readyTimeoutMs / 1000)}s.`,
+      this.tail(),
+    )
   }
 
   private ready(port: number): void {

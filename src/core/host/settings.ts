@@ -71,20 +71,31 @@ export function resolveServeOptions(flags: ServeFlags, opts: {cwd: string; sddCo
   const section = file ? readServeSection(file, Boolean(flags.config)) : {}
   const base = file ? path.dirname(file) : opts.cwd
   const str = (k: string): string | undefined => (section[k] === undefined || section[k] === null ? undefined : String(section[k]))
-  const pick = <T>(flag: T | undefined, key: string, conv: (s: string) => T): T | undefined => (flag === undefined ? (str(key) === undefined ? undefined : conv(str(key)!)) : flag)
+  const pick = <T>(flag: T | undefined, key: string, conv: (s: string) => T): T | undefined =>
+    flag === undefined ? (str(key) === undefined ? undefined : conv(str(key)!)) : flag
 
   const port = pick(flags.port, 'port', Number) ?? SERVE_DEFAULTS.port
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new InvalidInput(`The port ${port} is not a TCP port.`, 'Pass --port 0-65535 (0 picks a free one).')
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new InvalidInput(`The port ${port} is not a TCP port.`, 'Pass --port 0-65535 (0 picks a free one).')
   const domain = (pick(flags.domain, 'domain', String) ?? SERVE_DEFAULTS.domain).toLowerCase().replace(/\.$/, '')
-  if (!domain.split('.').every((l) => isDnsLabel(l))) throw new InvalidInput(`--domain ${domain} is not a host name.`, 'Pass a domain such as localhost or preview.example.com (wildcard DNS pointing at this host).')
+  if (!domain.split('.').every((l) => isDnsLabel(l)))
+    throw new InvalidInput(
+      `--domain ${domain} is not a host name.`,
+      'Pass a domain such as localhost or preview.example.com (wildcard DNS pointing at this host).',
+    )
   const seconds = (v: string | undefined, what: string) => (v === undefined ? null : parseDuration(v, what) * 1000)
   const idleTtlMs = seconds(pick(flags.idleTtl, 'idle_ttl', String) ?? SERVE_DEFAULTS.idleTtl, '--idle-ttl')!
   const autoPullMs = seconds(pick(flags.autoPull, 'auto_pull', String), '--auto-pull')
   const readyTimeoutMs = seconds(pick(flags.readyTimeout, 'ready_timeout', String) ?? SERVE_DEFAULTS.readyTimeout, '--ready-timeout')!
   const maxRestarts = section.max_restarts === undefined ? SERVE_DEFAULTS.maxRestarts : Number(section.max_restarts)
-  if (!Number.isInteger(maxRestarts) || maxRestarts < 0) throw new InvalidInput(`serve.max_restarts in ${file} must be a whole number >= 0.`)
+  if (!Number.isInteger(maxRestarts) || maxRestarts < 0)
+    throw new InvalidInput(`serve.max_restarts in ${file} must be a whole number >= 0.`)
   const secret = pick(flags.secret, 'secret', String) ?? null
-  if (secret !== null && secret.length < 16) throw new InvalidInput('--secret is too short to sign names (at least 16 characters).', 'Use a long random secret, e.g. `openssl rand -hex 32`.')
+  if (secret !== null && secret.length < 16)
+    throw new InvalidInput(
+      '--secret is too short to sign names (at least 16 characters).',
+      'Use a long random secret, e.g. `openssl rand -hex 32`.',
+    )
   const persistRepos = pick(flags.persistRepos, 'persist_repos', (s) => path.resolve(base, s)) ?? null
   const resolvePath = (p: string, from: string) => path.resolve(from, p)
 
@@ -103,16 +114,28 @@ export function resolveServeOptions(flags: ServeFlags, opts: {cwd: string; sddCo
   if (persistRepos !== null) {
     for (const r of readPersisted(persistRepos)) {
       if (!repos.some((x) => x.label === r.label && (r.label !== null || x.path === r.path))) repos.push(r)
-      else if (r.paused) Object.assign(repos.find((x) => x.label === r.label)!, {paused: true})
+      else if (r.paused)
+        Object.assign(
+          repos.find((x) => x.label === r.label)!,
+          {paused: true},
+        )
     }
   }
 
   const basicAuth = pick(flags.basicAuth, 'basic_auth', String) ?? null
   const auth = pick(flags.auth, 'auth', String) ?? (basicAuth === null ? 'none' : 'basic')
   if (auth !== 'none' && auth !== 'basic' && auth !== 'token') throw new InvalidInput(`--auth must be none, basic or token, not "${auth}".`)
-  if (auth === 'basic' && basicAuth === null) throw new InvalidInput('--auth basic needs --basic-auth preview:PASS.', 'Pass --basic-auth preview:<password> (or PREVIEW_SERVE_BASIC_AUTH).')
+  if (auth === 'basic' && basicAuth === null)
+    throw new InvalidInput(
+      '--auth basic needs --basic-auth preview:PASS.',
+      'Pass --basic-auth preview:<password> (or PREVIEW_SERVE_BASIC_AUTH).',
+    )
   const publicScheme = pick(flags.publicScheme, 'public_scheme', String) ?? 'http'
-  if (publicScheme !== 'http' && publicScheme !== 'https') throw new InvalidInput(`--public-scheme must be http or https, not "${publicScheme}".`, 'Pass --public-scheme https when a TLS proxy (Caddy, nginx) is in front.')
+  if (publicScheme !== 'http' && publicScheme !== 'https')
+    throw new InvalidInput(
+      `--public-scheme must be http or https, not "${publicScheme}".`,
+      'Pass --public-scheme https when a TLS proxy (Caddy, nginx) is in front.',
+    )
   return {
     adminSecret: pick(flags.adminSecret, 'admin_secret', String) ?? null,
     auth,

@@ -64,7 +64,10 @@ export async function claimRepo(paths: SddPaths, root: string): Promise<void> {
   const doc = read(paths)
   if (doc === null || doc.host_pid === process.pid) return
   if (isAlive(doc.host_pid, doc.host_start_time)) {
-    throw new InvalidInput(`${root} is already served by preview serve (pid ${doc.host_pid}, ${doc.url}).`, 'Stop that host first, or serve another checkout.')
+    throw new InvalidInput(
+      `${root} is already served by preview serve (pid ${doc.host_pid}, ${doc.url}).`,
+      'Stop that host first, or serve another checkout.',
+    )
   }
 
   for (const p of doc.previews) if (p.pid && isAlive(p.pid, p.pid_start_time)) await killGroup(p.pid, {startTime: p.pid_start_time})
@@ -73,7 +76,13 @@ export async function claimRepo(paths: SddPaths, root: string): Promise<void> {
 
 export function writeHostFile(paths: SddPaths, doc: Omit<HostFile, 'version' | 'host_pid' | 'host_start_time' | 'updated_at_epoch'>): void {
   ensureDir(paths.runtime)
-  const full: HostFile = {...doc, host_pid: process.pid, host_start_time: procStartTime(process.pid), updated_at_epoch: Math.floor(Date.now() / 1000), version: 1}
+  const full: HostFile = {
+    ...doc,
+    host_pid: process.pid,
+    host_start_time: procStartTime(process.pid),
+    updated_at_epoch: Math.floor(Date.now() / 1000),
+    version: 1,
+  }
   writeFileAtomic(hostFilePath(paths), `${JSON.stringify(full, null, 2)}\n`)
 }
 
@@ -86,5 +95,8 @@ export function removeHostFile(paths: SddPaths): void {
 export function inUseByHost(paths: SddPaths): {worktrees: string[]; logs: string[]} {
   const host = readLiveHost(paths)
   if (host === null) return {logs: [], worktrees: []}
-  return {logs: host.previews.map((p) => path.join(paths.logs, `host-${p.name}.log`)), worktrees: host.previews.map((p) => path.resolve(p.worktree))}
+  return {
+    logs: host.previews.map((p) => path.join(paths.logs, `host-${p.name}.log`)),
+    worktrees: host.previews.map((p) => path.resolve(p.worktree)),
+  }
 }

@@ -124,13 +124,23 @@ function classify(entries: ParseOutcome[]): AuditBadEntry | undefined {
   // Not one authentic line: the key is not the one that wrote this log (or the whole log is forged).
   const first = entries[0]
   if (first && !('error' in first) && entries.every((e) => 'error' in e || !e.macOk)) {
-    return {line: first.line, message: `No entry carries a valid MAC: the key in .sdd/audit/.key did not write this log, or the whole log was forged.`, problem: 'forged', seq: first.seq}
+    return {
+      line: first.line,
+      message: `No entry carries a valid MAC: the key in .sdd/audit/.key did not write this log, or the whole log was forged.`,
+      problem: 'forged',
+      seq: first.seq,
+    }
   }
 
   let before: Parsed | null = null
   for (const [i, e] of entries.entries()) {
     if ('error' in e) {
-      return {line: e.line, message: `Line ${e.line}${e.seq === null ? '' : ` (seq ${e.seq})`} ${e.error}.`, problem: 'malformed', seq: e.seq}
+      return {
+        line: e.line,
+        message: `Line ${e.line}${e.seq === null ? '' : ` (seq ${e.seq})`} ${e.error}.`,
+        problem: 'malformed',
+        seq: e.seq,
+      }
     }
 
     const expSeq = before ? before.seq + 1 : 1
@@ -147,21 +157,41 @@ function classify(entries: ParseOutcome[]): AuditBadEntry | undefined {
     if (!e.macOk) {
       // Nothing after it vouches for it: appended without the key (an edit of the last entry looks the same).
       if (isLast) {
-        return {line: e.line, message: `The last line (${e.line}, seq ${e.seq}) does not carry a valid MAC: it was appended without the key (or the last entry was edited).`, problem: 'forged', seq: e.seq}
+        return {
+          line: e.line,
+          message: `The last line (${e.line}, seq ${e.seq}) does not carry a valid MAC: it was appended without the key (or the last entry was edited).`,
+          problem: 'forged',
+          seq: e.seq,
+        }
       }
 
       if (duplicated) {
-        return {line: e.line, message: `Line ${e.line} claims seq ${e.seq}, which another line also holds, and its MAC is not ours: a line was inserted.`, problem: 'inserted', seq: e.seq}
+        return {
+          line: e.line,
+          message: `Line ${e.line} claims seq ${e.seq}, which another line also holds, and its MAC is not ours: a line was inserted.`,
+          problem: 'inserted',
+          seq: e.seq,
+        }
       }
 
       // The next line's valid MAC covers its prev, so a matching prev proves this mac field is the original:
       // the content around it changed.
       const nextVouches = next !== undefined && !('error' in next) && next.macOk && next.prev === e.mac
       if (nextVouches || (e.seq === expSeq && next?.seq === e.seq + 1)) {
-        return {line: e.line, message: `Entry seq ${e.seq} (line ${e.line}) was edited: its MAC does not match its content.`, problem: 'edited', seq: e.seq}
+        return {
+          line: e.line,
+          message: `Entry seq ${e.seq} (line ${e.line}) was edited: its MAC does not match its content.`,
+          problem: 'edited',
+          seq: e.seq,
+        }
       }
 
-      return {line: e.line, message: `Line ${e.line} (seq ${e.seq}) does not belong to the chain: a line was inserted.`, problem: 'inserted', seq: e.seq}
+      return {
+        line: e.line,
+        message: `Line ${e.line} (seq ${e.seq}) does not belong to the chain: a line was inserted.`,
+        problem: 'inserted',
+        seq: e.seq,
+      }
     }
 
     // The entry itself is authentic; its place in the chain is wrong.
@@ -169,25 +199,50 @@ function classify(entries: ParseOutcome[]): AuditBadEntry | undefined {
       const laterAt = (lines.get(expSeq) ?? []).find((j) => j > i)
       if (laterAt !== undefined) {
         const later = entries[laterAt] as ParseOutcome
-        return {line: e.line, message: `Entries were reordered: line ${e.line} holds seq ${e.seq} where seq ${expSeq} belongs; seq ${expSeq} comes later, at line ${later.line}.`, problem: 'reordered', seq: e.seq}
+        return {
+          line: e.line,
+          message: `Entries were reordered: line ${e.line} holds seq ${e.seq} where seq ${expSeq} belongs; seq ${expSeq} comes later, at line ${later.line}.`,
+          problem: 'reordered',
+          seq: e.seq,
+        }
       }
 
       const missing = e.seq - expSeq === 1 ? `seq ${expSeq} is` : `seqs ${expSeq}-${e.seq - 1} are`
-      return {line: e.line, message: `Entries were deleted: ${missing} missing before line ${e.line} (seq ${e.seq}).`, problem: 'deleted', seq: expSeq}
+      return {
+        line: e.line,
+        message: `Entries were deleted: ${missing} missing before line ${e.line} (seq ${e.seq}).`,
+        problem: 'deleted',
+        seq: expSeq,
+      }
     }
 
     if (e.seq < expSeq) {
       const copy = duplicated && (lines.get(e.seq) ?? []).some((j) => j < i && (entries[j] as Parsed).mac === e.mac)
       if (copy) {
-        return {line: e.line, message: `Line ${e.line} is a copy of the entry seq ${e.seq}: a line was inserted.`, problem: 'inserted', seq: e.seq}
+        return {
+          line: e.line,
+          message: `Line ${e.line} is a copy of the entry seq ${e.seq}: a line was inserted.`,
+          problem: 'inserted',
+          seq: e.seq,
+        }
       }
 
-      return {line: e.line, message: `Entries were reordered: line ${e.line} holds seq ${e.seq} after seq ${expSeq - 1}.`, problem: 'reordered', seq: e.seq}
+      return {
+        line: e.line,
+        message: `Entries were reordered: line ${e.line} holds seq ${e.seq} after seq ${expSeq - 1}.`,
+        problem: 'reordered',
+        seq: e.seq,
+      }
     }
 
     // Right seq, authentic, but prev does not name the line before: the neighbour was swapped for another
     // authentic entry (a spliced or forked log).
-    return {line: e.line, message: `Entry seq ${e.seq} (line ${e.line}) does not chain to the line before it: entries were reordered or spliced.`, problem: 'reordered', seq: e.seq}
+    return {
+      line: e.line,
+      message: `Entry seq ${e.seq} (line ${e.line}) does not chain to the line before it: entries were reordered or spliced.`,
+      problem: 'reordered',
+      seq: e.seq,
+    }
   }
 
   return undefined
@@ -202,7 +257,11 @@ function checkHead(paths: SddPaths, entries: Parsed[], result: AuditVerifyResult
   const anchors = readAuditAnchors(paths)
   const forged = anchors.find((a) => a.value === 'invalid')
   if (forged) {
-    return {...result, firstBad: {line: 0, message: `The head anchor ${forged.file} was edited: its MAC is not ours.`, problem: 'forged', seq: null}, ok: false}
+    return {
+      ...result,
+      firstBad: {line: 0, message: `The head anchor ${forged.file} was edited: its MAC is not ours.`, problem: 'forged', seq: null},
+      ok: false,
+    }
   }
 
   const present = anchors
@@ -221,7 +280,16 @@ function checkHead(paths: SddPaths, entries: Parsed[], result: AuditVerifyResult
     // The chain checked out, so seq n sits at index n - 1.
     const anchored = entries[head.seq - 1]
     if (anchored && anchored.mac !== head.mac) {
-      return {...result, firstBad: {line: anchored.line, message: `Entry seq ${head.seq} (line ${anchored.line}) is not the one the head anchor ${head.file} recorded: the log was replaced.`, problem: 'edited', seq: head.seq}, ok: false}
+      return {
+        ...result,
+        firstBad: {
+          line: anchored.line,
+          message: `Entry seq ${head.seq} (line ${anchored.line}) is not the one the head anchor ${head.file} recorded: the log was replaced.`,
+          problem: 'edited',
+          seq: head.seq,
+        },
+        ok: false,
+      }
     }
   }
 

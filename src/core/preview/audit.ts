@@ -126,7 +126,9 @@ function defaultActor(): string {
 /** The non-empty lines of the log, in file order. */
 export function readAuditLines(paths: SddPaths): string[] {
   if (!existsSync(paths.audit)) return []
-  return readFileSync(paths.audit, 'utf8').split('\n').filter((l) => l.trim() !== '')
+  return readFileSync(paths.audit, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
 }
 
 /** All entries parsed, in file order (throws on a line that is not JSON; verify reports those instead). */
@@ -162,7 +164,9 @@ function anchorFile(paths: SddPaths, label: AnchorLabel): string {
 
 // The label is MACed too, so each anchor only vouches for itself (`head` keeps the form anchors always had).
 function anchorMac(key: Uint8Array, label: AnchorLabel, seq: number, mac: string): string {
-  return createHmac('sha256', key).update(canonicalJson({anchor: label, mac, seq})).digest('hex')
+  return createHmac('sha256', key)
+    .update(canonicalJson({anchor: label, mac, seq}))
+    .digest('hex')
 }
 
 // Written under the log's lock right after the append; a crash in between leaves the log one entry
@@ -191,7 +195,8 @@ function readAnchor(paths: SddPaths, label: AnchorLabel): AuditAnchor {
 
   try {
     const head = JSON.parse(text) as {seq?: unknown; mac?: unknown; hmac?: unknown}
-    if (!Number.isSafeInteger(head.seq) || typeof head.mac !== 'string' || typeof head.hmac !== 'string') return {file, label, value: 'invalid'}
+    if (!Number.isSafeInteger(head.seq) || typeof head.mac !== 'string' || typeof head.hmac !== 'string')
+      return {file, label, value: 'invalid'}
     const ok = anchorMac(loadAuditKey(paths), label, head.seq as number, head.mac) === head.hmac
     return {file, label, value: ok ? {mac: head.mac, seq: head.seq as number} : 'invalid'}
   } catch {

@@ -36,7 +36,10 @@ export function loadConfig(paths: SddPaths): PreviewConfig {
   try {
     doc = (require('yaml') as typeof import('yaml')).parse(readFileSync(paths.config, 'utf8'))
   } catch (error) {
-    throw new InvalidInput(`${paths.config} is not valid YAML: ${(error as Error).message}`, 'Fix the file (see .sdd.example/preview.yaml).')
+    throw new InvalidInput(
+      `${paths.config} is not valid YAML: ${(error as Error).message}`,
+      'Fix the file (see .sdd.example/preview.yaml).',
+    )
   }
 
   if (doc === null || doc === undefined) return {providers: {}}
@@ -48,7 +51,18 @@ export function loadConfig(paths: SddPaths): PreviewConfig {
   const providers = (raw.providers && typeof raw.providers === 'object' ? raw.providers : {}) as Record<string, ProviderConfig>
   const str = (k: string) => (raw[k] === undefined || raw[k] === null ? undefined : String(raw[k]))
   const config: PreviewConfig = {providers}
-  for (const k of ['command', 'install', 'provider', 'auth', 'expire', 'max_expire', 'idle_ttl', 'ready_timeout', 'host_header', 'script_runner'] as const) {
+  for (const k of [
+    'command',
+    'install',
+    'provider',
+    'auth',
+    'expire',
+    'max_expire',
+    'idle_ttl',
+    'ready_timeout',
+    'host_header',
+    'script_runner',
+  ] as const) {
     const v = str(k)
     if (v !== undefined) config[k] = v
   }
@@ -56,7 +70,10 @@ export function loadConfig(paths: SddPaths): PreviewConfig {
   if (raw.copy !== undefined && raw.copy !== null) {
     const list = typeof raw.copy === 'string' ? [raw.copy] : raw.copy
     if (!Array.isArray(list) || !list.every((e) => typeof e === 'string')) {
-      throw new InvalidInput(`copy in ${paths.config} must be a list of paths.`, 'Write it as `copy: [.env, .env.local]` (paths relative to the repository root).')
+      throw new InvalidInput(
+        `copy in ${paths.config} must be a list of paths.`,
+        'Write it as `copy: [.env, .env.local]` (paths relative to the repository root).',
+      )
     }
 
     config.copy = list
@@ -70,7 +87,8 @@ export function loadConfig(paths: SddPaths): PreviewConfig {
 
   const gateway = raw.gateway
   if (gateway !== undefined && gateway !== null) {
-    if (typeof gateway !== 'object' || Array.isArray(gateway)) throw new InvalidInput(`gateway in ${paths.config} must be a mapping (gateway: {bind: 127.0.0.1}).`)
+    if (typeof gateway !== 'object' || Array.isArray(gateway))
+      throw new InvalidInput(`gateway in ${paths.config} must be a mapping (gateway: {bind: 127.0.0.1}).`)
     const bind = (gateway as Record<string, unknown>).bind
     if (bind !== undefined && bind !== null) {
       // An IP literal only: a name could resolve to several addresses, and the edge must dial the one we listen on.
@@ -93,7 +111,10 @@ export function loadConfig(paths: SddPaths): PreviewConfig {
   }
 
   if (config.script_runner !== undefined && config.script_runner !== 'direct' && config.script_runner !== 'package-manager') {
-    throw new InvalidInput(`script_runner in ${paths.config} must be direct or package-manager (got "${config.script_runner}").`, 'Leave it out (direct where safe), or set script_runner: package-manager.')
+    throw new InvalidInput(
+      `script_runner in ${paths.config} must be direct or package-manager (got "${config.script_runner}").`,
+      'Leave it out (direct where safe), or set script_runner: package-manager.',
+    )
   }
 
   return config

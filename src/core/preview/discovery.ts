@@ -152,7 +152,10 @@ export function chooseCommand(discovery: Discovery): CommandCandidate {
  * How a candidate will run: a package.json script of an npm project directly (the script's own line, npm's
  * environment and PATH), unless `script_runner: package-manager` or something only npm can do says otherwise.
  */
-export function scriptPlan(candidate: CommandCandidate, opts: {dir: string; env: NodeJS.ProcessEnv; initCwd: string; setting?: string | undefined}): ScriptPlan | null {
+export function scriptPlan(
+  candidate: CommandCandidate,
+  opts: {dir: string; env: NodeJS.ProcessEnv; initCwd: string; setting?: string | undefined},
+): ScriptPlan | null {
   // A command given as `npm run <script> [-- args]` (--command, preview.yaml) is the same thing as discovery's.
   const typed = candidate.script ? null : NPM_RUN.exec(candidate.command)
   const script = candidate.script ?? (typed ? {manager: 'npm' as const, name: typed[1]!} : null)
@@ -172,5 +175,5 @@ const NPM_RUN = /^npm run(?:-script)? ([A-Za-z0-9:_.@/-]+)(?: -- ([A-Za-z0-9:_.=
 /** The runner note --list-commands shows for a package.json script. */
 export function runnerNote(plan: ScriptPlan | null): string | undefined {
   if (plan === null) return undefined
-  return plan.direct ? 'direct (the script line with npm\'s environment, without starting npm)' : `via the package manager: ${plan.reason}`
+  return plan.direct ? "direct (the script line with npm's environment, without starting npm)" : `via the package manager: ${plan.reason}`
 }

@@ -55,7 +55,15 @@ function fromAudit(entry: Record<string, unknown>): LifecycleEvent | null {
   if (!Number.isFinite(ms)) return null
   const fields = Object.fromEntries(Object.entries(entry).filter(([k]) => !AUDIT_BOOKKEEPING.has(k)))
   // The three keys every event has come first (easier to read in a terminal); then the entry's own fields.
-  return {event: entry.event as LifecycleEventName, preview_id: entry.preview_id, at_epoch: Math.floor(ms / 1000), ...fields, at_ms: ms, seq: entry.seq, source: 'audit'}
+  return {
+    event: entry.event as LifecycleEventName,
+    preview_id: entry.preview_id,
+    at_epoch: Math.floor(ms / 1000),
+    ...fields,
+    at_ms: ms,
+    seq: entry.seq,
+    source: 'audit',
+  }
 }
 
 function fromSupervisor(entry: Record<string, unknown>): LifecycleEvent | null {
@@ -102,14 +110,20 @@ export class LineTail {
 export class EventReader {
   private readonly audit: LineTail
   private readonly supervisor: LineTail
-  constructor(readonly paths: SddPaths, readonly previewId: string) {
+  constructor(
+    readonly paths: SddPaths,
+    readonly previewId: string,
+  ) {
     this.audit = new LineTail(paths.audit)
     this.supervisor = new LineTail(eventsFile(paths, previewId))
   }
 
   read(): LifecycleEvent[] {
     const events = [
-      ...this.audit.read().filter((e) => e.preview_id === this.previewId).map((e) => fromAudit(e)),
+      ...this.audit
+        .read()
+        .filter((e) => e.preview_id === this.previewId)
+        .map((e) => fromAudit(e)),
       ...this.supervisor.read().map((e) => fromSupervisor(e)),
     ].filter((e): e is LifecycleEvent => e !== null && e.preview_id === this.previewId)
     return events.sort((a, b) => a.at_ms - b.at_ms)
@@ -126,7 +140,13 @@ export function readEvents(paths: SddPaths, previewId: string): LifecycleEvent[]
  * until the preview has stopped (its row is gone and its `stop` entry read, or STOP_ENTRY_GRACE_MS after the
  * row went) or `signal` aborts.
  */
-export async function followEvents(opts: {paths: SddPaths; previewId: string; onEvent: (e: LifecycleEvent) => void; signal?: AbortSignal; pollMs?: number}): Promise<void> {
+export async function followEvents(opts: {
+  paths: SddPaths
+  previewId: string
+  onEvent: (e: LifecycleEvent) => void
+  signal?: AbortSignal
+  pollMs?: number
+}): Promise<void> {
   const reader = new EventReader(opts.paths, opts.previewId)
   let goneAt: number | null = null
   let stopped = false

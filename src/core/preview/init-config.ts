@@ -22,7 +22,13 @@ export interface InitResult {
 const q = (s: string) => JSON.stringify(s)
 
 /** The file's text: every setting with a comment; the ones discovery could not decide are commented out. */
-export function renderConfig(found: {command: string | null; source: string | null; others: string[]; install: string | null; runtimeHints: string[]}): string {
+export function renderConfig(found: {
+  command: string | null
+  source: string | null
+  others: string[]
+  install: string | null
+  runtimeHints: string[]
+}): string {
   const lines = [
     '# .sdd/preview.yaml: settings for `preview start` in this repository, written by `preview init`.',
     '# Flags win over these; these win over the defaults. Delete a line to use the default.',
@@ -33,7 +39,10 @@ export function renderConfig(found: {command: string | null; source: string | nu
     for (const other of found.others) lines.push(`#   also found: ${other}`)
     lines.push(`command: ${q(found.command)}`)
   } else {
-    lines.push('# The dev command. Discovery found none (no package.json dev/start script, no Procfile): set it here.', '# command: "npm run dev"')
+    lines.push(
+      '# The dev command. Discovery found none (no package.json dev/start script, no Procfile): set it here.',
+      '# command: "npm run dev"',
+    )
   }
 
   lines.push('', '# Run before the dev command in a fresh worktree (default: the clean install the lockfile names).')
@@ -85,5 +94,11 @@ export function initConfig(opts: {paths: SddPaths; dir: string; force?: boolean}
       source: first?.source ?? null,
     }),
   )
-  return {candidates: discovery.candidates, command: first?.command ?? null, config_file: file, overwritten: existed, source: first?.source ?? null}
+  return {
+    candidates: discovery.candidates,
+    command: first?.command ?? null,
+    config_file: file,
+    overwritten: existed,
+    source: first?.source ?? null,
+  }
 }

@@ -35,9 +35,13 @@ export async function shareLink(opts: ShareOptions): Promise<ShareResult> {
   }
 
   if (!row.public_url || row.status === 'stopping' || row.status === 'crashed') {
-    throw new PreviewError('PREVIEW_NOT_RUNNING', `Preview ${opts.id} is ${row.status}${row.public_url ? '' : ' and has no public URL yet'}.`, {
-      hint: 'Share a running preview (see `preview list`), or start a new one with `preview start`.',
-    })
+    throw new PreviewError(
+      'PREVIEW_NOT_RUNNING',
+      `Preview ${opts.id} is ${row.status}${row.public_url ? '' : ' and has no public URL yet'}.`,
+      {
+        hint: 'Share a running preview (see `preview list`), or start a new one with `preview start`.',
+      },
+    )
   }
 
   const now = opts.nowEpoch ?? Math.floor(Date.now() / 1000)
@@ -78,7 +82,10 @@ export interface RevokeOptions {
 /** Marks links revoked in state.json and appends a `revoke` audit entry; returns the jtis newly revoked. */
 export async function revokeLinks(opts: RevokeOptions): Promise<{revoked: string[]}> {
   if (Boolean(opts.jti) === Boolean(opts.all)) {
-    throw new InvalidInput('Say which links to revoke: --link JTI or --all-links (one of them).', 'See `preview status <id> --json` for the jti of each link.')
+    throw new InvalidInput(
+      'Say which links to revoke: --link JTI or --all-links (one of them).',
+      'See `preview status <id> --json` for the jti of each link.',
+    )
   }
 
   const revoked = await updateState(opts.paths, (state) => {

@@ -1,7 +1,19 @@
 // PreviewManager: the programmatic API behind every command (start, list, status, stop, list-commands).
 import {freePort} from '../netprobe.js'
 import {randomBytes} from 'node:crypto'
-import {closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, type Dirent} from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  type Dirent,
+} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import path from 'node:path'
 import {InvalidInput, PreviewError, PreviewNotFound, StartFailed, isPreviewError} from '../errors.js'
@@ -23,7 +35,19 @@ import type {SupervisorInput} from './supervisor-main.js'
 import {inUseByHost} from '../host/status-file.js'
 import {copyCandidates, copyUntracked} from '../sandbox/copy.js'
 import {checkAttachPort, preflightTunnel} from './preflight.js'
-import {HEAD_WORKTREE, excludeSdd, isBranch, listWorktrees, planDir, pullBranch, removeWorktree, repoRoot, resolveSandbox, treePosition, type Sandbox} from './sandbox.js'
+import {
+  HEAD_WORKTREE,
+  excludeSdd,
+  isBranch,
+  listWorktrees,
+  planDir,
+  pullBranch,
+  removeWorktree,
+  repoRoot,
+  resolveSandbox,
+  treePosition,
+  type Sandbox,
+} from './sandbox.js'
 import {findRow, patchRow, readState, readStateForCleanup, removeRow} from './state.js'
 import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from './supervisor.js'
 import {AUTH_MODES, PROVIDERS, type AuthMode, type PreviewRow, type StopReason} from './types.js'
@@ -208,13 +232,31 @@ export class PreviewManager {
   }
 
   /** Every candidate dev command in order, without starting anything: looked for where `start` would run. */
-  async listCommands(opts: {cwd?: string | undefined; command?: string | undefined; ref?: string | undefined; workingCopy?: boolean | undefined}): Promise<Discovery & {cwd: string}> {
+  async listCommands(opts: {
+    cwd?: string | undefined
+    command?: string | undefined
+    ref?: string | undefined
+    workingCopy?: boolean | undefined
+  }): Promise<Discovery & {cwd: string}> {
     checkStartInput(opts, this.cwd)
     const explicitCwd = opts.cwd ? path.resolve(this.cwd, opts.cwd) : undefined
     const {paths, root} = await this.locate(explicitCwd ?? this.cwd)
     const config = loadConfig(paths)
-    const dir = await planDir({cwd: explicitCwd, paths, ref: opts.ref, root: root ?? this.cwd, startDir: this.cwd, workingCopy: opts.workingCopy})
-    const found = discoverCommands({configCommand: config.command, configFile: paths.config, cwd: dir, env: this.env, explicit: opts.command})
+    const dir = await planDir({
+      cwd: explicitCwd,
+      paths,
+      ref: opts.ref,
+      root: root ?? this.cwd,
+      startDir: this.cwd,
+      workingCopy: opts.workingCopy,
+    })
+    const found = discoverCommands({
+      configCommand: config.command,
+      configFile: paths.config,
+      cwd: dir,
+      env: this.env,
+      explicit: opts.command,
+    })
     for (const c of found.candidates) {
       const note = runnerNote(scriptPlan(c, {dir, env: this.env, initCwd: this.cwd, setting: config.script_runner}))
       if (note) c.runner = note
@@ -243,10 +285,24 @@ export class PreviewManager {
     if (root) excludeSdd(root)
     const warnings: string[] = []
     const sandbox: Sandbox = attaching
-      ? {backend: 'attached', branch: null, commit: null, created: false, cwd: explicitCwd ?? this.cwd, leftOut: 0, owned: false, ref: null, sessionId: null, top: explicitCwd ?? this.cwd, where: `the server on 127.0.0.1:${attachPort}`}
+      ? {
+          backend: 'attached',
+          branch: null,
+          commit: null,
+          created: false,
+          cwd: explicitCwd ?? this.cwd,
+          leftOut: 0,
+          owned: false,
+          ref: null,
+          sessionId: null,
+          top: explicitCwd ?? this.cwd,
+          where: `the server on 127.0.0.1:${attachPort}`,
+        }
       : await resolveSandbox({
           cwd: explicitCwd,
-          inUse: readState(paths).previews.filter((r) => isAlive(r.supervisor_pid, r.supervisor_start_time)).map((r) => path.resolve(r.cwd)),
+          inUse: readState(paths)
+            .previews.filter((r) => isAlive(r.supervisor_pid, r.supervisor_start_time))
+            .map((r) => path.resolve(r.cwd)),
           paths,
           ref: opts.ref,
           root: root ?? this.cwd,
@@ -255,7 +311,9 @@ export class PreviewManager {
         })
     progress('sandbox', sandbox.sessionId ? `${sandbox.backend}/${sandbox.sessionId}` : sandbox.cwd)
     if (sandbox.leftOut > 0) {
-      warnings.push(`${sandbox.leftOut} file${sandbox.leftOut === 1 ? ' has' : 's have'} uncommitted changes that this preview does not include (it serves the last commit); pass --working-copy to serve them.`)
+      warnings.push(
+        `${sandbox.leftOut} file${sandbox.leftOut === 1 ? ' has' : 's have'} uncommitted changes that this preview does not include (it serves the last commit); pass --working-copy to serve them.`,
+      )
     }
 
     const id = newPreviewId()
@@ -266,7 +324,14 @@ export class PreviewManager {
       const chosen = attaching
         ? {command: `(attached to 127.0.0.1:${attachPort})`, source: '--attach'}
         : chooseCommand(
-            discoverCommands({configCommand: config.command, configFile: paths.config, cwd: sandbox.cwd, env: this.env, explicit: opts.command, firstOnly: true}),
+            discoverCommands({
+              configCommand: config.command,
+              configFile: paths.config,
+              cwd: sandbox.cwd,
+              env: this.env,
+              explicit: opts.command,
+              firstOnly: true,
+            }),
           )
       progress('discover', `${chosen.command} (${chosen.source})`)
       // A package.json script of an npm project runs without npm (its start-up is most of `npm run dev`'s).
@@ -278,14 +343,18 @@ export class PreviewManager {
         branch: sandbox.branch,
         command: chosen.command,
         commit: sandbox.commit,
-        install: attaching ? null : installCommand(sandbox.cwd, {configured: config.install, skip: opts.noInstall ?? false, stale: sandbox.reinstall ?? false}),
+        install: attaching
+          ? null
+          : installCommand(sandbox.cwd, {configured: config.install, skip: opts.noInstall ?? false, stale: sandbox.reinstall ?? false}),
         ref: sandbox.ref,
         createdAtEpoch: now,
         cwd: sandbox.cwd,
         env: Object.fromEntries(Object.entries(this.env).filter((e): e is [string, string] => typeof e[1] === 'string')),
         expiresAtEpoch: now + settings.expireSeconds,
         gatewayBind: config.gateway?.bind ?? null,
-        gatewayIdleTimeoutMs: config.gateway?.idle_timeout ? parseDuration(config.gateway.idle_timeout, 'gateway.idle_timeout') * 1000 : null,
+        gatewayIdleTimeoutMs: config.gateway?.idle_timeout
+          ? parseDuration(config.gateway.idle_timeout, 'gateway.idle_timeout') * 1000
+          : null,
         id,
         idleTtlMs: settings.idleTtlSeconds === null ? null : settings.idleTtlSeconds * 1000,
         maxRestarts: config.max_restarts ?? DEFAULTS.maxRestarts,
@@ -319,11 +388,24 @@ export class PreviewManager {
   }
 
   /** Copies the untracked files (`copy:`, default the .env files) into a worktree; returns the warnings. */
-  private async copyInto(sandbox: Sandbox, paths: SddPaths, config: PreviewConfig, progress: (step: string, detail: string) => void): Promise<string[]> {
+  private async copyInto(
+    sandbox: Sandbox,
+    paths: SddPaths,
+    config: PreviewConfig,
+    progress: (step: string, detail: string) => void,
+  ): Promise<string[]> {
     const from = (await treePosition(this.cwd))?.top ?? this.cwd
     const prefix = path.relative(sandbox.top, sandbox.cwd)
     const tracked = await trackedFiles(sandbox.top, copyCandidates(config.copy, prefix))
-    const copied = copyUntracked({configFile: paths.config, entries: config.copy, from, overwrite: sandbox.owned, prefix, to: sandbox.top, tracked})
+    const copied = copyUntracked({
+      configFile: paths.config,
+      entries: config.copy,
+      from,
+      overwrite: sandbox.owned,
+      prefix,
+      to: sandbox.top,
+      tracked,
+    })
     if (copied.copied.length > 0) progress('copy', copied.copied.join(', '))
     return copied.missing.map((m) => `copy: ${m} is listed in ${paths.config} but does not exist in ${from}; the worktree has none.`)
   }
@@ -369,7 +451,13 @@ export class PreviewManager {
         // A supervisor that died before taking over must not leave the dev server started for it.
         if (adopted) void killGroup(adopted.pid, {startTime: adopted.startTime})
         finish(() =>
-          reject(new StartFailed(`The supervisor exited (${signal ?? `code ${code}`}) before the preview was ready.`, [], `See ${logFile(paths, spec.id)}.`)),
+          reject(
+            new StartFailed(
+              `The supervisor exited (${signal ?? `code ${code}`}) before the preview was ready.`,
+              [],
+              `See ${logFile(paths, spec.id)}.`,
+            ),
+          ),
         )
       })
       child.once('error', (error) => {
@@ -500,13 +588,20 @@ export class PreviewManager {
     const row = findRow(paths, opts.id)
     if (!row) throw new PreviewNotFound(opts.id)
     if (!isAlive(row.supervisor_pid, row.supervisor_start_time)) {
-      throw new PreviewError('PREVIEW_NOT_RUNNING', `Preview ${opts.id} has no running supervisor (${row.status === 'crashed' ? 'crashed' : 'gone'}).`, {
-        hint: `Run \`preview stop ${opts.id}\` and start it again.`,
-      })
+      throw new PreviewError(
+        'PREVIEW_NOT_RUNNING',
+        `Preview ${opts.id} has no running supervisor (${row.status === 'crashed' ? 'crashed' : 'gone'}).`,
+        {
+          hint: `Run \`preview stop ${opts.id}\` and start it again.`,
+        },
+      )
     }
 
     if (row.sandbox_backend === 'attached') {
-      throw new InvalidInput(`${opts.id} fronts a server preview did not start (--attach), so there is nothing to restart.`, 'Restart that server yourself; the preview keeps forwarding to its port.')
+      throw new InvalidInput(
+        `${opts.id} fronts a server preview did not start (--attach), so there is nothing to restart.`,
+        'Restart that server yourself; the preview keeps forwarding to its port.',
+      )
     }
 
     const patch: Partial<PreviewRow> = {restart_requested_at_ms: Date.now()}
@@ -515,7 +610,10 @@ export class PreviewManager {
       const ownHead = row.sandbox_backend === 'worktree' && (row.sandbox_session_id ?? '').startsWith(HEAD_WORKTREE)
       const branch = row.ref ?? (ownHead ? (row.branch ?? null) : null)
       if (!branch || !root || !(await isBranch(root, branch))) {
-        throw new InvalidInput(`--pull needs a preview of a branch; ${opts.id} ${row.ref ? `previews ${row.ref}, which is not a branch` : 'was not started with --ref or from a branch'}.`, 'Start it with `preview start --ref BRANCH`, or restart without --pull.')
+        throw new InvalidInput(
+          `--pull needs a preview of a branch; ${opts.id} ${row.ref ? `previews ${row.ref}, which is not a branch` : 'was not started with --ref or from a branch'}.`,
+          'Start it with `preview start --ref BRANCH`, or restart without --pull.',
+        )
       }
 
       patch.commit = await pullBranch(root, row.cwd, branch)
@@ -527,12 +625,21 @@ export class PreviewManager {
     const requested = patch.restart_requested_at_ms as number
     while (Date.now() < deadline) {
       const now = findRow(paths, opts.id)
-      if (!now) throw new StartFailed(`The dev server of ${opts.id} did not come back after the restart; the preview stopped.`, [], `See ${row.log_file ?? 'its log'} (preview logs ${opts.id} is gone with it).`)
+      if (!now)
+        throw new StartFailed(
+          `The dev server of ${opts.id} did not come back after the restart; the preview stopped.`,
+          [],
+          `See ${row.log_file ?? 'its log'} (preview logs ${opts.id} is gone with it).`,
+        )
       if (Number(now.restarted_at_ms ?? 0) >= requested) return present(now, false)
       await sleep(100)
     }
 
-    throw new StartFailed(`The restart of ${opts.id} did not finish within ${Math.round((opts.timeoutMs ?? RESTART_WAIT_MS) / 1000)}s.`, [], `Run \`preview logs ${opts.id}\` to see why.`)
+    throw new StartFailed(
+      `The restart of ${opts.id} did not finish within ${Math.round((opts.timeoutMs ?? RESTART_WAIT_MS) / 1000)}s.`,
+      [],
+      `Run \`preview logs ${opts.id}\` to see why.`,
+    )
   }
 
   /** The last `lines` lines of a preview's log (dev-server output and the supervisor's own [preview] lines). */
@@ -548,7 +655,13 @@ export class PreviewManager {
    * Follows a log: calls `onText` with what is appended, across dev-server restarts (one file), until the
    * preview is gone or `signal` aborts. Resolves when following ends.
    */
-  async followLogs(opts: {id: string; signal?: AbortSignal; onText: (text: string) => void; pollMs?: number; fromByte?: number}): Promise<void> {
+  async followLogs(opts: {
+    id: string
+    signal?: AbortSignal
+    onText: (text: string) => void
+    pollMs?: number
+    fromByte?: number
+  }): Promise<void> {
     const {paths} = await this.locate()
     const file = findRow(paths, opts.id)?.log_file ?? logFile(paths, opts.id)
     if (!existsSync(file)) throw new PreviewNotFound(opts.id)
@@ -646,7 +759,14 @@ export class PreviewManager {
     if (opts.all) ids = rows.map((r) => r.preview_id)
     else if (ids.length === 0) ids = [resolvePreviewId(paths, undefined, 'stop')]
     for (const id of ids) if (!rows.some((r) => r.preview_id === id)) throw new PreviewNotFound(id)
-    return Promise.all(ids.map((id) => stopOne(paths, rows.find((r) => r.preview_id === id)!)))
+    return Promise.all(
+      ids.map((id) =>
+        stopOne(
+          paths,
+          rows.find((r) => r.preview_id === id)!,
+        ),
+      ),
+    )
   }
 }
 
@@ -780,7 +900,10 @@ export function checkStartInput(opts: {command?: string | undefined; cwd?: strin
     }
 
     if (!isDir) {
-      throw new InvalidInput(`--cwd ${dir} is a file, not a directory: a dev server runs in a directory.`, `Pass the directory of a git checkout instead (e.g. --cwd ${path.dirname(dir)}), or leave --cwd out to use the newest .sdd worktree.`)
+      throw new InvalidInput(
+        `--cwd ${dir} is a file, not a directory: a dev server runs in a directory.`,
+        `Pass the directory of a git checkout instead (e.g. --cwd ${path.dirname(dir)}), or leave --cwd out to use the newest .sdd worktree.`,
+      )
     }
   }
 }
@@ -793,7 +916,8 @@ export function resolveSettings(opts: StartOptions, config: PreviewConfig) {
   }
 
   const auth = opts.auth ?? config.auth ?? DEFAULTS.auth
-  if (!AUTH_MODES.includes(auth as AuthMode)) throw new InvalidInput(`Unknown auth mode "${auth}".`, `Use one of: ${AUTH_MODES.join(', ')}.`)
+  if (!AUTH_MODES.includes(auth as AuthMode))
+    throw new InvalidInput(`Unknown auth mode "${auth}".`, `Use one of: ${AUTH_MODES.join(', ')}.`)
   const expireSeconds = resolveExpire(opts.expire, config)
 
   const readyTimeoutSeconds = parseDuration(opts.readyTimeout ?? config.ready_timeout ?? DEFAULTS.readyTimeout, '--ready-timeout')

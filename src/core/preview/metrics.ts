@@ -251,7 +251,10 @@ export async function serveMetrics(opts: {paths: SddPaths; host?: string; port?:
     const failed = (error: NodeJS.ErrnoException) => {
       reject(
         new PreviewError('METRICS_LISTEN_FAILED', `Cannot serve metrics on ${host}:${port}: ${error.code ?? error.message}.`, {
-          hint: error.code === 'EADDRINUSE' ? 'Another process uses that port: pass --port with a free one.' : 'Check --host names an address of this machine.',
+          hint:
+            error.code === 'EADDRINUSE'
+              ? 'Another process uses that port: pass --port with a free one.'
+              : 'Check --host names an address of this machine.',
         }),
       )
     }

@@ -37,7 +37,8 @@ export {stripAnsi}
 
 // "Port 3000 is in use, trying 3001 instead", "EADDRINUSE ... :::3000", "Something is already running on port
 // 3000", "Port 8080 was already in use", "('127.0.0.1', 8000): address already in use".
-const IN_USE_HINT_RE = /in use|eaddrinuse|already running|could not be used|is unavailable|not available|already bound|is taken|is occupied/i
+const IN_USE_HINT_RE =
+  /in use|eaddrinuse|already running|could not be used|is unavailable|not available|already bound|is taken|is occupied/i
 const IN_USE_PORT_RES: RegExp[] = [
   /\bport\s*:?\s*(\d{1,5})\b[^,.;]*?\b(?:is|was)\s+(?:already\s+)?(?:in use|taken|occupied|unavailable|not available)/i,
   /\bport\s+(\d{1,5})\s+(?:already in use|could not be used|in use)/i,
@@ -50,18 +51,22 @@ const IN_USE_PORT_RES: RegExp[] = [
 ]
 
 // Debugger and inspector endpoints, HMR/live-reload sockets: never the app.
-const IGNORE_RE = /debugger|inspector|devtools|\bwss?:\/\/|\bhmr\b|hot[- ]?reload|hot module|live[- ]?reload|websocket|\bweb socket|socket server|\bws server/i
+const IGNORE_RE =
+  /debugger|inspector|devtools|\bwss?:\/\/|\bhmr\b|hot[- ]?reload|hot module|live[- ]?reload|websocket|\bweb socket|socket server|\bws server/i
 
 // Labels that name LAN / external addresses.
-const LAN_LABEL_RE = /\b(?:network|lan|external|remote|public)\b\s*(?:url|address|\(ipv[46]\))?\s*:|on your network|\bexternal url\b|network \(via/i
+const LAN_LABEL_RE =
+  /\b(?:network|lan|external|remote|public)\b\s*(?:url|address|\(ipv[46]\))?\s*:|on your network|\bexternal url\b|network \(via/i
 
 // A label that names the local address, directly followed by the address: "Local:", "Local URL:", "┃ Local    http",
 // "Loopback:", "Server address:".
-const LOCAL_LABEL_RE = /\b(?:local|loopback|localhost url|server address)\b\s*(?:url|address)?\s*:?\s*(?=https?:\/\/|tcp:\/\/|\[|localhost|\d)/i
+const LOCAL_LABEL_RE =
+  /\b(?:local|loopback|localhost url|server address)\b\s*(?:url|address)?\s*:?\s*(?=https?:\/\/|tcp:\/\/|\[|localhost|\d)/i
 
 // "listening on", "running at", "started server on", "available on", "Serving HTTP on", "Ready on", "Now listening on",
 // "Running MyApp.Endpoint with cowboy 2.10.0 at", "Listening at:", "Access X at".
-const PHRASE_RE = /\b(?:listen(?:s|ing)?|running|serving|served|started|starting|start(?:ed)? server|available|ready|live|up|hosted|accessible|access|open|visit|browse|launched|booted|accepting connections)\b[^:/]{0,60}?\b(?:on|at|in)\b|\blistening at\b|\bnow listening\b|\bserver started:/i
+const PHRASE_RE =
+  /\b(?:listen(?:s|ing)?|running|serving|served|started|starting|start(?:ed)? server|available|ready|live|up|hosted|accessible|access|open|visit|browse|launched|booted|accepting connections)\b[^:/]{0,60}?\b(?:on|at|in)\b|\blistening at\b|\bnow listening\b|\bserver started:/i
 
 // Port named without a host: "Tomcat started on port 8080 (http)", "started on port(s): 8080", "listening on port 3000".
 const PORT_WORD_RE = /\bport(?:\(s\))?\s*[:=#]?\s*(\d{1,5})\b/i
@@ -74,7 +79,8 @@ const HOSTPORT_RE = /(?:^|[\s(,'"=@])(\[[0-9A-Fa-f:.]+\]|localhost|\d{1,3}(?:\.\
 const BARE_URL_LINE_RE = /^[\s\-*•➜>›▸→|┃│]*(?:https?|tcp):\/\/\S+\s*$/
 
 // Words that say a URL is somewhere else than the dev server: proxy targets, databases, docs.
-const ELSEWHERE_RE = /prox(?:y|ied|ying)|->|=>|→|database|postgres|mysql|redis|mongo|graphql endpoint|\bdocs?\b|api server|backend|upstream|target/i
+const ELSEWHERE_RE =
+  /prox(?:y|ied|ying)|->|=>|→|database|postgres|mysql|redis|mongo|graphql endpoint|\bdocs?\b|api server|backend|upstream|target/i
 
 type Classified =
   | {kind: 'candidate'; candidate: PortCandidate}

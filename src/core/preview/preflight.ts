@@ -8,7 +8,11 @@ import type {ProviderConfig} from '../tunnels/types.js'
  * at once with the provider's own hint instead of after the install and the dev server. `auto` resolves to the
  * first available provider. A missing setting is bad input (exit 2); a missing tool is a runtime failure (1).
  */
-export async function preflightTunnel(provider: string, env: NodeJS.ProcessEnv, providers: Record<string, ProviderConfig>): Promise<string> {
+export async function preflightTunnel(
+  provider: string,
+  env: NodeJS.ProcessEnv,
+  providers: Record<string, ProviderConfig>,
+): Promise<string> {
   if (provider === 'local') return provider // nothing to check (and the drivers need not load)
   const {getDriver, selectDriver} = await import('../tunnels/registry.js')
   if (provider === 'auto') return (await selectDriver('auto', env, providers)).name
@@ -55,7 +59,10 @@ export async function checkAttachPort(text: string): Promise<number> {
     socket.once('error', () => done(false))
   })
   if (!open) {
-    throw new InvalidInput(`Nothing listens on 127.0.0.1:${port}, so there is nothing to attach to.`, 'Start your server first (bound to 127.0.0.1), or check the port with `ss -ltn`.')
+    throw new InvalidInput(
+      `Nothing listens on 127.0.0.1:${port}, so there is nothing to attach to.`,
+      'Start your server first (bound to 127.0.0.1), or check the port with `ss -ltn`.',
+    )
   }
 
   return port

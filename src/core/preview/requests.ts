@@ -95,7 +95,12 @@ export function readRequests(paths: SddPaths, previewId: string): RequestLine[] 
 }
 
 /** The recorded requests, then each new one as it is written, until the preview stops or `signal` aborts. */
-export async function followRequests(opts: {paths: SddPaths; previewId: string; onRequest: (r: RequestLine) => void; signal?: AbortSignal}): Promise<void> {
+export async function followRequests(opts: {
+  paths: SddPaths
+  previewId: string
+  onRequest: (r: RequestLine) => void
+  signal?: AbortSignal
+}): Promise<void> {
   for (const r of readRequests(opts.paths, opts.previewId)) opts.onRequest(r)
   const tail = new LineTail(requestsFile(opts.paths, opts.previewId))
   tail.read() // skip what was just printed

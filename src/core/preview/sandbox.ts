@@ -112,7 +112,11 @@ export function newSessionId(ref?: string): string {
   const rand = randomBytes(3).toString('hex')
   if (!ref) return `${HEAD_WORKTREE}-${rand}`
   // Named for the ref so `ls .sdd/worktrees` says what each is; every start gets its own directory.
-  const slug = ref.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'ref'
+  const slug =
+    ref
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'ref'
   return `ref-${slug}-${rand}`
 }
 
@@ -155,7 +159,10 @@ async function resolveCommit(root: string, ref: string): Promise<string> {
   const head = await run('git', ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], {cwd: root, timeoutMs: 10_000})
   if (head.exitCode !== 0) {
     throw ref === 'HEAD'
-      ? new InvalidInput(`The repository at ${root} has no commits, so there is nothing to check out into a worktree.`, 'Commit your work first, or pass --working-copy (or --cwd) to run the files as they are.')
+      ? new InvalidInput(
+          `The repository at ${root} has no commits, so there is nothing to check out into a worktree.`,
+          'Commit your work first, or pass --working-copy (or --cwd) to run the files as they are.',
+        )
       : new InvalidInput(`Unknown git ref "${ref}".`, 'Pass a branch, tag or commit that exists (git branch -a, git tag).')
   }
 
@@ -197,7 +204,11 @@ async function resetWorktree(dir: string, commit: string): Promise<{ok: boolean;
   const before = await headCommit(dir)
   const diff = before ? await run('git', ['diff', '--name-only', '-z', before, commit], {cwd: dir, timeoutMs: 30_000}) : null
   const lockfileChanged = !diff || diff.exitCode !== 0 || diff.stdout.split('\0').some((f) => LOCKFILE_NAMES.has(path.basename(f)))
-  for (const args of [['checkout', '--quiet', '--force', '--detach', commit], ['reset', '--quiet', '--hard', commit], ['clean', '-d', '--force', '--quiet', '--exclude=node_modules']]) {
+  for (const args of [
+    ['checkout', '--quiet', '--force', '--detach', commit],
+    ['reset', '--quiet', '--hard', commit],
+    ['clean', '-d', '--force', '--quiet', '--exclude=node_modules'],
+  ]) {
     const res = await run('git', args, {cwd: dir, timeoutMs: 60_000})
     if (res.exitCode !== 0) return {lockfileChanged, ok: false}
   }
@@ -236,7 +247,10 @@ function below(top: string, prefix: string, what: string): string {
   if (!prefix) return top
   const dir = path.join(top, prefix)
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new InvalidInput(`${prefix}/ does not exist in ${what} (${top}).`, 'Start from the repository root, or commit that directory first, or pass --working-copy.')
+    throw new InvalidInput(
+      `${prefix}/ does not exist in ${what} (${top}).`,
+      'Start from the repository root, or commit that directory first, or pass --working-copy.',
+    )
   }
 
   return dir
@@ -264,24 +278,62 @@ export async function resolveSandbox(req: SandboxRequest): Promise<Sandbox> {
   if (req.cwd !== undefined) {
     const dir = path.resolve(req.cwd)
     if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-      throw new InvalidInput(`--cwd ${req.cwd} does not exist or is not a directory.`, 'Pass an existing directory, or leave --cwd out to use a worktree.')
+      throw new InvalidInput(
+        `--cwd ${req.cwd} does not exist or is not a directory.`,
+        'Pass an existing directory, or leave --cwd out to use a worktree.',
+      )
     }
 
     const [commit, branch] = await Promise.all([headCommit(dir), currentBranch(dir)])
-    return {backend: 'cwd', branch, commit, created: false, cwd: dir, leftOut: 0, owned: false, ref: null, sessionId: null, top: dir, where: dir}
+    return {
+      backend: 'cwd',
+      branch,
+      commit,
+      created: false,
+      cwd: dir,
+      leftOut: 0,
+      owned: false,
+      ref: null,
+      sessionId: null,
+      top: dir,
+      where: dir,
+    }
   }
 
   const pos = await treePosition(req.startDir)
   if (!pos) throw new NotAGitRepository(req.startDir)
   if (req.workingCopy) {
     const [commit, branch] = await Promise.all([headCommit(req.startDir), currentBranch(req.startDir)])
-    return {backend: 'cwd', branch, commit, created: false, cwd: req.startDir, leftOut: 0, owned: false, ref: null, sessionId: null, top: pos.top, where: 'working copy, uncommitted changes included'}
+    return {
+      backend: 'cwd',
+      branch,
+      commit,
+      created: false,
+      cwd: req.startDir,
+      leftOut: 0,
+      owned: false,
+      ref: null,
+      sessionId: null,
+      top: pos.top,
+      where: 'working copy, uncommitted changes included',
+    }
   }
 
   if (req.ref !== undefined) {
     const {commit, cwd: top, sessionId} = await createWorktree(req.root, req.paths, req.ref)
     const branch = (await isBranch(req.root, req.ref)) ? req.ref : null
-    const base = {backend: 'worktree' as const, branch, commit, created: true, leftOut: 0, owned: true, ref: req.ref, sessionId, top, where: `${rel(req.root, top)} (worktree of --ref ${req.ref})`}
+    const base = {
+      backend: 'worktree' as const,
+      branch,
+      commit,
+      created: true,
+      leftOut: 0,
+      owned: true,
+      ref: req.ref,
+      sessionId,
+      top,
+      where: `${rel(req.root, top)} (worktree of --ref ${req.ref})`,
+    }
     try {
       return {...base, cwd: below(top, pos.prefix, `${req.ref}'s worktree`)}
     } catch (error) {
@@ -310,9 +362,25 @@ export async function resolveSandbox(req: SandboxRequest): Promise<Sandbox> {
   }
 
   // HEAD of where the user is, in preview's own worktree.
-  const [commit, branch, leftOut] = await Promise.all([resolveCommit(req.startDir, 'HEAD'), currentBranch(req.startDir), uncommittedFiles(pos.top)])
+  const [commit, branch, leftOut] = await Promise.all([
+    resolveCommit(req.startDir, 'HEAD'),
+    currentBranch(req.startDir),
+    uncommittedFiles(pos.top),
+  ])
   const {created, reinstall, top} = await claimHeadWorktree(req, commit)
-  const base = {backend: 'worktree' as const, branch, commit, created, leftOut, owned: true, reinstall, ref: null, sessionId: path.basename(top), top, where: `${rel(req.root, top)} (preview's worktree at HEAD)`}
+  const base = {
+    backend: 'worktree' as const,
+    branch,
+    commit,
+    created,
+    leftOut,
+    owned: true,
+    reinstall,
+    ref: null,
+    sessionId: path.basename(top),
+    top,
+    where: `${rel(req.root, top)} (preview's worktree at HEAD)`,
+  }
   try {
     return {...base, cwd: below(top, pos.prefix, 'HEAD')}
   } catch (error) {
@@ -388,12 +456,19 @@ export async function pullBranch(root: string, worktree: string, branch: string,
   const deadline = Date.now() + timeoutMs
   const left = () => Math.max(1000, deadline - Date.now())
   let target = `refs/heads/${branch}`
-  const upstream = await run('git', ['rev-parse', '--abbrev-ref', '--symbolic-full-name', `${branch}@{upstream}`], {cwd: root, timeoutMs: left()})
+  const upstream = await run('git', ['rev-parse', '--abbrev-ref', '--symbolic-full-name', `${branch}@{upstream}`], {
+    cwd: root,
+    timeoutMs: left(),
+  })
   if (upstream.exitCode === 0 && upstream.stdout.includes('/')) {
     const remote = upstream.stdout.trim().split('/')[0]!
     const fetched = await run('git', ['fetch', '--quiet', remote], {cwd: root, timeoutMs: left()})
     if (fetched.exitCode !== 0) {
-      throw new PreviewError('PULL_FAILED', `git fetch ${remote} failed${fetched.timedOut ? ' (timed out)' : ''}: ${fetched.stderr.trim()}`, {hint: 'Check the remote and your network, or restart without --pull.'})
+      throw new PreviewError(
+        'PULL_FAILED',
+        `git fetch ${remote} failed${fetched.timedOut ? ' (timed out)' : ''}: ${fetched.stderr.trim()}`,
+        {hint: 'Check the remote and your network, or restart without --pull.'},
+      )
     }
 
     target = upstream.stdout.trim()
@@ -401,7 +476,9 @@ export async function pullBranch(root: string, worktree: string, branch: string,
 
   const reset = await run('git', ['reset', '--hard', '--quiet', target], {cwd: worktree, timeoutMs: left()})
   if (reset.exitCode !== 0) {
-    throw new PreviewError('PULL_FAILED', `git reset --hard ${target} failed: ${reset.stderr.trim()}`, {hint: `Look at the worktree ${worktree} with git status.`})
+    throw new PreviewError('PULL_FAILED', `git reset --hard ${target} failed: ${reset.stderr.trim()}`, {
+      hint: `Look at the worktree ${worktree} with git status.`,
+    })
   }
 
   return (await headCommit(worktree)) ?? ''

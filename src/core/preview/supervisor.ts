@@ -198,9 +198,7 @@ export class Supervisor {
         ...(spec.gatewayBind ? {bindHost: spec.gatewayBind} : {}),
         ...(spec.gatewayIdleTimeoutMs ? {idleTimeoutMs: spec.gatewayIdleTimeoutMs} : {}),
         targetPort: port,
-        ...(spec.idleTtlMs
-          ? {ensureUpstream: () => this.ensureAwake(), onActivity: () => (this.lastActivity = Date.now())}
-          : {}),
+        ...(spec.idleTtlMs ? {ensureUpstream: () => this.ensureAwake(), onActivity: () => (this.lastActivity = Date.now())} : {}),
       })
       this.event(`gateway on ${this.gateway.url}`)
       const driver = await selectDriver(spec.provider, process.env, spec.providers)
@@ -276,7 +274,12 @@ export class Supervisor {
   private async attach(port: number): Promise<number> {
     this.event(`attaching to the server on 127.0.0.1:${port}`)
     this.progress('attach', `127.0.0.1:${port}`)
-    if (!(await tcpProbe(port))) throw new StartFailed(`Nothing answers on 127.0.0.1:${port} any more.`, [], 'Start your server again, then `preview start --attach` it.')
+    if (!(await tcpProbe(port)))
+      throw new StartFailed(
+        `Nothing answers on 127.0.0.1:${port} any more.`,
+        [],
+        'Start your server again, then `preview start --attach` it.',
+      )
     return port
   }
 
@@ -307,11 +310,19 @@ export class Supervisor {
     clearTimeout(timer)
     if (code === 'timeout') {
       await killGroup(child.pid, {extraPids: child.pid ? processTree(child.pid) : []})
-      throw new StartFailed(`${command} did not finish within ${INSTALL_TIMEOUT_MS / 60_000} minutes.`, this.tailDetails(), 'Install by hand in the worktree, then start with --no-install.')
+      throw new StartFailed(
+        `${command} did not finish within ${INSTALL_TIMEOUT_MS / 60_000} minutes.`,
+        this.tailDetails(),
+        'Install by hand in the worktree, then start with --no-install.',
+      )
     }
 
     if (code !== 0) {
-      throw new StartFailed(`${command} failed (exit ${code}).`, this.tailDetails(), 'Fix the install (see the lines above), or set `install:` in .sdd/preview.yaml, or pass --no-install.')
+      throw new StartFailed(
+        `${command} failed (exit ${code}).`,
+        this.tailDetails(),
+        'Fix the install (see the lines above), or set `install:` in .sdd/preview.yaml, or pass --no-install.',
+      )
     }
 
     this.child = null
@@ -391,7 +402,10 @@ export class Supervisor {
       return error
     }
 
-    return new StartFailed(`Start failed: ${(error as Error).message}`, tail.length > 0 ? [`last ${tail.length} lines of the dev server's log:`, ...tail] : [])
+    return new StartFailed(
+      `Start failed: ${(error as Error).message}`,
+      tail.length > 0 ? [`last ${tail.length} lines of the dev server's log:`, ...tail] : [],
+    )
   }
 
   /** Spawns (or adopts) the dev server in its own process group and resolves with the port it serves on. */
@@ -407,8 +421,7 @@ export class Supervisor {
       if (candidate) {
         this.lineCandidate = candidate
         this.wakePortWait?.() // probe now rather than at the next tick
-      }
-      else if (this.lineCandidate && this.sniffer.rejected.has(this.lineCandidate.port)) this.lineCandidate = this.sniffer.best()
+      } else if (this.lineCandidate && this.sniffer.rejected.has(this.lineCandidate.port)) this.lineCandidate = this.sniffer.best()
     }
 
     const adopt = this.adopt
@@ -434,7 +447,10 @@ export class Supervisor {
       }
     }
 
-    const child = spawnShellGroup(spec.run?.command ?? spec.command, {cwd: spec.cwd, env: devServerEnv({...spec.env, ...spec.run?.env}, spec.port)})
+    const child = spawnShellGroup(spec.run?.command ?? spec.command, {
+      cwd: spec.cwd,
+      env: devServerEnv({...spec.env, ...spec.run?.env}, spec.port),
+    })
     this.child = child
     this.devPid = child.pid ?? null
     const exit = new Promise<number | null>((resolve) => {
@@ -463,7 +479,11 @@ export class Supervisor {
     while (Date.now() < deadline) {
       if (exited !== undefined) {
         await sleep(50) // let the last output lines arrive
-        throw new StartFailed(`The dev server exited${exited === null ? '' : ` (code ${exited})`} before it was ready.`, this.tailDetails(), 'Run the command by hand in the worktree to see why, or fix it and start again.')
+        throw new StartFailed(
+          `The dev server exited${exited === null ? '' : ` (code ${exited})`} before it was ready.`,
+          this.tailDetails(),
+          'Run the command by hand in the worktree to see why, or fix it and start again.',
+        )
       }
 
       const candidate = this.lineCandidate
@@ -575,10 +595,14 @@ export class Supervisor {
 
   /** Puts the links we serve back into our row, if they are still wrong-shaped there (under the lock). */
   private async repairLinks(): Promise<void> {
-    await updateState(this.paths, (state, problems) => {
-      const row = state.previews.find((r) => r.preview_id === this.spec.id)
-      if (row && linkProblems(problems, this.spec.id).length > 0) row.links = this.goodLinks.merge(row.links)
-    }, {repair: {fields: ['links'], preview_id: this.spec.id}}).catch((error: unknown) => this.event(`could not put the links back into state.json: ${(error as Error).message}`))
+    await updateState(
+      this.paths,
+      (state, problems) => {
+        const row = state.previews.find((r) => r.preview_id === this.spec.id)
+        if (row && linkProblems(problems, this.spec.id).length > 0) row.links = this.goodLinks.merge(row.links)
+      },
+      {repair: {fields: ['links'], preview_id: this.spec.id}},
+    ).catch((error: unknown) => this.event(`could not put the links back into state.json: ${(error as Error).message}`))
   }
 
   private armTimers(): void {
@@ -725,7 +749,9 @@ export class Supervisor {
       const row = await removeRow(this.paths, this.spec.id).catch(() => null)
       // An orphan (row removed behind our back) still balances its start entry, if the log is still there.
       if (this.ready && (row || (this.orphaned && existsSync(this.paths.audit)))) {
-        await appendAudit(this.paths, {event: 'stop', preview_id: this.spec.id, reason, ...(row ? {} : {row_missing: true})}).catch(() => null)
+        await appendAudit(this.paths, {event: 'stop', preview_id: this.spec.id, reason, ...(row ? {} : {row_missing: true})}).catch(
+          () => null,
+        )
       }
       this.event('stopped')
       await new Promise<void>((resolve) => {

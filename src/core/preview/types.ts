@@ -4,7 +4,17 @@ export type AuthMode = 'token' | 'basic' | 'none'
 export const AUTH_MODES: readonly AuthMode[] = ['token', 'basic', 'none']
 
 export type ProviderName = 'cloudflared' | 'ngrok' | 'bore' | 'tailscale' | 'localtunnel' | 'ssh' | 'local' | 'template' | 'caddy'
-export const PROVIDERS: readonly ProviderName[] = ['cloudflared', 'ngrok', 'bore', 'tailscale', 'localtunnel', 'ssh', 'local', 'template', 'caddy']
+export const PROVIDERS: readonly ProviderName[] = [
+  'cloudflared',
+  'ngrok',
+  'bore',
+  'tailscale',
+  'localtunnel',
+  'ssh',
+  'local',
+  'template',
+  'caddy',
+]
 
 export type PreviewStatus = 'starting' | 'running' | 'idle' | 'stopping' | 'crashed'
 export type StopReason = 'operator' | 'expiry' | 'crash'

@@ -126,7 +126,13 @@ export function checkRow(raw: unknown, index: number): CheckedRow {
     for (const [i, link] of input.links.entries()) {
       const result = v.safeParse(LINK, link)
       if (result.success) links.push(result.output as LinkRecord)
-      else problems.push({expected: expectedOf(result.issues), field: `links[${i}]${subPath(result.issues)}`, preview_id: previewId, row: index})
+      else
+        problems.push({
+          expected: expectedOf(result.issues),
+          field: `links[${i}]${subPath(result.issues)}`,
+          preview_id: previewId,
+          row: index,
+        })
     }
 
     row.links = links

@@ -22,7 +22,10 @@ export function copyCandidates(entries: string[] | undefined, prefix: string): s
 function checkEntry(entry: string, configFile: string): string {
   const clean = path.normalize(entry)
   if (entry === '' || path.isAbsolute(entry) || clean === '..' || clean.startsWith(`..${path.sep}`)) {
-    throw new InvalidInput(`copy: entry "${entry}" in ${configFile} is not a path inside the repository.`, 'List paths relative to the repository root, e.g. `copy: [.env, apps/web/.env.local]`.')
+    throw new InvalidInput(
+      `copy: entry "${entry}" in ${configFile} is not a path inside the repository.`,
+      'List paths relative to the repository root, e.g. `copy: [.env, apps/web/.env.local]`.',
+    )
   }
 
   return clean
@@ -45,9 +48,7 @@ export function copyUntracked(opts: {
   tracked?: ReadonlySet<string>
 }): CopyResult {
   const explicit = opts.entries !== undefined
-  const wanted = explicit
-    ? opts.entries!.map((e) => checkEntry(e, opts.configFile))
-    : copyCandidates(undefined, opts.prefix)
+  const wanted = explicit ? opts.entries!.map((e) => checkEntry(e, opts.configFile)) : copyCandidates(undefined, opts.prefix)
   const copied: string[] = []
   const missing: string[] = []
   if (path.resolve(opts.from) === path.resolve(opts.to)) return {copied, missing}

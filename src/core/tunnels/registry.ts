@@ -13,7 +13,9 @@ import {templateDriver} from './drivers/template.js'
 import type {Availability, DriverContext, ProviderConfig, TunnelDriver} from './types.js'
 
 const drivers = new Map<ProviderName, TunnelDriver>(
-  [cloudflaredDriver, ngrokDriver, boreDriver, tailscaleDriver, localtunnelDriver, sshDriver, localDriver, templateDriver, caddyDriver].map((d) => [d.name, d]),
+  [cloudflaredDriver, ngrokDriver, boreDriver, tailscaleDriver, localtunnelDriver, sshDriver, localDriver, templateDriver, caddyDriver].map(
+    (d) => [d.name, d],
+  ),
 )
 
 /**
@@ -42,11 +44,7 @@ export function getDriver(name: string): TunnelDriver {
 }
 
 /** Resolves `auto` to the first available driver; throws with every provider's hint when none is. */
-export async function selectDriver(
-  name: string,
-  env: NodeJS.ProcessEnv,
-  providers: Record<string, ProviderConfig>,
-): Promise<TunnelDriver> {
+export async function selectDriver(name: string, env: NodeJS.ProcessEnv, providers: Record<string, ProviderConfig>): Promise<TunnelDriver> {
   if (name !== 'auto') return getDriver(name)
   const hints: string[] = []
   for (const candidate of AUTO_ORDER) {

@@ -262,7 +262,8 @@ export async function openProcessTunnel(spec: ProcessTunnelSpec): Promise<Tunnel
           const described = spec.describeFailure?.('exited', tail.slice(-TAIL), how)
           finishFail(
             'exited',
-            described?.message ?? `${spec.provider} exited (${how}) before giving a public URL${last.length > 0 ? `: ${last.join(' | ')}` : '.'}`,
+            described?.message ??
+              `${spec.provider} exited (${how}) before giving a public URL${last.length > 0 ? `: ${last.join(' | ')}` : '.'}`,
             described?.hint,
           )
           return

@@ -6,7 +6,8 @@ import {findBinary, openProcessTunnel} from '../util.js'
 /** How long bore gets to say `listening at`. Tests pass opts.timeoutMs. */
 export const BORE_START_TIMEOUT_MS = 20_000
 export const BORE_DEFAULT_SERVER = 'bore.pub'
-export const BORE_INSTALL_HINT = 'install bore (`cargo install bore-cli`, `brew install bore-cli`, or a release from https://github.com/ekzhang/bore/releases) or set BORE_BIN'
+export const BORE_INSTALL_HINT =
+  'install bore (`cargo install bore-cli`, `brew install bore-cli`, or a release from https://github.com/ekzhang/bore/releases) or set BORE_BIN'
 
 export interface BoreState {
   url: string | null
@@ -51,13 +52,17 @@ export function scanBore(lines: string[]): BoreState {
 export function boreArgs(gatewayPort: number, config: Record<string, unknown>): {args: string[]; server: string; secret: string | null} {
   const server = typeof config.server === 'string' && config.server.trim() !== '' ? config.server.trim() : BORE_DEFAULT_SERVER
   if (!/^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:]+]$/.test(server)) {
-    throw new InvalidInput(`providers.bore.server must be a host name without scheme or port (got "${server}").`, 'bore always uses control port 7835; e.g. server: bore.example.com')
+    throw new InvalidInput(
+      `providers.bore.server must be a host name without scheme or port (got "${server}").`,
+      'bore always uses control port 7835; e.g. server: bore.example.com',
+    )
   }
 
   const args = ['local', String(gatewayPort), '--local-host', '127.0.0.1', '--to', server]
   if (config.port !== undefined && config.port !== null) {
     const port = Number(config.port)
-    if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new InvalidInput(`providers.bore.port must be a port number (got "${String(config.port)}").`)
+    if (!Number.isInteger(port) || port < 1 || port > 65_535)
+      throw new InvalidInput(`providers.bore.port must be a port number (got "${String(config.port)}").`)
     args.push('--port', String(port))
   }
 

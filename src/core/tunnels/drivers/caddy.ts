@@ -46,17 +46,24 @@ export function caddySettings(config: Record<string, unknown>): CaddySettings {
     throw new InvalidInput(`providers.caddy.admin_url "${adminUrl}" is not a URL.`, 'For example: http://127.0.0.1:2019')
   }
 
-  if (admin.protocol !== 'http:' && admin.protocol !== 'https:') throw new InvalidInput(`providers.caddy.admin_url "${adminUrl}" must be http:// or https://.`)
+  if (admin.protocol !== 'http:' && admin.protocol !== 'https:')
+    throw new InvalidInput(`providers.caddy.admin_url "${adminUrl}" must be http:// or https://.`)
   const urlTemplate = str('url_template')
   if (!urlTemplate) {
-    throw new InvalidInput('providers.caddy.url_template is not set.', 'Set it to the public URL of a preview, e.g. url_template: https://{id}.preview.example.com (see docs/edge.md).')
+    throw new InvalidInput(
+      'providers.caddy.url_template is not set.',
+      'Set it to the public URL of a preview, e.g. url_template: https://{id}.preview.example.com (see docs/edge.md).',
+    )
   }
 
   const server = str('server')
   if (server !== null && !/^[\w.-]+$/.test(server)) throw new InvalidInput(`providers.caddy.server "${server}" is not a server name.`)
   const upstream = str('upstream')
   if (upstream !== null && !/^(\[[0-9a-fA-F:.]+\]|[\w.-]+)(:(\d+|\{port\}))?$/.test(upstream)) {
-    throw new InvalidInput(`providers.caddy.upstream "${upstream}" is not a host or host:port.`, 'For example: upstream: 10.0.0.5 (the gateway port is added) or 10.0.0.5:{port}.')
+    throw new InvalidInput(
+      `providers.caddy.upstream "${upstream}" is not a host or host:port.`,
+      'For example: upstream: 10.0.0.5 (the gateway port is added) or 10.0.0.5:{port}.',
+    )
   }
 
   return {adminUrl, server, upstream, urlTemplate}
@@ -110,7 +117,12 @@ export function shadowsHost(route: Json, host: string): boolean {
     sets.some((set) => {
       const keys = Object.keys(set ?? {})
       if (keys.length === 0) return true
-      return keys.length === 1 && keys[0] === 'host' && Array.isArray(set.host) && (set.host as unknown[]).some((p) => typeof p === 'string' && hostCovers(p, host))
+      return (
+        keys.length === 1 &&
+        keys[0] === 'host' &&
+        Array.isArray(set.host) &&
+        (set.host as unknown[]).some((p) => typeof p === 'string' && hostCovers(p, host))
+      )
     })
   if (!matchesAll) return false
   const handlers = Array.isArray(route.handle) ? (route.handle as Json[]) : []
@@ -161,7 +173,10 @@ export class CaddyAdmin {
         url,
         {
           agent: false,
-          headers: {...headers, ...(payload === undefined ? {} : {'content-length': String(Buffer.byteLength(payload)), 'content-type': 'application/json'})},
+          headers: {
+            ...headers,
+            ...(payload === undefined ? {} : {'content-length': String(Buffer.byteLength(payload)), 'content-type': 'application/json'}),
+          },
           method,
           timeout: this.timeoutMs,
         },
@@ -169,7 +184,9 @@ export class CaddyAdmin {
           let text = ''
           res.setEncoding('utf8')
           res.on('data', (chunk: string) => (text += chunk))
-          res.on('error', (error) => reject(new CaddyAdminError(`Caddy's admin API at ${this.adminUrl} broke off its answer (${error.message})`, null)))
+          res.on('error', (error) =>
+            reject(new CaddyAdminError(`Caddy's admin API at ${this.adminUrl} broke off its answer (${error.message})`, null)),
+          )
           res.on('end', () => {
             let json: unknown
             try {
@@ -207,7 +224,10 @@ export async function findServer(admin: CaddyAdmin, wanted: string | null): Prom
   let name: string
   if (wanted) {
     if (!servers[wanted]) {
-      throw new CaddyAdminError(`Caddy has no HTTP server named "${wanted}" (it has: ${names.length > 0 ? names.join(', ') : 'none'}).`, null)
+      throw new CaddyAdminError(
+        `Caddy has no HTTP server named "${wanted}" (it has: ${names.length > 0 ? names.join(', ') : 'none'}).`,
+        null,
+      )
     }
 
     name = wanted
@@ -232,7 +252,12 @@ export async function findServer(admin: CaddyAdmin, wanted: string | null): Prom
  * first (a catch-all or a wildcard site), inserted at index 0 (`PUT .../routes/0`; a fixed index, never one
  * read earlier, so it cannot go stale). Returns where it went.
  */
-export async function addRoute(admin: CaddyAdmin, server: string | null, route: Json, host: string): Promise<{server: string; at: 'end' | 'start'}> {
+export async function addRoute(
+  admin: CaddyAdmin,
+  server: string | null,
+  route: Json,
+  host: string,
+): Promise<{server: string; at: 'end' | 'start'}> {
   const id = String(route['@id'])
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -289,9 +314,9 @@ export async function removeRoute(admin: CaddyAdmin, id: string): Promise<number
 
     if (found.status < 200 || found.status >= 300) throw new CaddyAdminError(caddyWords(found), found.status)
     const at = found.etag ? /^"(\/config\/\S+) [0-9a-f]+"$/.exec(found.etag)?.[1] : undefined
-    const gone = await (at ? admin.request('DELETE', at, undefined, {'if-match': found.etag!}) : admin.request('DELETE', `/id/${encodeURIComponent(id)}`)).catch(
-      (error: Error) => ({etag: null, json: {error: error.message}, status: 0}),
-    )
+    const gone = await (
+      at ? admin.request('DELETE', at, undefined, {'if-match': found.etag!}) : admin.request('DELETE', `/id/${encodeURIComponent(id)}`)
+    ).catch((error: Error) => ({etag: null, json: {error: error.message}, status: 0}))
     if (gone.status >= 200 && gone.status < 300) {
       removed += 1
       continue
@@ -308,7 +333,8 @@ export async function removeRoute(admin: CaddyAdmin, id: string): Promise<number
 
 /** Removes a preview's route given only its id and the config (`preview stop` after its supervisor died). */
 export async function removePreviewRoute(config: Record<string, unknown>, previewId: string): Promise<number> {
-  const adminUrl = typeof config.admin_url === 'string' && config.admin_url !== '' ? config.admin_url.replace(/\/+$/, '') : CADDY_DEFAULT_ADMIN_URL
+  const adminUrl =
+    typeof config.admin_url === 'string' && config.admin_url !== '' ? config.admin_url.replace(/\/+$/, '') : CADDY_DEFAULT_ADMIN_URL
   return removeRoute(new CaddyAdmin(adminUrl), routeId(previewId))
 }
 
@@ -323,7 +349,11 @@ export const caddyDriver: TunnelDriver = {
   async open(opts) {
     const settings = caddySettings(opts.config)
     const previewId = opts.previewId ?? 'preview'
-    const publicUrl = fillUrlTemplate(settings.urlTemplate, {id: previewId, port: opts.gatewayPort, ref: opts.ref ?? null}, 'providers.caddy.url_template')
+    const publicUrl = fillUrlTemplate(
+      settings.urlTemplate,
+      {id: previewId, port: opts.gatewayPort, ref: opts.ref ?? null},
+      'providers.caddy.url_template',
+    )
     const host = new URL(publicUrl).hostname
     const id = routeId(previewId)
     const dial = dialAddress(settings.upstream, opts.localUrl, opts.gatewayPort)
@@ -336,7 +366,9 @@ export const caddyDriver: TunnelDriver = {
 
     try {
       const placed = await addRoute(admin, settings.server, route, host)
-      log(`route ${id} added to server ${placed.server} (${placed.at === 'end' ? 'appended' : 'inserted first: a route before it answered this host'}): ${host} -> ${dial}`)
+      log(
+        `route ${id} added to server ${placed.server} (${placed.at === 'end' ? 'appended' : 'inserted first: a route before it answered this host'}): ${host} -> ${dial}`,
+      )
     } catch (error) {
       // The answer may have been lost after Caddy applied it: leave nothing behind.
       await removeRoute(admin, id).catch(() => 0)

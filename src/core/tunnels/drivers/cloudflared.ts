@@ -42,8 +42,14 @@ export function parseCloudflaredLine(state: CloudflaredState, raw: string): Clou
   if (/Registered tunnel connection|Connection [0-9a-f-]{36} registered/i.test(line)) next.registered = true
   if (!next.error) {
     if (/429 Too Many Requests|error code:? 1015|rate.?limit/i.test(line)) {
-      next.error = {message: 'Cloudflare is rate-limiting quick tunnels from this address (429 Too Many Requests, error 1015).', reason: 'rate-limited'}
-    } else if (/^failed to (?:request|unmarshal|parse|create) quick Tunnel/i.test(line) || /^(?:ERR|FTL)?\s*Provided Tunnel token is not valid/i.test(line)) {
+      next.error = {
+        message: 'Cloudflare is rate-limiting quick tunnels from this address (429 Too Many Requests, error 1015).',
+        reason: 'rate-limited',
+      }
+    } else if (
+      /^failed to (?:request|unmarshal|parse|create) quick Tunnel/i.test(line) ||
+      /^(?:ERR|FTL)?\s*Provided Tunnel token is not valid/i.test(line)
+    ) {
       next.error = {message: `cloudflared: ${line.trim()}`, reason: 'error'}
     } else if (/Couldn't start tunnel|tunnel credentials file .* doesn't exist|Unauthorized: Invalid tunnel secret/i.test(line)) {
       next.error = {message: `cloudflared: ${line.trim()}`, reason: 'error'}
@@ -68,9 +74,15 @@ function str(v: unknown): string | undefined {
 }
 
 /** The argv for a quick or named tunnel (pure, for tests). The token never goes on argv: TUNNEL_TOKEN. */
-export function cloudflaredArgs(localUrl: string, config: Record<string, unknown>): {args: string[]; named: boolean; hostname: string | null} {
+export function cloudflaredArgs(
+  localUrl: string,
+  config: Record<string, unknown>,
+): {args: string[]; named: boolean; hostname: string | null} {
   const token = str(config.token)
-  const hostname = str(config.hostname)?.replace(/^https?:\/\//, '').replace(/\/.*$/, '') ?? null
+  const hostname =
+    str(config.hostname)
+      ?.replace(/^https?:\/\//, '')
+      .replace(/\/.*$/, '') ?? null
   const protocol = str(config.protocol)
   if (protocol && !['auto', 'http2', 'quic'].includes(protocol)) {
     throw new InvalidInput(`providers.cloudflared.protocol must be auto, http2 or quic (got "${protocol}").`)
@@ -113,7 +125,10 @@ export const cloudflaredDriver: TunnelDriver = {
         if (state.error) return {message: state.error.message}
         if (kind === 'timeout') {
           return state.url
-            ? {message: `cloudflared printed ${state.url} but registered no connection to Cloudflare's edge within the start-up timeout.`, hint: 'Check that outbound port 7844 (UDP/TCP) is open, or try providers.cloudflared.protocol: http2.'}
+            ? {
+                message: `cloudflared printed ${state.url} but registered no connection to Cloudflare's edge within the start-up timeout.`,
+                hint: 'Check that outbound port 7844 (UDP/TCP) is open, or try providers.cloudflared.protocol: http2.',
+              }
             : {message: 'cloudflared printed no quick-tunnel URL within the start-up timeout.'}
         }
 

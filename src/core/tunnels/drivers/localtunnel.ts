@@ -28,7 +28,8 @@ interface LtTunnel {
 
 /** The server base URL from providers.localtunnel.host (self-hosted servers), validated. */
 export function localtunnelHost(config: Record<string, unknown>): string {
-  const host = typeof config.host === 'string' && config.host.trim() !== '' ? config.host.trim().replace(/\/+$/, '') : LOCALTUNNEL_DEFAULT_HOST
+  const host =
+    typeof config.host === 'string' && config.host.trim() !== '' ? config.host.trim().replace(/\/+$/, '') : LOCALTUNNEL_DEFAULT_HOST
   let parsed: URL
   try {
     parsed = new URL(host)
@@ -36,7 +37,8 @@ export function localtunnelHost(config: Record<string, unknown>): string {
     throw new InvalidInput(`providers.localtunnel.host must be a URL such as https://lt.example.com (got "${host}").`)
   }
 
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new InvalidInput(`providers.localtunnel.host must be http(s) (got "${host}").`)
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new InvalidInput(`providers.localtunnel.host must be http(s) (got "${host}").`)
   return host
 }
 
@@ -61,7 +63,9 @@ export const localtunnelDriver: TunnelDriver = {
       const attempt = async (): Promise<void> => {
         while (!tunnel.closed && Date.now() < deadline) {
           try {
-            const res = await fetch(`${host}/${subdomain ?? '?new'}`, {signal: AbortSignal.timeout(Math.min(LOCALTUNNEL_REQUEST_TIMEOUT_MS, Math.max(1, deadline - Date.now())))})
+            const res = await fetch(`${host}/${subdomain ?? '?new'}`, {
+              signal: AbortSignal.timeout(Math.min(LOCALTUNNEL_REQUEST_TIMEOUT_MS, Math.max(1, deadline - Date.now()))),
+            })
             const body = (await res.json().catch(() => null)) as {message?: string} | null
             if (res.status !== 200) {
               cb(new Error(body?.message ?? `the server answered HTTP ${res.status}`))
@@ -88,10 +92,20 @@ export const localtunnelDriver: TunnelDriver = {
       const fail = (reason: 'timeout' | 'error', message: string) => {
         clearTimeout(timer)
         tunnel.close()
-        reject(new TunnelFailed('localtunnel', reason, message, `Check that ${host} is reachable, set providers.localtunnel.host to a server you run, or pick another --provider.`))
+        reject(
+          new TunnelFailed(
+            'localtunnel',
+            reason,
+            message,
+            `Check that ${host} is reachable, set providers.localtunnel.host to a server you run, or pick another --provider.`,
+          ),
+        )
       }
 
-      timer = setTimeout(() => fail('timeout', `localtunnel got no working tunnel from ${host} within ${Math.round(timeoutMs / 1000)}s (${lastError}).`), timeoutMs)
+      timer = setTimeout(
+        () => fail('timeout', `localtunnel got no working tunnel from ${host} within ${Math.round(timeoutMs / 1000)}s (${lastError}).`),
+        timeoutMs,
+      )
       // 'url' fires once the first connection to the server is open: the tunnel really works then.
       tunnel.once('url', (u) => {
         clearTimeout(timer)
@@ -116,7 +130,7 @@ export const localtunnelDriver: TunnelDriver = {
         closed = true
         tunnel.close()
       },
-      name: subdomain ?? (new URL(url).hostname.split('.')[0] ?? null),
+      name: subdomain ?? new URL(url).hostname.split('.')[0] ?? null,
       onExit(cb) {
         exitCbs.push(cb)
       },

@@ -24,7 +24,7 @@ export const NGROK_ADVICE: Readonly<Record<string, string>> = {
 export function ngrokAdvice(error: unknown): {code: string | null; advice: string} {
   const err = error as {errorCode?: unknown; message?: unknown}
   const fromField = typeof err?.errorCode === 'string' ? err.errorCode : null
-  const fromMessage = typeof err?.message === 'string' ? /ERR_NGROK_\d+/.exec(err.message)?.[0] ?? null : null
+  const fromMessage = typeof err?.message === 'string' ? (/ERR_NGROK_\d+/.exec(err.message)?.[0] ?? null) : null
   const code = fromField ?? fromMessage
   if (code && NGROK_ADVICE[code]) return {advice: NGROK_ADVICE[code], code}
   if (code) return {advice: `See https://ngrok.com/docs/errors/${code.toLowerCase().replace(/_/g, '-')}/ for what ${code} means.`, code}
@@ -45,7 +45,12 @@ export const ngrokDriver: TunnelDriver = {
   async open(opts) {
     const token = opts.env.NGROK_AUTHTOKEN
     if (!token) {
-      throw new TunnelFailed('ngrok', 'not-configured', 'ngrok needs an authtoken and NGROK_AUTHTOKEN is not set.', `Set NGROK_AUTHTOKEN (${NGROK_HINT.replace(/^set NGROK_AUTHTOKEN /, '')}), or pick another --provider.`)
+      throw new TunnelFailed(
+        'ngrok',
+        'not-configured',
+        'ngrok needs an authtoken and NGROK_AUTHTOKEN is not set.',
+        `Set NGROK_AUTHTOKEN (${NGROK_HINT.replace(/^set NGROK_AUTHTOKEN /, '')}), or pick another --provider.`,
+      )
     }
 
     // Loaded on demand: a native module the other providers should not pay for (or fail on).
@@ -53,7 +58,12 @@ export const ngrokDriver: TunnelDriver = {
     try {
       ngrok = (await import('@ngrok/ngrok')) as unknown as typeof ngrok
     } catch (error) {
-      throw new TunnelFailed('ngrok', 'binary-missing', `The @ngrok/ngrok module cannot be loaded: ${(error as Error).message}`, 'Reinstall preview (npm install), or pick another --provider.')
+      throw new TunnelFailed(
+        'ngrok',
+        'binary-missing',
+        `The @ngrok/ngrok module cannot be loaded: ${(error as Error).message}`,
+        'Reinstall preview (npm install), or pick another --provider.',
+      )
     }
 
     const domain = typeof opts.config.domain === 'string' && opts.config.domain !== '' ? opts.config.domain : undefined
@@ -65,7 +75,18 @@ export const ngrokDriver: TunnelDriver = {
       listener = await Promise.race([
         pending,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new TunnelFailed('ngrok', 'timeout', `ngrok created no endpoint within ${Math.round(timeoutMs / 1000)}s.`, 'Check the network, or pick another --provider.')), timeoutMs)
+          timer = setTimeout(
+            () =>
+              reject(
+                new TunnelFailed(
+                  'ngrok',
+                  'timeout',
+                  `ngrok created no endpoint within ${Math.round(timeoutMs / 1000)}s.`,
+                  'Check the network, or pick another --provider.',
+                ),
+              ),
+            timeoutMs,
+          )
         }),
       ])
     } catch (error) {

@@ -24,7 +24,14 @@ export interface SshState {
   error: string | null
 }
 
-export const initialSshState = (): SshState => ({allocatedPort: null, authenticated: false, error: null, inBanner: false, url: null, urlFinal: false})
+export const initialSshState = (): SshState => ({
+  allocatedPort: null,
+  authenticated: false,
+  error: null,
+  inBanner: false,
+  url: null,
+  urlFinal: false,
+})
 
 const ERROR_LINE =
   /Permission denied|Connection refused|Could not resolve hostname|No route to host|Connection timed out|Operation timed out|Network is unreachable|Host key verification failed|remote port forwarding failed|Connection closed by|Bad configuration option|Too many authentication failures|kex_exchange_identification/i
@@ -85,15 +92,18 @@ export interface SshSettings {
 /** Validates providers.ssh (destination, port, identity_file, remote_port, ssh_options, url_template, session). */
 export function sshSettings(config: Record<string, unknown>): SshSettings {
   const destination = typeof config.destination === 'string' ? config.destination.trim() : ''
-  if (!destination) throw new InvalidInput('providers.ssh.destination is not set.', 'Set providers.ssh.destination (user@host) in .sdd/preview.yaml.')
+  if (!destination)
+    throw new InvalidInput('providers.ssh.destination is not set.', 'Set providers.ssh.destination (user@host) in .sdd/preview.yaml.')
   // Nothing that ssh could read as an option, and nothing a shell would treat specially if logged and reused.
-  if (destination.startsWith('-') || /\s/.test(destination)) throw new InvalidInput(`providers.ssh.destination "${destination}" is not a user@host.`)
+  if (destination.startsWith('-') || /\s/.test(destination))
+    throw new InvalidInput(`providers.ssh.destination "${destination}" is not a user@host.`)
   const hostPart = destination.includes('@') ? destination.slice(destination.lastIndexOf('@') + 1) : destination
   const host = hostPart.replace(/^\[(.*)]$/, '$1')
   const num = (key: string, min: number): number | null => {
     if (config[key] === undefined || config[key] === null) return null
     const n = Number(config[key])
-    if (!Number.isInteger(n) || n < min || n > 65_535) throw new InvalidInput(`providers.ssh.${key} must be a port number (got "${String(config[key])}").`)
+    if (!Number.isInteger(n) || n < min || n > 65_535)
+      throw new InvalidInput(`providers.ssh.${key} must be a port number (got "${String(config[key])}").`)
     return n
   }
 
@@ -101,7 +111,11 @@ export function sshSettings(config: Record<string, unknown>): SshSettings {
   if (!Array.isArray(rawOptions)) throw new InvalidInput('providers.ssh.ssh_options must be a list of Key=Value strings.')
   const options = rawOptions.map((o) => String(o).trim())
   for (const o of options) {
-    if (!/^[A-Za-z][A-Za-z0-9]*=\S.*$/.test(o)) throw new InvalidInput(`providers.ssh.ssh_options entry "${o}" is not Key=Value.`, 'For example: ssh_options: ["StrictHostKeyChecking=yes"]')
+    if (!/^[A-Za-z][A-Za-z0-9]*=\S.*$/.test(o))
+      throw new InvalidInput(
+        `providers.ssh.ssh_options entry "${o}" is not Key=Value.`,
+        'For example: ssh_options: ["StrictHostKeyChecking=yes"]',
+      )
   }
 
   const urlTemplate = typeof config.url_template === 'string' && config.url_template !== '' ? config.url_template : SSH_DEFAULT_TEMPLATE
@@ -110,7 +124,8 @@ export function sshSettings(config: Record<string, unknown>): SshSettings {
   }
 
   const remoteBind = typeof config.remote_bind === 'string' && config.remote_bind !== '' ? config.remote_bind : null
-  if (remoteBind && !/^[A-Za-z0-9.*-]+$/.test(remoteBind)) throw new InvalidInput(`providers.ssh.remote_bind "${remoteBind}" is not a host or subdomain name.`)
+  if (remoteBind && !/^[A-Za-z0-9.*-]+$/.test(remoteBind))
+    throw new InvalidInput(`providers.ssh.remote_bind "${remoteBind}" is not a host or subdomain name.`)
   return {
     destination,
     host,
@@ -177,7 +192,8 @@ export const sshDriver: TunnelDriver = {
       onLine(line): Verdict {
         state = parseSshLine(state, line)
         if (state.error) return {kind: 'fail', message: `ssh to ${settings.destination} failed: ${state.error}`, reason: 'error'}
-        const name = state.allocatedPort === null ? (settings.remotePort === 0 ? null : String(settings.remotePort)) : String(state.allocatedPort)
+        const name =
+          state.allocatedPort === null ? (settings.remotePort === 0 ? null : String(settings.remotePort)) : String(state.allocatedPort)
         if (state.url && state.urlFinal) return {kind: 'ready', name: new URL(state.url).hostname, url: state.url}
         if (state.url) return {kind: 'provisional', name: new URL(state.url).hostname, settleMs: SSH_URL_SETTLE_MS, url: state.url}
         if (state.allocatedPort !== null) {

@@ -9,7 +9,8 @@ export const TAILSCALE_START_TIMEOUT_MS = 20_000
 /** Bound on the short `tailscale version/status/funnel off` calls. */
 export const TAILSCALE_CLI_TIMEOUT_MS = 5000
 export const TAILSCALE_MIN_VERSION = [1, 52] as const
-export const TAILSCALE_INSTALL_HINT = 'install Tailscale 1.52+ (https://tailscale.com/download), run `tailscale up`, and enable Funnel for the tailnet; or set TAILSCALE_BIN'
+export const TAILSCALE_INSTALL_HINT =
+  'install Tailscale 1.52+ (https://tailscale.com/download), run `tailscale up`, and enable Funnel for the tailnet; or set TAILSCALE_BIN'
 
 export interface TailscaleState {
   /** Saw "Available on the internet:" (Funnel, not tailnet-only Serve). */
@@ -28,7 +29,10 @@ export function parseTailscaleLine(state: TailscaleState, line: string): Tailsca
   const text = line.trim()
   if (/^Available on the internet:/.test(text)) next.funnel = true
   if (/^Available within your tailnet:/.test(text) && !next.error) {
-    next.error = {message: 'tailscale is serving only within the tailnet, not on the internet (Funnel is off for this node).', reason: 'not-configured'}
+    next.error = {
+      message: 'tailscale is serving only within the tailnet, not on the internet (Funnel is off for this node).',
+      reason: 'not-configured',
+    }
   }
 
   const url = /^(https:\/\/[A-Za-z0-9.-]+\.ts\.net(?::\d+)?)\/?(?:\s|$)/.exec(text)
@@ -63,7 +67,10 @@ function httpsPort(config: Record<string, unknown>): number {
   if (config.https_port === undefined || config.https_port === null) return 443
   const port = Number(config.https_port)
   if (![443, 8443, 10_000].includes(port)) {
-    throw new InvalidInput(`providers.tailscale.https_port must be 443, 8443 or 10000 (got "${String(config.https_port)}").`, 'Funnel only listens on those ports.')
+    throw new InvalidInput(
+      `providers.tailscale.https_port must be 443, 8443 or 10000 (got "${String(config.https_port)}").`,
+      'Funnel only listens on those ports.',
+    )
   }
 
   return port
@@ -81,10 +88,17 @@ export const tailscaleDriver: TunnelDriver = {
     if (!found.ok) return {hint: found.hint, ok: false}
     const version = await run(found.path, ['version'], {cwd: process.cwd(), env, timeoutMs: TAILSCALE_CLI_TIMEOUT_MS})
     const v = parseTailscaleVersion(version.stdout)
-    if (!v) return {hint: `\`tailscale version\` failed (${(version.stderr || version.stdout).split('\n')[0] ?? ''}); is tailscaled running?`, ok: false}
+    if (!v)
+      return {
+        hint: `\`tailscale version\` failed (${(version.stderr || version.stdout).split('\n')[0] ?? ''}); is tailscaled running?`,
+        ok: false,
+      }
     const [major, minor] = TAILSCALE_MIN_VERSION
     if (v[0] < major || (v[0] === major && v[1] < minor)) {
-      return {hint: `tailscale ${v.join('.')} is too old: Funnel needs the 1.52+ CLI; upgrade from https://tailscale.com/download`, ok: false}
+      return {
+        hint: `tailscale ${v.join('.')} is too old: Funnel needs the 1.52+ CLI; upgrade from https://tailscale.com/download`,
+        ok: false,
+      }
     }
 
     const status = await run(found.path, ['status', '--json'], {cwd: process.cwd(), env, timeoutMs: TAILSCALE_CLI_TIMEOUT_MS})
@@ -95,7 +109,8 @@ export const tailscaleDriver: TunnelDriver = {
       backend = ''
     }
 
-    if (backend !== 'Running') return {hint: `tailscale is not logged in and running (state: ${backend || 'unknown'}); run \`tailscale up\``, ok: false}
+    if (backend !== 'Running')
+      return {hint: `tailscale is not logged in and running (state: ${backend || 'unknown'}); run \`tailscale up\``, ok: false}
     return {detail: found.path, ok: true}
   },
   async open(opts) {

@@ -32,7 +32,10 @@ export function refLabel(ref: string | null | undefined): string {
 export function fillUrlTemplate(template: string, values: TemplateValues, setting: string): string {
   const unknown = [...template.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]).filter((n) => n !== 'port' && n !== 'id' && n !== 'ref')
   if (unknown.length > 0) {
-    throw new InvalidInput(`${setting} "${template}" names {${unknown[0]}}, which is not a placeholder.`, 'Use {port} (the gateway port), {id} (the preview id) or {ref}.')
+    throw new InvalidInput(
+      `${setting} "${template}" names {${unknown[0]}}, which is not a placeholder.`,
+      'Use {port} (the gateway port), {id} (the preview id) or {ref}.',
+    )
   }
 
   if (!template.includes('{port}') && !template.includes('{id}')) {
@@ -47,12 +50,19 @@ export function fillUrlTemplate(template: string, values: TemplateValues, settin
   try {
     url = new URL(filled)
   } catch {
-    throw new InvalidInput(`${setting} "${template}" does not make a URL (got "${filled}").`, 'Write it as https://<name>.<domain>, e.g. https://{id}.preview.example.com.')
+    throw new InvalidInput(
+      `${setting} "${template}" does not make a URL (got "${filled}").`,
+      'Write it as https://<name>.<domain>, e.g. https://{id}.preview.example.com.',
+    )
   }
 
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InvalidInput(`${setting} "${template}" must be an http or https URL.`)
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new InvalidInput(`${setting} "${template}" must be an http or https URL.`)
   if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
-    throw new InvalidInput(`${setting} "${template}" must be an origin only (no path, query or user).`, 'The link adds its own path and token.')
+    throw new InvalidInput(
+      `${setting} "${template}" must be an origin only (no path, query or user).`,
+      'The link adds its own path and token.',
+    )
   }
 
   return url.origin
@@ -67,7 +77,11 @@ export const templateDriver: TunnelDriver = {
   async open(opts) {
     const template = opts.config.url
     if (typeof template !== 'string' || template === '') throw new InvalidInput('providers.template.url is not set.', TEMPLATE_HINT)
-    const publicUrl = fillUrlTemplate(template, {id: opts.previewId ?? 'preview', port: opts.gatewayPort, ref: opts.ref ?? null}, 'providers.template.url')
+    const publicUrl = fillUrlTemplate(
+      template,
+      {id: opts.previewId ?? 'preview', port: opts.gatewayPort, ref: opts.ref ?? null},
+      'providers.template.url',
+    )
     opts.log?.(`[template] ${publicUrl} -> ${opts.localUrl} (the edge must route this name here)`)
     const handle: TunnelHandle = {
       close: async () => {},
