@@ -86,7 +86,8 @@ async function corpus(): Promise<{valid: string[]; hostile: string[]; respelled:
     respelled.push(`${t}=`)
   }
 
-  return {hostile, respelled, valid}
+  // A variant that happens to equal a valid token (a signature with no - or _ has no +/ spelling) is not hostile.
+  return {hostile: hostile.filter((t) => !valid.includes(t)), respelled, valid}
 }
 
 describe('checkTokenSync against jose jwtVerify', () => {
