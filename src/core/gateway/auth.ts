@@ -336,11 +336,12 @@ export function authenticate(
   }
 
   if (grant !== null) clearCookie = false
-  let stripAuthorization = authorization !== null && authority.containsOurs(authorization)
-  if (authorization !== null && /^bearer /i.test(authorization)) {
-    const bearer = authorization.slice(7).trim()
-    // A Bearer token of ours never reaches the app, whether or not it is the one that let the request in.
-    stripAuthorization = authority.isOurs(bearer) || authority.containsOurs(authorization)
+  const bearer = authorization !== null && /^bearer /i.test(authorization) ? authorization.slice(7).trim() : null
+  // A token of ours never reaches the app (as issued, or re-spelled), whether or not it let the request in.
+  // Checked once: the cached verdict first, the scan for an embedded one only when that says no.
+  const stripAuthorization =
+    authorization !== null && ((bearer !== null && authority.isOurs(bearer)) || authority.containsOurs(authorization))
+  if (bearer !== null) {
     if (grant === null) {
       const v = authority.checkToken(bearer, now)
       if (v.ok) grant = {exp: v.exp, jti: v.jti}
