@@ -53,9 +53,18 @@ describe('process module', () => {
 })
 
 describe('process backend', () => {
-  it('reads /proc on Linux unless PREVIEW_PROCFS=0, which selects ps and lsof (the macOS path)', async () => {
-    const {USE_PROCFS} = await import('../../src/core/process.js')
-    expect(USE_PROCFS).toBe(process.platform === 'linux' && process.env.PREVIEW_PROCFS !== '0')
+  it('PREVIEW_PROCFS=0 really asks ps: with no ps on PATH, even a live pid reads as gone; /proc still sees it', async () => {
+    const {spawnSync} = await import('node:child_process')
+    // The built module (npm test builds first): a fresh process reads PREVIEW_PROCFS at load, as the CLI does.
+    const probe = `import('${new URL('../../dist/core/process.js', import.meta.url).pathname}').then((m) => console.log(m.isAlive(process.pid)))`
+    const run = (procfs: string) =>
+      spawnSync(process.execPath, ['-e', probe], {
+        encoding: 'utf8',
+        env: {PATH: '/nonexistent', PREVIEW_PROCFS: procfs},
+        timeout: 20_000,
+      }).stdout.trim()
+    expect(run('0')).toBe('false')
+    expect(run('1')).toBe('true')
   })
 })
 
