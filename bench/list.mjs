@@ -27,7 +27,7 @@ function startTimeOf(pid) {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
 }
 
-/** One row as a running supervisor writes it (see src/core/preview/types.ts). */
+/** One row as a running supervisor writes it (see src/core/records/types.ts). */
 function row(i, repoDir, live) {
   const id = `p-${randomBytes(4).toString('hex')}`
   const session = `ws-20261123-0800${String(i % 60).padStart(2, '0')}-${randomBytes(3).toString('hex')}`

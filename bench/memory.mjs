@@ -101,8 +101,8 @@ async function main() {
       ['bare node', null],
       ['jose', 'jose'],
       ['dist/core/tunnels/registry.js (every driver)', './dist/core/tunnels/registry.js'],
-      ['dist/core/preview/gateway.js', './dist/core/preview/gateway.js'],
-      ['dist/core/preview/supervisor.js (what the supervisor loads)', './dist/core/preview/supervisor.js'],
+      ['dist/core/gateway/index.js', './dist/core/gateway/index.js'],
+      ['dist/core/supervisor/supervisor.js (what the supervisor loads)', './dist/core/supervisor/supervisor.js'],
     ].map(([label, spec]) => [label, importRss(spec)])
     const bare = footprint[0][1]
     const body = `${PREVIEWS} previews of the plain Node dev server (local provider, token auth), started one after the other in one

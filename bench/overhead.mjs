@@ -204,7 +204,7 @@ async function main() {
         `node -e 0`,
         `node ${path.join('bin', 'run.js')} --version`,
         `node --input-type=module -e "await import('./dist/core/preview/manager.js')"`,
-        `node --input-type=module -e "await import('./dist/core/preview/supervisor.js')"`,
+        `node --input-type=module -e "await import('./dist/core/supervisor/supervisor.js')"`,
         `node --input-type=module -e "await import('@oclif/core')"`,
         `node --input-type=module -e "await import('jose')"`,
         `node --input-type=module -e "await import('yaml')"`,
@@ -304,7 +304,7 @@ const FINDINGS_OVER = `### Reading (the target is not met)
 
 What was done after the first measurement (740 ms over \`node server.js\`, 745 ms over \`npm run dev\`):
 \`bin/run.js\` spawns the supervisor before oclif loads, so its Node cold start overlaps the CLI's
-(\`src/core/preview/prewarm.ts\`); the supervisor loads the gateway and the tunnel drivers while the dev server
+(\`src/core/supervisor/prewarm.ts\`); the supervisor loads the gateway and the tunnel drivers while the dev server
 boots; jose is no longer loaded by list/status/stop or by the supervisor (the CLI mints the first link while the
 supervisor starts); yaml, debug and proper-lockfile load on first use; oclif is imported by subpath (no help,
 logger or semver at start-up); the port wait wakes on a banner line instead of its next 40 ms tick; the
@@ -327,10 +327,10 @@ the CLI's waits to the supervisor and the other way round, because the two now r
 const FINDINGS_OK = `### Reading
 
 The target is met. How (the first measurement was 740 ms over \`node server.js\`): the supervisor is spawned
-before anything else loads (\`src/core/preview/prewarm.ts\`); a plain \`preview start\` runs without oclif
+before anything else loads (\`src/core/supervisor/prewarm.ts\`); a plain \`preview start\` runs without oclif
 (\`src/cli/fast-start.ts\`, same flag table as the command); the CLI starts the dev server itself as soon as it
 knows the command (output into the log, its own process group) and the supervisor adopts it when it is up
-(\`src/core/preview/dev-server.ts\`: reads the log as it is written, exit code from a wrapper shell, exit through
+(\`src/core/supervisor/dev-server.ts\`: reads the log as it is written, exit code from a wrapper shell, exit through
 /proc); the gateway, tunnel drivers and jose load off the critical path (jose only in the CLI, which mints the
 first link while the supervisor starts). What is left is the CLI's own Node start (~130 ms) and its preparation
 (config, two git calls, ~60 ms) before the dev server is spawned, and ~30 ms after it listens (port confirmed,

@@ -140,7 +140,7 @@ async function main() {
       verify = `\`preview audit verify --json\`: exit ${v.code}, ${v.stdout.trim().replaceAll('\n', ' ').slice(0, 300)}`
     } else {
       const c = await checkChain(sddDir)
-      verify = `\`preview audit verify\` does not exist on this build; chain recomputed by the bench with dist/core/preview/audit.js macOf: ${
+      verify = `\`preview audit verify\` does not exist on this build; chain recomputed by the bench with dist/core/records/audit.js macOf: ${
         c.ok ? `intact (${c.entries} entries)` : `**broken at seq ${c.bad}**`
       }`
     }

@@ -2,7 +2,7 @@
 // `preview start` is the one command whose speed users feel on every run, so it gets two shortcuts (both off with
 // PREVIEW_NO_FAST_START=1, which also sends list/status/stop through oclif):
 // - the supervisor is spawned now, before anything else loads, so its Node cold start overlaps this one's
-//   (src/core/preview/prewarm.ts);
+//   (src/core/supervisor/prewarm.ts);
 // - the start itself runs without loading oclif when its flags are plain (src/cli/fast-start.ts: same flag table,
 //   same body, same errors); help, --foreground, --list-commands and anything unusual go to oclif as usual.
 const argv = process.argv.slice(2)
@@ -18,7 +18,7 @@ if (process.platform === 'win32') {
 const detachedStart =
   argv[0] === 'start' && !argv.some((a) => ['--foreground', '--list-commands', '--help', '-h'].includes(a))
 if (detachedStart && !process.env.PREVIEW_NO_FAST_START) {
-  const {prewarmSupervisor} = await import('../dist/core/preview/prewarm.js')
+  const {prewarmSupervisor} = await import('../dist/core/supervisor/prewarm.js')
   prewarmSupervisor()
   const {runFastStart} = await import('../dist/cli/fast-start.js')
   const code = await runFastStart(argv.slice(1))

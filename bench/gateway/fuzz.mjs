@@ -17,7 +17,7 @@ import {arg, machineLine, ROOT, writeSection} from '../lib/common.mjs'
 const CASES = arg('cases', 1_000_000)
 const SEED = arg('seed', 20_261_201)
 // The gateway's module in dist/: the rewritten gateway's folder when it exists, else the single file.
-const candidates = ['dist/core/gateway/index.js', 'dist/core/preview/gateway.js'].map((p) => path.join(ROOT, p))
+const candidates = ['dist/core/gateway/index.js', 'dist/core/gateway/index.js'].map((p) => path.join(ROOT, p))
 const gateway = candidates.find((p) => existsSync(p))
 if (!gateway) throw new Error('dist/ has no gateway: run `npm run build` first.')
 

@@ -1,7 +1,7 @@
 // Runs the real gateway (from dist/) in its own process, in token mode, and prints its port and a valid token.
 import {randomBytes} from 'node:crypto'
-import {mintLink} from '../../dist/core/preview/credentials.js'
-import {startGateway} from '../../dist/core/preview/gateway.js'
+import {mintLink} from '../../dist/core/records/credentials.js'
+import {startGateway} from '../../dist/core/gateway/index.js'
 
 const target = Number(process.argv[2])
 const key = new Uint8Array(randomBytes(32))

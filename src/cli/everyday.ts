@@ -3,7 +3,7 @@
 // more than these commands' own work) both call these, so the two cannot drift apart.
 import {servedRows, type ServedRow} from '../core/host/list.js'
 import {PreviewManager, type EndedPreview, type StopResult} from '../core/preview/manager.js'
-import type {PreviewRow} from '../core/preview/types.js'
+import type {PreviewRow} from '../core/records/types.js'
 import {codeLabel, expiresIn, sandboxLabel, table} from './render.js'
 
 export interface BooleanFlagSpec {

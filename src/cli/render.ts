@@ -1,6 +1,6 @@
 // Human renderings shared by commands (tables, the start banner).
 import type {Served} from '../core/preview/manager.js'
-import type {PreviewRow} from '../core/preview/types.js'
+import type {PreviewRow} from '../core/records/types.js'
 
 export function sandboxLabel(row: PreviewRow): string {
   return row.sandbox_session_id ? `${row.sandbox_backend}/${row.sandbox_session_id}` : row.sandbox_backend

@@ -2,10 +2,10 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {idArg} from '../cli/id-arg.js'
 import {untilSignal} from '../cli/signals.js'
-import {followEvents, readEvents, type LifecycleEvent} from '../core/preview/events.js'
+import {followEvents, readEvents, type LifecycleEvent} from '../core/records/events.js'
 import {PreviewNotFound} from '../core/errors.js'
 import {PreviewManager} from '../core/preview/manager.js'
-import {findRow} from '../core/preview/state.js'
+import {findRow} from '../core/records/state.js'
 
 export default class Events extends BaseCommand {
   static override summary = "A preview's lifecycle, one event a line: start, ready, link, revoke, restart, crash, idle, wake, stop."

@@ -3,7 +3,7 @@ import {BaseCommand} from '../cli/base-command.js'
 import {LIST_FLAGS, listBody} from '../cli/everyday.js'
 import type {ServedRow} from '../core/host/list.js'
 import type {EndedPreview} from '../core/preview/manager.js'
-import type {PreviewRow} from '../core/preview/types.js'
+import type {PreviewRow} from '../core/records/types.js'
 
 export default class List extends BaseCommand {
   static override summary = 'List previews in this repository.'

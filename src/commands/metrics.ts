@@ -2,7 +2,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {InvalidInput} from '../core/errors.js'
-import {MetricsReader, serveMetrics} from '../core/preview/metrics.js'
+import {MetricsReader, serveMetrics} from '../core/records/metrics.js'
 import {PreviewManager} from '../core/preview/manager.js'
 
 const DEFAULT_HOST = '127.0.0.1'

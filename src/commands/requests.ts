@@ -4,8 +4,8 @@ import {idArg} from '../cli/id-arg.js'
 import {untilSignal} from '../cli/signals.js'
 import {PreviewNotFound} from '../core/errors.js'
 import {PreviewManager} from '../core/preview/manager.js'
-import {followRequests, readRequests, type RequestLine} from '../core/preview/requests.js'
-import {findRow} from '../core/preview/state.js'
+import {followRequests, readRequests, type RequestLine} from '../core/records/requests.js'
+import {findRow} from '../core/records/state.js'
 
 export default class Requests extends BaseCommand {
   static override summary = 'The last 100 requests the gateway handled: method, path, status, time, bytes, and why it refused one.'

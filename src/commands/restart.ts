@@ -3,7 +3,7 @@ import {BaseCommand} from '../cli/base-command.js'
 import {epochOf} from '../cli/fields.js'
 import {idArg} from '../cli/id-arg.js'
 import {PreviewManager} from '../core/preview/manager.js'
-import type {PreviewRow} from '../core/preview/types.js'
+import type {PreviewRow} from '../core/records/types.js'
 
 export default class Restart extends BaseCommand {
   static override summary =

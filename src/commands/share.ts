@@ -4,7 +4,7 @@ import {timeLeft} from '../cli/render.js'
 import {tokenOf} from '../cli/fields.js'
 import {idArg} from '../cli/id-arg.js'
 import {PreviewManager} from '../core/preview/manager.js'
-import type {AuthMode} from '../core/preview/types.js'
+import type {AuthMode} from '../core/records/types.js'
 
 export interface ShareCommandResult {
   preview_id: string

@@ -5,8 +5,8 @@ import {tokenOf} from '../cli/fields.js'
 import {START_FLAGS, type StartFlags, type StartFlagSpec} from '../cli/start-flags.js'
 import {runStart} from '../cli/start-run.js'
 import {PreviewManager, type StartResult} from '../core/preview/manager.js'
-import type {Discovery} from '../core/preview/discovery.js'
-import type {PreviewRow} from '../core/preview/types.js'
+import type {Discovery} from '../core/discovery/commands.js'
+import type {PreviewRow} from '../core/records/types.js'
 
 export type ListCommandsOutput = Discovery & {cwd: string; package_manager: Discovery['packageManager']; runtime_hints: string[]}
 

@@ -2,7 +2,7 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
 import {STATUS_FLAGS, statusBody} from '../cli/everyday.js'
 import {idArg} from '../cli/id-arg.js'
-import type {PreviewRow} from '../core/preview/types.js'
+import type {PreviewRow} from '../core/records/types.js'
 
 export default class Status extends BaseCommand {
   static override summary = 'Show one preview.'

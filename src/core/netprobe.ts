@@ -1,7 +1,7 @@
 // Loopback probes shared by `preview start`, the supervisor and `preview serve`'s runners: does anything accept a
 // TCP connection on a port, is the address a dev server printed really its own, and a free port to hand one.
 import net from 'node:net'
-import type {PortCandidate} from './preview/port-capture.js'
+import type {PortCandidate} from './discovery/port-capture.js'
 
 /** True when host:port accepts a TCP connection within timeoutMs. */
 export function tcpProbe(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {

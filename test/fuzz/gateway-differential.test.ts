@@ -15,7 +15,7 @@ const SEED = Number(process.env.FUZZ_SEED ?? 20_261_201)
 
 async function gatewayUnderTest(): Promise<StartGateway> {
   const file = process.env.FUZZ_GATEWAY
-  const mod = (file ? await import(pathToFileURL(path.resolve(file)).href) : await import('../../src/core/preview/gateway.js')) as {
+  const mod = (file ? await import(pathToFileURL(path.resolve(file)).href) : await import('../../src/core/gateway/index.js')) as {
     startGateway: unknown
   }
   return mod.startGateway as StartGateway

@@ -2,8 +2,8 @@
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {appendFileSync, readFileSync} from 'node:fs'
-import {appendAudit, readAudit} from '../../src/core/preview/audit.js'
-import {verifyAudit} from '../../src/core/preview/audit-verify.js'
+import {appendAudit, readAudit} from '../../src/core/records/audit.js'
+import {verifyAudit} from '../../src/core/records/audit-verify.js'
 import {run} from '../../src/core/process.js'
 import {buildDist, tempSdd} from './audit-fixtures.js'
 
@@ -41,9 +41,9 @@ describe('appendAudit across processes', () => {
           cwd: path.dirname(dist),
           env: {
             ...process.env,
-            AUDIT_MODULE: path.join(dist, 'core', 'preview', 'audit.js'),
+            AUDIT_MODULE: path.join(dist, 'core', 'records', 'audit.js'),
             COUNT: String(PER_WORKER),
-            PATHS_MODULE: path.join(dist, 'core', 'preview', 'paths.js'),
+            PATHS_MODULE: path.join(dist, 'core', 'records', 'paths.js'),
             SDD_DIR: path.join(sdd.dir, '.sdd'),
             START_AT: String(startAt),
             WORKER: String(w),

@@ -5,8 +5,8 @@ import {createRequire} from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {canonicalJson, loadAuditKey, macOf, type AuditEntry} from '../../src/core/preview/audit.js'
-import {sddPaths, type SddPaths} from '../../src/core/preview/paths.js'
+import {canonicalJson, loadAuditKey, macOf, type AuditEntry} from '../../src/core/records/audit.js'
+import {sddPaths, type SddPaths} from '../../src/core/records/paths.js'
 import {run} from '../../src/core/process.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')

@@ -1,9 +1,9 @@
 // Tamper detection: each kind of tampering fails verify at the right seq, and an intact log verifies fast.
 import {readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
-import {appendAudit, auditHeadFile, auditRuntimeAnchorFile, readAudit, type AuditEntry} from '../../src/core/preview/audit.js'
-import {verifyAudit} from '../../src/core/preview/audit-verify.js'
-import type {SddPaths} from '../../src/core/preview/paths.js'
+import {appendAudit, auditHeadFile, auditRuntimeAnchorFile, readAudit, type AuditEntry} from '../../src/core/records/audit.js'
+import {verifyAudit} from '../../src/core/records/audit-verify.js'
+import type {SddPaths} from '../../src/core/records/paths.js'
 import {forgedLine, tempSdd, writeSyntheticChain} from './audit-fixtures.js'
 
 let sdd: ReturnType<typeof tempSdd>

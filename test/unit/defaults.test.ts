@@ -6,10 +6,10 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {PreviewError} from '../../src/core/errors.js'
 import {resolvePreviewId} from '../../src/core/preview/defaults.js'
-import {sddPaths, type SddPaths} from '../../src/core/preview/paths.js'
-import {upsertRow} from '../../src/core/preview/state.js'
+import {sddPaths, type SddPaths} from '../../src/core/records/paths.js'
+import {upsertRow} from '../../src/core/records/state.js'
 import {procStartTime} from '../../src/core/process.js'
-import type {PreviewRow} from '../../src/core/preview/types.js'
+import type {PreviewRow} from '../../src/core/records/types.js'
 
 let dir: string
 let paths: SddPaths

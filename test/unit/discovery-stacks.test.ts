@@ -5,7 +5,7 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {findVirtualenv, PythonResolver} from '../../src/core/discovery/python.js'
 import {namesDistribution, shellQuote, STATIC_SERVER_SCRIPT, stripJsonc} from '../../src/core/discovery/stacks.js'
-import {discoverCommands} from '../../src/core/preview/discovery.js'
+import {discoverCommands} from '../../src/core/discovery/commands.js'
 import {probeSync} from '../../src/core/process.js'
 import {git} from '../helpers/repo.js'
 

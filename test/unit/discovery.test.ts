@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {DiscoveryFailed} from '../../src/core/errors.js'
-import {chooseCommand, discoverCommands, parseProcfile} from '../../src/core/preview/discovery.js'
+import {chooseCommand, discoverCommands, parseProcfile} from '../../src/core/discovery/commands.js'
 
 let dir: string
 beforeEach(() => {

@@ -3,7 +3,7 @@
 import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {PreviewRunner} from '../../src/core/host/runner.js'
-import {sddPaths} from '../../src/core/preview/paths.js'
+import {sddPaths} from '../../src/core/records/paths.js'
 import {alive, pidsInside, waitFor} from '../helpers/proc.js'
 import {makeRepo} from '../helpers/repo.js'
 

@@ -3,7 +3,7 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {appendAudit} from '../../src/core/preview/audit.js'
+import {appendAudit} from '../../src/core/records/audit.js'
 import {killGroup, spawnGroup} from '../../src/core/process.js'
 import {buildDist, haveBinary, ROOT, tempSdd} from './audit-fixtures.js'
 

@@ -1,9 +1,9 @@
 // Metrics derived from the audit log: exact values, promtool-clean exposition, incremental reads, the server.
 import {appendFileSync, mkdirSync, readFileSync, truncateSync, writeFileSync, renameSync} from 'node:fs'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
-import {appendAudit} from '../../src/core/preview/audit.js'
-import {MetricsReader, renderMetrics, serveMetrics} from '../../src/core/preview/metrics.js'
-import type {SddPaths} from '../../src/core/preview/paths.js'
+import {appendAudit} from '../../src/core/records/audit.js'
+import {MetricsReader, renderMetrics, serveMetrics} from '../../src/core/records/metrics.js'
+import type {SddPaths} from '../../src/core/records/paths.js'
 import {run} from '../../src/core/process.js'
 import {haveBinary, tempSdd} from './audit-fixtures.js'
 

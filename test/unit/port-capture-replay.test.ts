@@ -4,7 +4,7 @@ import {connect} from 'node:net'
 import {createInterface} from 'node:readline'
 import type {Readable} from 'node:stream'
 import {describe, expect, it} from 'vitest'
-import {PortSniffer} from '../../src/core/preview/port-capture.js'
+import {PortSniffer} from '../../src/core/discovery/port-capture.js'
 import {killGroup, spawnGroup} from '../../src/core/process.js'
 import {FIXTURE_DIR, loadFixtures, type PortFixture} from '../fixtures/port-capture/fixtures.js'
 

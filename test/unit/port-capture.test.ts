@@ -1,6 +1,6 @@
 // Port capture over the corpus of real dev-server output (test/fixtures/port-capture), plus the parser's edge cases.
 import {describe, expect, it} from 'vitest'
-import {parsePortLine, PortSniffer, stripAnsi} from '../../src/core/preview/port-capture.js'
+import {parsePortLine, PortSniffer, stripAnsi} from '../../src/core/discovery/port-capture.js'
 import {loadFixtures} from '../fixtures/port-capture/fixtures.js'
 
 const fixtures = loadFixtures()

@@ -118,7 +118,7 @@ describe('package.json scripts without npm', () => {
 
 describe('a command typed as npm run', () => {
   it('--command "npm run dev -- --x 1" is planned like the discovered script, arguments included; shell syntax goes to npm', async () => {
-    const {scriptPlan} = await import('../../src/core/preview/discovery.js')
+    const {scriptPlan} = await import('../../src/core/discovery/commands.js')
     pkg({dev: 'node env.js'})
     const typed = scriptPlan({command: 'npm run dev -- --x 1', source: '--command'}, {dir, env: process.env, initCwd: dir})
     expect(typed).toMatchObject({command: 'node env.js --x 1', direct: true})

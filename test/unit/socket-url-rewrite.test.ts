@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {DevSocketPortRewriter, isScriptRequest} from '../../src/core/preview/socket-url-rewrite.js'
+import {DevSocketPortRewriter, isScriptRequest} from '../../src/core/gateway/socket-url-rewrite.js'
 
 const QUERY = (port: string) =>
   `var __resourceQuery = "?protocol=ws%3A&hostname=0.0.0.0&port=${port}&pathname=%2Fws&logging=info&hot=true";`

@@ -2,7 +2,7 @@
 // out always has the documented shape, and fields that were right are left alone.
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
-import type {LinkRecord, PreviewRow} from '../../src/core/preview/types.js'
+import type {LinkRecord, PreviewRow} from '../../src/core/records/types.js'
 import {LastGoodLinks} from '../../src/core/records/row-links.js'
 import {checkRow, topField} from '../../src/core/records/state-schema.js'
 

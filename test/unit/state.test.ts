@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {StateCorrupt} from '../../src/core/errors.js'
-import {sddPaths, type SddPaths} from '../../src/core/preview/paths.js'
+import {sddPaths, type SddPaths} from '../../src/core/records/paths.js'
 import {
   patchRow,
   readState,
@@ -12,9 +12,9 @@ import {
   removeRow,
   updateState,
   upsertRow,
-} from '../../src/core/preview/state.js'
+} from '../../src/core/records/state.js'
 import {CORRUPT_BACKUPS_KEPT} from '../../src/core/records/corrupt-backup.js'
-import type {PreviewRow} from '../../src/core/preview/types.js'
+import type {PreviewRow} from '../../src/core/records/types.js'
 
 let dir: string
 let paths: SddPaths

@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {isHiddenPath, serveStatic, startupLine} from '../../src/core/discovery/static-server.js'
-import {parsePortLine} from '../../src/core/preview/port-capture.js'
+import {parsePortLine} from '../../src/core/discovery/port-capture.js'
 
 let root: string
 let outside: string

@@ -4,7 +4,7 @@
 import {randomBytes} from 'node:crypto'
 import {jwtVerify, SignJWT, UnsecuredJWT} from 'jose'
 import {describe, expect, it} from 'vitest'
-import {checkTokenSync} from '../../src/core/preview/credentials.js'
+import {checkTokenSync} from '../../src/core/records/credentials.js'
 
 const ID = 'p-0123abcd'
 const key = new Uint8Array(randomBytes(32))

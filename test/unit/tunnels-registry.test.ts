@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 import {TunnelFailed} from '../../src/core/errors.js'
-import {PROVIDERS} from '../../src/core/preview/types.js'
+import {PROVIDERS} from '../../src/core/records/types.js'
 import {AUTO_ORDER, getDriver, selectDriver} from '../../src/core/tunnels/registry.js'
 import {testPath} from '../fakes/helpers.js'
 

@@ -2,7 +2,7 @@
 import {BaseCommand} from '../../cli/base-command.js'
 import {errorBody} from '../../cli/render-error.js'
 import {PreviewError} from '../../core/errors.js'
-import {type AuditBadEntry, verifyAudit} from '../../core/preview/audit-verify.js'
+import {type AuditBadEntry, verifyAudit} from '../../core/records/audit-verify.js'
 import {PreviewManager} from '../../core/preview/manager.js'
 
 export interface AuditVerifyOutput {

@@ -2,8 +2,8 @@
 // credentials must not reach the app. Synchronous: token signatures are checked once and their verdicts cached;
 // expiry and revocation are checked live on every request.
 import {createHash, timingSafeEqual} from 'node:crypto'
-import {BASIC_USER, checkTokenSync, signedByUs, type TokenCheck} from '../preview/credentials.js'
-import type {AuthMode, LinkRecord} from '../preview/types.js'
+import {BASIC_USER, checkTokenSync, signedByUs, type TokenCheck} from '../records/credentials.js'
+import type {AuthMode, LinkRecord} from '../records/types.js'
 
 export interface GatewayAuth {
   mode: AuthMode

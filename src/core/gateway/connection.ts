@@ -4,7 +4,7 @@
 // response bytes pass untouched (only the status line after an upgrade request is read, to learn whether the
 // connection became a tunnel). Backpressure both ways: a side that cannot take more pauses the other.
 import net from 'node:net'
-import {DevSocketPortRewriter, isScriptRequest} from '../preview/socket-url-rewrite.js'
+import {DevSocketPortRewriter, isScriptRequest} from './socket-url-rewrite.js'
 import {authenticate, REFUSAL_STATUS, REFUSAL_TEXT, takeOurTokens, takePreviewCookies, type Grant, type RefusalKind} from './auth.js'
 import {BodyFramer} from './framer.js'
 import {pick, serializeHead, upstreamHeaders} from './headers.js'

@@ -6,7 +6,7 @@
 // Why hand-written instead of node:http + http.request: in bench/gateway (bench/RESULTS.md) that pair reaches about
 // a third of nginx's throughput on these machines, this design more than half; test/fuzz/ holds its parser against
 // Node's own (llhttp) so the speed does not cost correctness.
-import type {LinkRecord} from '../preview/types.js'
+import type {LinkRecord} from '../records/types.js'
 import type {GatewayAuth} from './auth.js'
 import {makeRoute, setRoutePublicUrl, startListener} from './listener.js'
 import type {ForwardedRequest, RequestRecord} from './types.js'

@@ -4,9 +4,9 @@
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {ensureDir, writeFileAtomic} from '../fsutil.js'
-import {loadJwtKey, mintCredential} from '../preview/credentials.js'
-import type {SddPaths} from '../preview/paths.js'
-import type {LinkRecord} from '../preview/types.js'
+import {loadJwtKey, mintCredential} from '../records/credentials.js'
+import type {SddPaths} from '../records/paths.js'
+import type {LinkRecord} from '../records/types.js'
 
 /** The `sub` of a host name's tokens and its Authority's preview id. */
 export function servedPreviewId(name: string): string {

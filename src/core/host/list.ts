@@ -1,5 +1,5 @@
 // The previews a live `preview serve` runs for this repository, as rows for `preview list` (marked `serve`).
-import type {SddPaths} from '../preview/paths.js'
+import type {SddPaths} from '../records/paths.js'
 import {readLiveHost} from './status-file.js'
 
 /** A host preview as `preview list` shows it: the state-row fields that apply, and `served_by`. */

@@ -6,8 +6,8 @@ import {InvalidInput} from '../errors.js'
 import {writeFileAtomic} from '../fsutil.js'
 import {run} from '../process.js'
 import {loadConfig, type PreviewConfig} from '../preview/config.js'
-import {sddPaths, type SddPaths} from '../preview/paths.js'
-import {excludeSdd, repoRoot} from '../preview/sandbox.js'
+import {sddPaths, type SddPaths} from '../records/paths.js'
+import {excludeSdd, repoRoot} from '../sandbox/resolve.js'
 import {checkLabel, isDnsLabel, refSlug} from './names.js'
 
 export interface RepoSpec {

@@ -7,7 +7,7 @@ import path from 'node:path'
 import {InvalidInput} from '../errors.js'
 import {ensureDir, writeFileAtomic} from '../fsutil.js'
 import {isAlive, killGroup, procStartTime} from '../process.js'
-import type {SddPaths} from '../preview/paths.js'
+import type {SddPaths} from '../records/paths.js'
 
 export interface HostPreview {
   name: string

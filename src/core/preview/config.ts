@@ -5,7 +5,7 @@ import {createRequire} from 'node:module'
 import {InvalidInput} from '../errors.js'
 import {parseDuration} from './duration.js'
 import type {ProviderConfig} from '../tunnels/types.js'
-import type {SddPaths} from './paths.js'
+import type {SddPaths} from '../records/paths.js'
 
 export interface PreviewConfig {
   command?: string

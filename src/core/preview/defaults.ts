@@ -2,9 +2,9 @@
 // running preview of this repository, and name the candidates when there are several.
 import {PreviewError} from '../errors.js'
 import {isAlive} from '../process.js'
-import type {SddPaths} from './paths.js'
-import {readState} from './state.js'
-import type {PreviewRow} from './types.js'
+import type {SddPaths} from '../records/paths.js'
+import {readState} from '../records/state.js'
+import type {PreviewRow} from '../records/types.js'
 
 /** A preview whose supervisor is alive and that is not on its way out. */
 export function isRunning(row: PreviewRow): boolean {

@@ -3,10 +3,10 @@ import {existsSync} from 'node:fs'
 import path from 'node:path'
 import {PreviewError} from '../errors.js'
 import {ensureDir, writeFileAtomic} from '../fsutil.js'
-import {discoverCommands} from './discovery.js'
-import {installCommand} from './install.js'
-import type {SddPaths} from './paths.js'
-import {PROVIDERS} from './types.js'
+import {discoverCommands} from '../discovery/commands.js'
+import {installCommand} from '../sandbox/install.js'
+import type {SddPaths} from '../records/paths.js'
+import {PROVIDERS} from '../records/types.js'
 
 export interface InitResult {
   config_file: string

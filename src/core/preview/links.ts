@@ -1,11 +1,11 @@
 // More links to a running preview (share) and taking them back (revoke). The running gateway picks the change up
 // from state.json (the supervisor watches it and calls gateway.setLinks), so a revocation applies within a second.
 import {InvalidInput, PreviewError, PreviewNotFound} from '../errors.js'
-import {appendAudit} from './audit.js'
-import {loadJwtKey, mintLink} from './credentials.js'
-import type {SddPaths} from './paths.js'
-import {readState, updateState} from './state.js'
-import type {AuthMode, LinkRecord} from './types.js'
+import {appendAudit} from '../records/audit.js'
+import {loadJwtKey, mintLink} from '../records/credentials.js'
+import type {SddPaths} from '../records/paths.js'
+import {readState, updateState} from '../records/state.js'
+import type {AuthMode, LinkRecord} from '../records/types.js'
 
 export interface ShareOptions {
   paths: SddPaths

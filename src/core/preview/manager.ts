@@ -19,19 +19,19 @@ import path from 'node:path'
 import {InvalidInput, PreviewError, PreviewNotFound, StartFailed, isPreviewError} from '../errors.js'
 import {ensureDir} from '../fsutil.js'
 import {isAlive, killGroup, killPid, procStartTime, run, spawnGroup, spawnNodeDetached, waitForExit} from '../process.js'
-import {appendAudit, readAuditLines, type AuditEntry} from './audit.js'
+import {appendAudit, readAuditLines, type AuditEntry} from '../records/audit.js'
 import {loadConfig, type PreviewConfig} from './config.js'
-import {redactUrl} from './redact.js'
-import {chooseCommand, discoverCommands, runnerNote, scriptPlan, type Discovery} from './discovery.js'
+import {redactUrl} from '../records/redact.js'
+import {chooseCommand, discoverCommands, runnerNote, scriptPlan, type Discovery} from '../discovery/commands.js'
 import {resolvePreviewId} from './defaults.js'
 import {parseDuration} from './duration.js'
 import {revokeLinks, shareLink, type ShareResult} from './links.js'
-import {logFile, sddPaths, type SddPaths} from './paths.js'
-import {ADOPT_WRAPPER, devServerEnv, type AdoptedDevServer} from './dev-server.js'
-import {installCommand} from './install.js'
-import {SUPERVISOR_SCRIPT, takePrewarmed} from './prewarm.js'
-import {loadJwtKey, mintCredential, type Credential} from './credentials.js'
-import type {SupervisorInput} from './supervisor-main.js'
+import {logFile, sddPaths, type SddPaths} from '../records/paths.js'
+import {ADOPT_WRAPPER, devServerEnv, type AdoptedDevServer} from '../supervisor/dev-server.js'
+import {installCommand} from '../sandbox/install.js'
+import {SUPERVISOR_SCRIPT, takePrewarmed} from '../supervisor/prewarm.js'
+import {loadJwtKey, mintCredential, type Credential} from '../records/credentials.js'
+import type {SupervisorInput} from '../supervisor/supervisor-main.js'
 import {inUseByHost} from '../host/status-file.js'
 import {copyCandidates, copyUntracked} from '../sandbox/copy.js'
 import {checkAttachPort, preflightTunnel} from './preflight.js'
@@ -47,10 +47,10 @@ import {
   resolveSandbox,
   treePosition,
   type Sandbox,
-} from './sandbox.js'
-import {findRow, patchRow, readState, readStateForCleanup, removeRow} from './state.js'
-import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from './supervisor.js'
-import {AUTH_MODES, PROVIDERS, type AuthMode, type PreviewRow, type StopReason} from './types.js'
+} from '../sandbox/resolve.js'
+import {findRow, patchRow, readState, readStateForCleanup, removeRow} from '../records/state.js'
+import type {ReadyMessage, Supervisor, SupervisorMessage, SupervisorSpec} from '../supervisor/supervisor.js'
+import {AUTH_MODES, PROVIDERS, type AuthMode, type PreviewRow, type StopReason} from '../records/types.js'
 
 export const DEFAULTS = {
   auth: 'token' as AuthMode,
@@ -371,7 +371,7 @@ export class PreviewManager {
       opts.onLogFile?.(logFile(paths, spec.id))
       if (opts.foreground) {
         // Loaded on demand: the supervisor pulls in the gateway and the tunnel drivers, which list/stop never need.
-        const {Supervisor} = await import('./supervisor.js')
+        const {Supervisor} = await import('../supervisor/supervisor.js')
         const supervisor = new Supervisor(spec, progress, this.mint(spec, paths))
         const ready = await supervisor.start()
         return {row: ready.row, served: served(sandbox), shareUrl: ready.shareUrl, supervisor, warnings: [...warnings, ...ready.warnings]}

@@ -1,5 +1,5 @@
 // The supervisor's view of its own links: what state.json says, unless what it says cannot be read.
-import type {LinkRecord, PreviewRow} from '../preview/types.js'
+import type {LinkRecord, PreviewRow} from './types.js'
 import {describeProblem, type RowProblem} from './state-schema.js'
 
 /** The problems of one row's `links` (the field itself or one of its entries). */

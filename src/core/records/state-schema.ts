@@ -2,7 +2,7 @@
 // field (a safe default in its place) and never the row, the file, or the supervisor that reads it.
 // valibot rather than zod or ajv: it is small and loads in about 10 ms, and every command reads state.json.
 import * as v from 'valibot'
-import {AUTH_MODES, type LinkRecord, type PreviewRow} from '../preview/types.js'
+import {AUTH_MODES, type LinkRecord, type PreviewRow} from './types.js'
 
 /** One field of one row that did not have the documented shape. Never carries the value (it may be a secret). */
 export interface RowProblem {

@@ -1,6 +1,6 @@
 // Driver lookup and `auto` selection, with install hints when nothing is available.
 import {InvalidInput, TunnelFailed} from '../errors.js'
-import {PROVIDERS, type ProviderName} from '../preview/types.js'
+import {PROVIDERS, type ProviderName} from './types.js'
 import {boreDriver} from './drivers/bore.js'
 import {caddyDriver} from './drivers/caddy.js'
 import {cloudflaredDriver} from './drivers/cloudflared.js'

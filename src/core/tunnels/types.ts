@@ -1,5 +1,18 @@
 // The tunnel driver interface: one small contract every provider implements.
-import type {ProviderName} from '../preview/types.js'
+
+/** Every tunnel provider (a driver each, in drivers/). */
+export type ProviderName = 'cloudflared' | 'ngrok' | 'bore' | 'tailscale' | 'localtunnel' | 'ssh' | 'local' | 'template' | 'caddy'
+export const PROVIDERS: readonly ProviderName[] = [
+  'cloudflared',
+  'ngrok',
+  'bore',
+  'tailscale',
+  'localtunnel',
+  'ssh',
+  'local',
+  'template',
+  'caddy',
+]
 
 /** Provider settings from `.sdd/preview.yaml` `providers.<name>` (free-form per driver). */
 export type ProviderConfig = Record<string, unknown>

@@ -5,7 +5,7 @@ import path from 'node:path'
 import type {ChildProcess} from 'node:child_process'
 import {stripAnsi} from '../ansi.js'
 import {TunnelFailed, type TunnelFailureReason} from '../errors.js'
-import type {ProviderName} from '../preview/types.js'
+import type {ProviderName} from './types.js'
 import {isAlive, killGroup, spawnGroup} from '../process.js'
 import type {TunnelHandle} from './types.js'
 

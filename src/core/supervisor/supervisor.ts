@@ -9,18 +9,18 @@ import {debugFor} from '../debug.js'
 import {ensureDir} from '../fsutil.js'
 import {isAlive, killGroup, listeningPorts, procStartTime, processTree, spawnShellGroup} from '../process.js'
 import type {ProviderConfig, TunnelHandle} from '../tunnels/types.js'
-import {appendAudit} from './audit.js'
-import {emitEvent} from './events.js'
-import {RequestLogWriter} from './requests.js'
-import {INSTALL_TIMEOUT_MS} from './install.js'
-import type {Credential} from './credentials.js'
+import {appendAudit} from '../records/audit.js'
+import {emitEvent} from '../records/events.js'
+import {RequestLogWriter} from '../records/requests.js'
+import {INSTALL_TIMEOUT_MS} from '../sandbox/install.js'
+import type {Credential} from '../records/credentials.js'
 import {EXIT_MARKER, devServerEnv, followLines, watchExit, type AdoptedDevServer} from './dev-server.js'
-import type {Gateway} from './gateway.js'
-import {logFile, sddPaths, type SddPaths} from './paths.js'
-import {PortSniffer, stripAnsi, type PortCandidate} from './port-capture.js'
+import type {Gateway} from '../gateway/index.js'
+import {logFile, sddPaths, type SddPaths} from '../records/paths.js'
+import {PortSniffer, stripAnsi, type PortCandidate} from '../discovery/port-capture.js'
 import {LastGoodLinks, linkProblems} from '../records/row-links.js'
-import {findRow, patchRow, readStateChecked, removeRow, updateState, upsertRow, type StateRead} from './state.js'
-import type {AuthMode, PreviewRow, SandboxBackend, StopReason} from './types.js'
+import {findRow, patchRow, readStateChecked, removeRow, updateState, upsertRow, type StateRead} from '../records/state.js'
+import type {AuthMode, PreviewRow, SandboxBackend, StopReason} from '../records/types.js'
 
 /** Everything a supervisor needs, decided by `preview start` (it is sent over IPC, so plain JSON). */
 export interface SupervisorSpec {
@@ -98,7 +98,7 @@ const LOG_TAIL = 20
  * credential is minted by the CLI, so jose never loads in a supervisor: ~8 MiB less resident per preview.)
  */
 function loadStartModules() {
-  return Promise.all([import('./gateway.js'), import('../tunnels/registry.js'), import('./credentials.js')]).then(
+  return Promise.all([import('../gateway/index.js'), import('../tunnels/registry.js'), import('../records/credentials.js')]).then(
     ([gateway, registry, credentials]) => ({...credentials, ...gateway, ...registry}),
   )
 }

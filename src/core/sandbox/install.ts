@@ -1,7 +1,7 @@
 // Dependencies in fresh worktrees: the package manager's clean install when a lockfile is present and node_modules is not.
 import {existsSync} from 'node:fs'
 import path from 'node:path'
-import {detectPackageManager, type PackageManager} from './discovery.js'
+import {detectPackageManager, type PackageManager} from '../discovery/commands.js'
 
 /** Bound on the install step (a cold npm ci of a large app takes minutes). */
 export const INSTALL_TIMEOUT_MS = 15 * 60_000

@@ -6,8 +6,8 @@ import {randomBytes} from 'node:crypto'
 import {InvalidInput, NotAGitRepository, PreviewError} from '../errors.js'
 import {withLock} from '../lock.js'
 import {isAlive, run} from '../process.js'
-import type {SddPaths} from './paths.js'
-import type {SandboxBackend} from './types.js'
+import type {SddPaths} from '../records/paths.js'
+import type {SandboxBackend} from '../records/types.js'
 
 export interface Sandbox {
   /** Where the dev server runs: the sandbox's top plus the subdirectory the start was made from. */

@@ -3,18 +3,9 @@
 export type AuthMode = 'token' | 'basic' | 'none'
 export const AUTH_MODES: readonly AuthMode[] = ['token', 'basic', 'none']
 
-export type ProviderName = 'cloudflared' | 'ngrok' | 'bore' | 'tailscale' | 'localtunnel' | 'ssh' | 'local' | 'template' | 'caddy'
-export const PROVIDERS: readonly ProviderName[] = [
-  'cloudflared',
-  'ngrok',
-  'bore',
-  'tailscale',
-  'localtunnel',
-  'ssh',
-  'local',
-  'template',
-  'caddy',
-]
+export type {ProviderName} from '../tunnels/types.js'
+export {PROVIDERS} from '../tunnels/types.js'
+import type {ProviderName} from '../tunnels/types.js'
 
 export type PreviewStatus = 'starting' | 'running' | 'idle' | 'stopping' | 'crashed'
 export type StopReason = 'operator' | 'expiry' | 'crash'

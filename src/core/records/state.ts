@@ -6,12 +6,12 @@ import {debugFor} from '../debug.js'
 import {StateCorrupt} from '../errors.js'
 import {writeFileAtomic} from '../fsutil.js'
 import {withLock} from '../lock.js'
-import {keepCorruptBackup} from '../records/corrupt-backup.js'
-import {checkRow, describeProblem, topField, type RowProblem} from '../records/state-schema.js'
+import {keepCorruptBackup} from './corrupt-backup.js'
+import {checkRow, describeProblem, topField, type RowProblem} from './state-schema.js'
 import type {SddPaths} from './paths.js'
 import type {PreviewRow, StateFile} from './types.js'
 
-export type {RowProblem} from '../records/state-schema.js'
+export type {RowProblem} from './state-schema.js'
 
 const debug = debugFor('state')
 

@@ -2,8 +2,8 @@
 // other stacks (Django, Flask, FastAPI, Rails, Go, Deno: src/core/discovery/stacks.ts), then a static site.
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
-import {planNpmScript, type ScriptPlan} from '../discovery/script-runner.js'
-import {discoverStacks, STACKS_SEARCHED, staticSiteCandidate} from '../discovery/stacks.js'
+import {planNpmScript, type ScriptPlan} from './script-runner.js'
+import {discoverStacks, STACKS_SEARCHED, staticSiteCandidate} from './stacks.js'
 import {DiscoveryFailed} from '../errors.js'
 
 export type PackageManager = 'pnpm' | 'yarn' | 'bun' | 'npm'

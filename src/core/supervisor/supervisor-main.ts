@@ -3,8 +3,8 @@
 import {appendFileSync} from 'node:fs'
 import {format} from 'node:util'
 import {debugPackage} from '../debug.js'
-import type {Credential} from './credentials.js'
-import {logFile, sddPaths} from './paths.js'
+import type {Credential} from '../records/credentials.js'
+import {logFile, sddPaths} from '../records/paths.js'
 import {Supervisor, serializeError, type SupervisorMessage, type SupervisorSpec} from './supervisor.js'
 
 /** What `preview start` sends: the spec first, the credential as soon as the CLI has minted it. */
