@@ -313,6 +313,14 @@ export async function removeRoute(admin: CaddyAdmin, id: string): Promise<number
     }
 
     if (found.status < 200 || found.status >= 300) throw new CaddyAdminError(caddyWords(found), found.status)
+    // The lookup can answer with the neighbour that slid into our route's old index while a concurrent change was
+    // applied: its ETag would match, and deleting by it would take that other preview's route. Look again.
+    const foundId = found.json && typeof found.json === 'object' ? (found.json as Record<string, unknown>)['@id'] : undefined
+    if (foundId !== id) {
+      lastRefusal = `the lookup of ${id} answered with ${String(foundId)}`
+      await pause(attempt + 1)
+      continue
+    }
     const at = found.etag ? /^"(\/config\/\S+) [0-9a-f]+"$/.exec(found.etag)?.[1] : undefined
     const gone = await (
       at ? admin.request('DELETE', at, undefined, {'if-match': found.etag!}) : admin.request('DELETE', `/id/${encodeURIComponent(id)}`)
