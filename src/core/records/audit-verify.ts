@@ -1,7 +1,7 @@
 // Verifies the HMAC chain of the audit log and names the first bad entry and what was done to it.
 import {createHmac, createSecretKey, type KeyObject} from 'node:crypto'
 import {existsSync, readFileSync} from 'node:fs'
-import {canonicalJson, loadAuditKey, readAuditAnchors} from './audit.js'
+import {canonicalJson, loadAuditKey, parseAuditLine, readAuditAnchors} from './audit.js'
 import type {SddPaths} from './paths.js'
 
 export type AuditProblem = 'edited' | 'deleted' | 'reordered' | 'inserted' | 'forged' | 'malformed'
@@ -34,15 +34,9 @@ interface Parsed {
 type ParseOutcome = Parsed | {line: number; seq: number | null; error: string}
 
 function parseLine(key: KeyObject, text: string, line: number): ParseOutcome {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return {error: 'is not JSON', line, seq: seqHint(text)}
-  }
-
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return {error: 'is not a JSON object', line, seq: null}
-  const obj = value as Record<string, unknown>
+  const parsed = parseAuditLine(text)
+  if (!parsed.entry) return {error: parsed.error, line, seq: parsed.error === 'is not JSON' ? seqHint(text) : null}
+  const obj = parsed.entry
   const seq = Number.isSafeInteger(obj.seq) && (obj.seq as number) > 0 ? (obj.seq as number) : null
   if (seq === null) return {error: 'has no positive integer seq', line, seq: null}
   if (typeof obj.mac !== 'string') return {error: 'has no mac', line, seq}

@@ -45,14 +45,29 @@ export function loadAuditKey(paths: SddPaths): Buffer {
   return readOrCreateKey(paths.auditKey, 32)
 }
 
-function parseEntry(line: string): AuditEntry | null {
+/** One line of the log as parsed: its object, or what is wrong with it (verify's words: "Line 3 is not JSON"). */
+export type AuditLine = {entry: Record<string, unknown>; error?: undefined} | {entry: null; error: 'is not JSON' | 'is not a JSON object'}
+
+/**
+ * The one parser of audit lines (verify, list --all, events, metrics and the append all read through it): a JSON
+ * object, or why not. What the object must hold beyond that is each reader's to check.
+ */
+export function parseAuditLine(line: string): AuditLine {
+  let value: unknown
   try {
-    const value: unknown = JSON.parse(line)
-    const e = value as Partial<AuditEntry> | null
-    return e && typeof e === 'object' && Number.isSafeInteger(e.seq) && typeof e.mac === 'string' ? (e as AuditEntry) : null
+    value = JSON.parse(line)
   } catch {
-    return null
+    return {entry: null, error: 'is not JSON'}
   }
+
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return {entry: null, error: 'is not a JSON object'}
+  return {entry: value as Record<string, unknown>}
+}
+
+/** A line that can carry the chain on: an object with an integer seq and a mac. */
+function parseEntry(line: string): AuditEntry | null {
+  const {entry} = parseAuditLine(line)
+  return entry && Number.isSafeInteger(entry.seq) && typeof entry.mac === 'string' ? (entry as AuditEntry) : null
 }
 
 /**
@@ -131,9 +146,13 @@ export function readAuditLines(paths: SddPaths): string[] {
     .filter((l) => l.trim() !== '')
 }
 
-/** All entries parsed, in file order (throws on a line that is not JSON; verify reports those instead). */
+/** All entries parsed, in file order (throws on a line that is not a JSON object; verify reports those instead). */
 export function readAudit(paths: SddPaths): AuditEntry[] {
-  return readAuditLines(paths).map((l) => JSON.parse(l) as AuditEntry)
+  return readAuditLines(paths).map((l, i) => {
+    const parsed = parseAuditLine(l)
+    if (!parsed.entry) throw new Error(`${paths.audit}: entry ${i + 1} ${parsed.error}`)
+    return parsed.entry as AuditEntry
+  })
 }
 
 /** Where the head anchor lives: the last seq and mac, MACed, so that cutting lines off the end shows. */

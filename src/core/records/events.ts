@@ -6,6 +6,7 @@ import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {ensureDir} from '../fsutil.js'
 import {isAlive} from '../process.js'
+import {parseAuditLine} from './audit.js'
 import type {SddPaths} from './paths.js'
 import {findRow} from './state.js'
 
@@ -91,12 +92,9 @@ export class LineTail {
       const out: Array<Record<string, unknown>> = []
       for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
         if (!line.trim()) continue
-        try {
-          const value: unknown = JSON.parse(line)
-          if (value && typeof value === 'object' && !Array.isArray(value)) out.push(value as Record<string, unknown>)
-        } catch {
-          // a bad line: `preview audit verify` is what reports it
-        }
+        // A bad line is passed over: `preview audit verify` is what reports it.
+        const {entry} = parseAuditLine(line)
+        if (entry) out.push(entry)
       }
 
       return out

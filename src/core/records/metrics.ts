@@ -4,6 +4,7 @@ import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {Counter, Gauge, Registry} from 'prom-client'
 import {PreviewError} from '../errors.js'
+import {parseAuditLine} from './audit.js'
 import type {SddPaths} from './paths.js'
 
 const STOP_REASONS = ['operator', 'expiry', 'crash'] as const
@@ -168,12 +169,8 @@ export class MetricsReader {
   }
 
   private count(text: string): void {
-    let entry: Record<string, unknown>
-    try {
-      const value: unknown = JSON.parse(text)
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object')
-      entry = value as Record<string, unknown>
-    } catch {
+    const {entry} = parseAuditLine(text)
+    if (!entry) {
       this.skipped++
       return
     }
