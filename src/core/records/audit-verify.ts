@@ -104,6 +104,14 @@ export function verifyAudit(paths: SddPaths): AuditVerifyResult {
   return checkHead(paths, parsed as Parsed[], result)
 }
 
+/** Where the first bad line sits: all the lines, its index, the seq expected there, and where each seq occurs. */
+interface Place {
+  entries: ParseOutcome[]
+  i: number
+  expSeq: number
+  lines: Map<number, number[]>
+}
+
 function classify(entries: ParseOutcome[]): AuditBadEntry | undefined {
   // Where each seq occurs: tells a reorder (the missing seq shows up later) from a deletion,
   // and an inserted line (its seq is taken twice) from an edited one.
@@ -139,107 +147,111 @@ function classify(entries: ParseOutcome[]): AuditBadEntry | undefined {
 
     const expSeq = before ? before.seq + 1 : 1
     const expPrev = before ? before.mac : null
-    const linked = e.seq === expSeq && e.prev === expPrev
-    if (e.macOk && linked) {
+    if (e.macOk && e.seq === expSeq && e.prev === expPrev) {
       before = e
       continue
     }
 
-    const isLast = i === entries.length - 1
-    const next = entries[i + 1]
-    const duplicated = (lines.get(e.seq)?.length ?? 0) > 1
-    if (!e.macOk) {
-      // Nothing after it vouches for it: appended without the key (an edit of the last entry looks the same).
-      if (isLast) {
-        return {
-          line: e.line,
-          message: `The last line (${e.line}, seq ${e.seq}) does not carry a valid MAC: it was appended without the key (or the last entry was edited).`,
-          problem: 'forged',
-          seq: e.seq,
-        }
-      }
+    const place = {entries, expSeq, i, lines}
+    return e.macOk ? misplaced(e, place) : unauthentic(e, place)
+  }
 
-      if (duplicated) {
-        return {
-          line: e.line,
-          message: `Line ${e.line} claims seq ${e.seq}, which another line also holds, and its MAC is not ours: a line was inserted.`,
-          problem: 'inserted',
-          seq: e.seq,
-        }
-      }
+  return undefined
+}
 
-      // The next line's valid MAC covers its prev, so a matching prev proves this mac field is the original:
-      // the content around it changed.
-      const nextVouches = next !== undefined && !('error' in next) && next.macOk && next.prev === e.mac
-      if (nextVouches || (e.seq === expSeq && next?.seq === e.seq + 1)) {
-        return {
-          line: e.line,
-          message: `Entry seq ${e.seq} (line ${e.line}) was edited: its MAC does not match its content.`,
-          problem: 'edited',
-          seq: e.seq,
-        }
-      }
-
-      return {
-        line: e.line,
-        message: `Line ${e.line} (seq ${e.seq}) does not belong to the chain: a line was inserted.`,
-        problem: 'inserted',
-        seq: e.seq,
-      }
+/** A line whose MAC is not ours: forged at the end, inserted, or edited in place. */
+function unauthentic(e: Parsed, {entries, expSeq, i, lines}: Place): AuditBadEntry {
+  const next = entries[i + 1]
+  // Nothing after it vouches for it: appended without the key (an edit of the last entry looks the same).
+  if (i === entries.length - 1) {
+    return {
+      line: e.line,
+      message: `The last line (${e.line}, seq ${e.seq}) does not carry a valid MAC: it was appended without the key (or the last entry was edited).`,
+      problem: 'forged',
+      seq: e.seq,
     }
+  }
 
-    // The entry itself is authentic; its place in the chain is wrong.
-    if (e.seq > expSeq) {
-      const laterAt = (lines.get(expSeq) ?? []).find((j) => j > i)
-      if (laterAt !== undefined) {
-        const later = entries[laterAt] as ParseOutcome
-        return {
-          line: e.line,
-          message: `Entries were reordered: line ${e.line} holds seq ${e.seq} where seq ${expSeq} belongs; seq ${expSeq} comes later, at line ${later.line}.`,
-          problem: 'reordered',
-          seq: e.seq,
-        }
-      }
-
-      const missing = e.seq - expSeq === 1 ? `seq ${expSeq} is` : `seqs ${expSeq}-${e.seq - 1} are`
-      return {
-        line: e.line,
-        message: `Entries were deleted: ${missing} missing before line ${e.line} (seq ${e.seq}).`,
-        problem: 'deleted',
-        seq: expSeq,
-      }
+  if ((lines.get(e.seq)?.length ?? 0) > 1) {
+    return {
+      line: e.line,
+      message: `Line ${e.line} claims seq ${e.seq}, which another line also holds, and its MAC is not ours: a line was inserted.`,
+      problem: 'inserted',
+      seq: e.seq,
     }
+  }
 
-    if (e.seq < expSeq) {
-      const copy = duplicated && (lines.get(e.seq) ?? []).some((j) => j < i && (entries[j] as Parsed).mac === e.mac)
-      if (copy) {
-        return {
-          line: e.line,
-          message: `Line ${e.line} is a copy of the entry seq ${e.seq}: a line was inserted.`,
-          problem: 'inserted',
-          seq: e.seq,
-        }
-      }
+  // The next line's valid MAC covers its prev, so a matching prev proves this mac field is the original:
+  // the content around it changed.
+  const nextVouches = next !== undefined && !('error' in next) && next.macOk && next.prev === e.mac
+  if (nextVouches || (e.seq === expSeq && next?.seq === e.seq + 1)) {
+    return {
+      line: e.line,
+      message: `Entry seq ${e.seq} (line ${e.line}) was edited: its MAC does not match its content.`,
+      problem: 'edited',
+      seq: e.seq,
+    }
+  }
 
+  return {
+    line: e.line,
+    message: `Line ${e.line} (seq ${e.seq}) does not belong to the chain: a line was inserted.`,
+    problem: 'inserted',
+    seq: e.seq,
+  }
+}
+
+/** An authentic entry in the wrong place: reordered, after a deletion, a copy, or spliced in. */
+function misplaced(e: Parsed, {entries, expSeq, i, lines}: Place): AuditBadEntry {
+  if (e.seq > expSeq) {
+    const laterAt = (lines.get(expSeq) ?? []).find((j) => j > i)
+    if (laterAt !== undefined) {
+      const later = entries[laterAt] as ParseOutcome
       return {
         line: e.line,
-        message: `Entries were reordered: line ${e.line} holds seq ${e.seq} after seq ${expSeq - 1}.`,
+        message: `Entries were reordered: line ${e.line} holds seq ${e.seq} where seq ${expSeq} belongs; seq ${expSeq} comes later, at line ${later.line}.`,
         problem: 'reordered',
         seq: e.seq,
       }
     }
 
-    // Right seq, authentic, but prev does not name the line before: the neighbour was swapped for another
-    // authentic entry (a spliced or forked log).
+    const missing = e.seq - expSeq === 1 ? `seq ${expSeq} is` : `seqs ${expSeq}-${e.seq - 1} are`
     return {
       line: e.line,
-      message: `Entry seq ${e.seq} (line ${e.line}) does not chain to the line before it: entries were reordered or spliced.`,
+      message: `Entries were deleted: ${missing} missing before line ${e.line} (seq ${e.seq}).`,
+      problem: 'deleted',
+      seq: expSeq,
+    }
+  }
+
+  if (e.seq < expSeq) {
+    const duplicated = (lines.get(e.seq)?.length ?? 0) > 1
+    const copy = duplicated && (lines.get(e.seq) ?? []).some((j) => j < i && (entries[j] as Parsed).mac === e.mac)
+    if (copy) {
+      return {
+        line: e.line,
+        message: `Line ${e.line} is a copy of the entry seq ${e.seq}: a line was inserted.`,
+        problem: 'inserted',
+        seq: e.seq,
+      }
+    }
+
+    return {
+      line: e.line,
+      message: `Entries were reordered: line ${e.line} holds seq ${e.seq} after seq ${expSeq - 1}.`,
       problem: 'reordered',
       seq: e.seq,
     }
   }
 
-  return undefined
+  // Right seq, authentic, but prev does not name the line before: the neighbour was swapped for another
+  // authentic entry (a spliced or forked log).
+  return {
+    line: e.line,
+    message: `Entry seq ${e.seq} (line ${e.line}) does not chain to the line before it: entries were reordered or spliced.`,
+    problem: 'reordered',
+    seq: e.seq,
+  }
 }
 
 /**

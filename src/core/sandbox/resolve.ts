@@ -108,7 +108,7 @@ export function listWorktrees(paths: SddPaths): WorktreeEntry[] {
     .sort((a, b) => b.mtimeMs - a.mtimeMs)
 }
 
-export function newSessionId(ref?: string): string {
+function newSessionId(ref?: string): string {
   const rand = randomBytes(3).toString('hex')
   if (!ref) return `${HEAD_WORKTREE}-${rand}`
   // Named for the ref so `ls .sdd/worktrees` says what each is; every start gets its own directory.
@@ -127,7 +127,7 @@ export async function headCommit(dir: string): Promise<string | null> {
 }
 
 /** The branch checked out in a directory, or null when HEAD is detached (or it is no repository). */
-export async function currentBranch(dir: string): Promise<string | null> {
+async function currentBranch(dir: string): Promise<string | null> {
   const res = await run('git', ['symbolic-ref', '--short', '--quiet', 'HEAD'], {cwd: dir, timeoutMs: 10_000})
   return res.exitCode === 0 && res.stdout.trim() ? res.stdout.trim() : null
 }
@@ -275,93 +275,105 @@ export async function planDir(req: SandboxRequest): Promise<string> {
 /** Resolves (and makes, when needed) the sandbox of a start, in the order the README gives. */
 export async function resolveSandbox(req: SandboxRequest): Promise<Sandbox> {
   checkConflicts(req)
-  if (req.cwd !== undefined) {
-    const dir = path.resolve(req.cwd)
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-      throw new InvalidInput(
-        `--cwd ${req.cwd} does not exist or is not a directory.`,
-        'Pass an existing directory, or leave --cwd out to use a worktree.',
-      )
-    }
-
-    const [commit, branch] = await Promise.all([headCommit(dir), currentBranch(dir)])
-    return {
-      backend: 'cwd',
-      branch,
-      commit,
-      created: false,
-      cwd: dir,
-      leftOut: 0,
-      owned: false,
-      ref: null,
-      sessionId: null,
-      top: dir,
-      where: dir,
-    }
-  }
-
+  if (req.cwd !== undefined) return cwdSandbox(req.cwd)
   const pos = await treePosition(req.startDir)
   if (!pos) throw new NotAGitRepository(req.startDir)
-  if (req.workingCopy) {
-    const [commit, branch] = await Promise.all([headCommit(req.startDir), currentBranch(req.startDir)])
-    return {
-      backend: 'cwd',
-      branch,
-      commit,
-      created: false,
-      cwd: req.startDir,
-      leftOut: 0,
-      owned: false,
-      ref: null,
-      sessionId: null,
-      top: pos.top,
-      where: 'working copy, uncommitted changes included',
-    }
-  }
-
-  if (req.ref !== undefined) {
-    const {commit, cwd: top, sessionId} = await createWorktree(req.root, req.paths, req.ref)
-    const branch = (await isBranch(req.root, req.ref)) ? req.ref : null
-    const base = {
-      backend: 'worktree' as const,
-      branch,
-      commit,
-      created: true,
-      leftOut: 0,
-      owned: true,
-      ref: req.ref,
-      sessionId,
-      top,
-      where: `${rel(req.root, top)} (worktree of --ref ${req.ref})`,
-    }
-    try {
-      return {...base, cwd: below(top, pos.prefix, `${req.ref}'s worktree`)}
-    } catch (error) {
-      await removeWorktree(req.root, top)
-      throw error
-    }
-  }
-
+  if (req.workingCopy) return workingCopySandbox(req.startDir, pos.top)
+  if (req.ref !== undefined) return refSandbox(req, req.ref, pos.prefix)
   // The newest worktree an agent left (preview's own never count: they hold whatever was asked for last).
   const agent = listWorktrees(req.paths).find((w) => w.owner === null)
-  if (agent) {
-    const [commit, branch] = await Promise.all([headCommit(agent.dir), currentBranch(agent.dir)])
-    return {
-      backend: 'worktree',
-      branch,
-      commit,
-      created: false,
-      cwd: below(agent.dir, pos.prefix, `the agent worktree ${agent.name}`),
-      leftOut: 0,
-      owned: false,
-      ref: null,
-      sessionId: agent.name,
-      top: agent.dir,
-      where: `${rel(req.root, agent.dir)} (the newest agent worktree)`,
-    }
+  if (agent) return agentSandbox(req, agent, pos.prefix)
+  return headSandbox(req, pos)
+}
+
+/** --cwd: that directory as it is. */
+async function cwdSandbox(cwd: string): Promise<Sandbox> {
+  const dir = path.resolve(cwd)
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new InvalidInput(
+      `--cwd ${cwd} does not exist or is not a directory.`,
+      'Pass an existing directory, or leave --cwd out to use a worktree.',
+    )
   }
 
-  // HEAD of where the user is, in preview's own worktree.
+  const [commit, branch] = await Promise.all([headCommit(dir), currentBranch(dir)])
+  return {
+    backend: 'cwd',
+    branch,
+    commit,
+    created: false,
+    cwd: dir,
+    leftOut: 0,
+    owned: false,
+    ref: null,
+    sessionId: null,
+    top: dir,
+    where: dir,
+  }
+}
+
+/** --working-copy: the user's files as they are, uncommitted changes included. */
+async function workingCopySandbox(startDir: string, top: string): Promise<Sandbox> {
+  const [commit, branch] = await Promise.all([headCommit(startDir), currentBranch(startDir)])
+  return {
+    backend: 'cwd',
+    branch,
+    commit,
+    created: false,
+    cwd: startDir,
+    leftOut: 0,
+    owned: false,
+    ref: null,
+    sessionId: null,
+    top,
+    where: 'working copy, uncommitted changes included',
+  }
+}
+
+/** --ref: a fresh worktree of that branch, tag or commit (removed again when the subdirectory is not in it). */
+async function refSandbox(req: SandboxRequest, ref: string, prefix: string): Promise<Sandbox> {
+  const {commit, cwd: top, sessionId} = await createWorktree(req.root, req.paths, ref)
+  const branch = (await isBranch(req.root, ref)) ? ref : null
+  const base = {
+    backend: 'worktree' as const,
+    branch,
+    commit,
+    created: true,
+    leftOut: 0,
+    owned: true,
+    ref,
+    sessionId,
+    top,
+    where: `${rel(req.root, top)} (worktree of --ref ${ref})`,
+  }
+  try {
+    return {...base, cwd: below(top, prefix, `${ref}'s worktree`)}
+  } catch (error) {
+    await removeWorktree(req.root, top)
+    throw error
+  }
+}
+
+/** The newest agent worktree, as the agent left it (never reset or overwritten: it is theirs). */
+async function agentSandbox(req: SandboxRequest, agent: {dir: string; name: string}, prefix: string): Promise<Sandbox> {
+  const [commit, branch] = await Promise.all([headCommit(agent.dir), currentBranch(agent.dir)])
+  return {
+    backend: 'worktree',
+    branch,
+    commit,
+    created: false,
+    cwd: below(agent.dir, prefix, `the agent worktree ${agent.name}`),
+    leftOut: 0,
+    owned: false,
+    ref: null,
+    sessionId: agent.name,
+    top: agent.dir,
+    where: `${rel(req.root, agent.dir)} (the newest agent worktree)`,
+  }
+}
+
+/** HEAD of where the user is, in preview's own worktree. */
+async function headSandbox(req: SandboxRequest, pos: {top: string; prefix: string}): Promise<Sandbox> {
   const [commit, branch, leftOut] = await Promise.all([
     resolveCommit(req.startDir, 'HEAD'),
     currentBranch(req.startDir),
@@ -446,7 +458,7 @@ export async function isBranch(root: string, ref: string): Promise<boolean> {
 }
 
 /** Bound on fetch + reset for `restart --pull`. */
-export const PULL_TIMEOUT_MS = 60_000
+const PULL_TIMEOUT_MS = 60_000
 
 /**
  * Brings a branch preview's worktree to the branch tip: fetches the branch's upstream when it has one, then
