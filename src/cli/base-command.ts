@@ -5,18 +5,24 @@ import {Command} from '@oclif/core/command'
 import * as Errors from '@oclif/core/errors'
 import {isPreviewError} from '../core/errors.js'
 import {renderError} from './render-error.js'
+import {humanIo, printRendered, resultJson, resultJsonLine, type HumanIo} from './output.js'
 
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true
 
-  /** JSON as is: oclif's own logJson colorizes (tokenizes) the document, ~100 ms for `list --json` of 1,000 rows. */
+  /** oclif prints a command's result through this: as is, see resultJson. */
   override logJson(json: unknown): void {
-    console.log(JSON.stringify(json, null, 2)) // the same channel as oclif's ux.stdout
+    resultJson(json)
   }
 
-  /** One JSON object per line (streams: `logs --follow --json`, `events --json`). */
+  /** One JSON object per line (streams: `logs --follow --json`). */
   protected logJsonLine(json: unknown): void {
-    process.stdout.write(`${JSON.stringify(json)}\n`)
+    resultJsonLine(json)
+  }
+
+  /** Human result lines on stdout, silent with --json (as oclif's this.log is). */
+  protected human(): HumanIo {
+    return humanIo(this.jsonEnabled())
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
@@ -27,8 +33,7 @@ export abstract class BaseCommand extends Command {
       // Printed as is (oclif's own printer re-wraps long lines and would split paths and URLs).
       const known = Object.keys({...this.ctor.flags, ...this.ctor.baseFlags})
       const out = renderError(err, this.jsonEnabled(), this.id?.replaceAll(':', ' '), known)
-      if (out.stdout !== null) console.log(out.stdout)
-      if (out.stderr !== null) console.error(out.stderr)
+      printRendered(out)
       this.exit(out.exitCode)
     }
 

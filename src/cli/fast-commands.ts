@@ -5,6 +5,7 @@ import {parseArgs} from 'node:util'
 import {isPreviewError} from '../core/errors.js'
 import {LIST_FLAGS, listBody, STATUS_FLAGS, statusBody, STOP_FLAGS, stopBody, type BooleanFlagSpec, type Io} from './everyday.js'
 import {renderError} from './render-error.js'
+import {humanIo, printRendered, resultJson} from './output.js'
 
 interface FastCommand {
   flags: Record<string, BooleanFlagSpec>
@@ -60,16 +61,15 @@ export function parseFastArgv(
 export async function runFastCommand(command: string, argv: string[]): Promise<number | null> {
   const parsed = parseFastArgv(command, argv)
   if (!parsed) return null
-  const io: Io = {json: parsed.json, log: parsed.json ? () => {} : (line) => console.log(line)}
+  const io: Io = humanIo(parsed.json)
   try {
     const result = await FAST_COMMANDS[command]!.run(parsed.positionals, parsed.flags, io)
-    if (parsed.json) console.log(JSON.stringify(result, null, 2))
+    if (parsed.json) resultJson(result)
     return 0
   } catch (error) {
     if (!isPreviewError(error)) throw error
     const out = renderError(error, parsed.json, command, [...Object.keys(FAST_COMMANDS[command]!.flags), 'json'])
-    if (out.stdout !== null) console.log(out.stdout)
-    if (out.stderr !== null) console.error(out.stderr)
+    printRendered(out)
     return out.exitCode
   }
 }

@@ -7,20 +7,20 @@ import {tokenOf} from './fields.js'
 import {renderError} from './render-error.js'
 import {parseStartArgv} from './start-flags.js'
 import {runStart} from './start-run.js'
+import {humanIo, printRendered, resultJson} from './output.js'
 
 /** Runs `preview start <argv>`; resolves with the exit code, or null to hand the command to oclif. */
 export async function runFastStart(argv: string[]): Promise<number | null> {
   const parsed = parseStartArgv(argv)
   if (!parsed || parsed.flags.foreground || parsed.flags['list-commands']) return null
   try {
-    const result = await runStart(parsed.flags, {json: parsed.json, log: (line) => console.log(line)})
-    if (parsed.json) console.log(JSON.stringify({...result.row, share_url: result.shareUrl, token: tokenOf(result.shareUrl)}, null, 2))
+    const result = await runStart(parsed.flags, humanIo(parsed.json))
+    if (parsed.json) resultJson({...result.row, share_url: result.shareUrl, token: tokenOf(result.shareUrl)})
     return 0
   } catch (error) {
     if (!isPreviewError(error)) throw error
     const out = renderError(error, parsed.json, 'start')
-    if (out.stdout !== null) console.log(out.stdout)
-    if (out.stderr !== null) console.error(out.stderr)
+    printRendered(out)
     return out.exitCode
   }
 }

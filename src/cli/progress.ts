@@ -3,15 +3,16 @@
 // the seconds keep counting, and it shows the dev server's latest output line from its log file.
 import {closeSync, fstatSync, openSync, readSync} from 'node:fs'
 import {stripAnsi} from '../core/ansi.js'
+import {noteText} from './output.js'
 
 const COLOR = !process.env.NO_COLOR && process.stderr.isTTY
 /** How often the TTY line is redrawn while waiting. */
-export const TICK_MS = 250
+const TICK_MS = 250
 /** How much of the log's end is read to find its latest line. */
 const TAIL_BYTES = 4096
 
 /** The latest line a dev server wrote to its log: not the supervisor's own [preview] lines, no colour codes. */
-export function latestOutputLine(file: string): string | null {
+function latestOutputLine(file: string): string | null {
   let fd: number
   try {
     fd = openSync(file, 'r')
@@ -59,7 +60,7 @@ export class Progress {
     this.step_ = step
     this.detail = detail
     if (!this.tty) {
-      process.stderr.write(`${this.prefix()}${detail}\n`)
+      noteText(`${this.prefix()}${detail}\n`)
       return
     }
 
@@ -74,7 +75,7 @@ export class Progress {
   done(): void {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
-    if (this.enabled && this.tty && this.last) process.stderr.write('\r\u001B[2K')
+    if (this.enabled && this.tty && this.last) noteText('\r\u001B[2K')
   }
 
   private prefix(): string {
@@ -89,7 +90,7 @@ export class Progress {
     const width = process.stderr.columns || 100
     // Cut by characters of the visible text; the colour codes of the label are not counted by the terminal.
     const visible = COLOR ? width - 1 + 10 : width - 1
-    process.stderr.write(`\r\u001B[2K${line.slice(0, visible)}`)
+    noteText(`\r\u001B[2K${line.slice(0, visible)}`)
     this.last = line
   }
 }

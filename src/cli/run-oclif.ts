@@ -8,6 +8,7 @@ import {run} from '@oclif/core/run'
 import {PreviewError} from '../core/errors.js'
 import {renderError, wantsJson} from './render-error.js'
 import {closest} from './suggest.js'
+import {printRendered} from './output.js'
 
 type OclifError = Error & {oclif?: {exit?: number}; code?: string}
 
@@ -42,8 +43,7 @@ export async function runOclif(argv: string[], dir: string): Promise<void> {
       )
     }
 
-    if (rendered.stdout !== null) console.log(rendered.stdout)
-    if (rendered.stderr !== null) console.error(rendered.stderr)
+    printRendered(rendered)
     process.exitCode = rendered.exitCode
   }
 }

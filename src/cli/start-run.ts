@@ -4,6 +4,7 @@ import {openInBrowser} from './open-browser.js'
 import {Progress, qrCode} from './progress.js'
 import {startBanner} from './render.js'
 import type {StartFlags} from './start-flags.js'
+import {note} from './output.js'
 
 export interface StartIO {
   /** Human output (stdout); not called in --json mode. */
@@ -33,7 +34,7 @@ export async function runStart(flags: StartFlags, io: StartIO): Promise<StartRes
   })
   progress.done()
   // Warnings go to stderr in every mode, so --json output stays one document.
-  for (const w of result.warnings) process.stderr.write(`Warning: ${w}\n`)
+  for (const w of result.warnings) note(`Warning: ${w}`)
   if (!io.json) {
     for (const line of startBanner(result.row, result.shareUrl, result.served)) io.log(line)
     if (flags.qr) io.log(await qrCode(result.shareUrl))
@@ -47,12 +48,12 @@ export async function runStart(flags: StartFlags, io: StartIO): Promise<StartRes
 /** --open: the link in the default browser, only with a person at a terminal (an agent's --open is a no-op). */
 function openLink(url: string, io: StartIO): void {
   if (!process.stdout.isTTY) {
-    process.stderr.write('Not opening a browser: no terminal (--open is for people at one).\n')
+    note('Not opening a browser: no terminal (--open is for people at one).')
     return
   }
 
   if (openInBrowser(url)) io.log('Opened the link in your browser.')
-  else process.stderr.write('Could not open a browser (no xdg-open/open); the URL is above.\n')
+  else note('Could not open a browser (no xdg-open/open); the URL is above.')
 }
 
 async function copy(url: string, io: StartIO): Promise<void> {

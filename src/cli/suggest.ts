@@ -3,7 +3,7 @@
 // (no TTY) get the same suggestion through this in the error's hint.
 
 /** Levenshtein distance (small inputs: command and flag names). */
-export function distance(a: string, b: string): number {
+function distance(a: string, b: string): number {
   let prev = Array.from({length: b.length + 1}, (_, i) => i)
   for (let i = 1; i <= a.length; i++) {
     const cur = [i]

@@ -22,20 +22,21 @@ export default class Cleanup extends BaseCommand {
   async run(): Promise<CleanupPlan & {removed: boolean}> {
     const {flags} = await this.parse(Cleanup)
     const manager = new PreviewManager({cwd: process.cwd()})
+    const io = this.human()
     const plan = await manager.cleanupPlan()
-    for (const w of plan.worktrees) this.log(`worktree  ${size(w.bytes).padStart(10)}  ${w.path}`)
-    for (const l of plan.logs) this.log(`log       ${size(l.bytes).padStart(10)}  ${l.path}`)
+    for (const w of plan.worktrees) io.log(`worktree  ${size(w.bytes).padStart(10)}  ${w.path}`)
+    for (const l of plan.logs) io.log(`log       ${size(l.bytes).padStart(10)}  ${l.path}`)
     const count = plan.worktrees.length + plan.logs.length
     if (count === 0) {
-      this.log('Nothing to clean up.')
+      io.log('Nothing to clean up.')
       return {...plan, removed: false}
     }
 
-    this.log(`${count} item(s), ${size(plan.total_bytes)}${flags['dry-run'] ? ' would be removed (dry run: nothing removed).' : ''}`)
+    io.log(`${count} item(s), ${size(plan.total_bytes)}${flags['dry-run'] ? ' would be removed (dry run: nothing removed).' : ''}`)
     if (flags['dry-run']) return {...plan, removed: false}
     if (!flags.yes && !(await this.confirm())) return {...plan, removed: false}
     const removed = await manager.cleanup(plan)
-    this.log(`Removed ${removed.worktrees.length} worktree(s) and ${removed.logs.length} log(s), ${size(removed.total_bytes)}.`)
+    io.log(`Removed ${removed.worktrees.length} worktree(s) and ${removed.logs.length} log(s), ${size(removed.total_bytes)}.`)
     return {...removed, removed: true}
   }
 

@@ -6,6 +6,7 @@ import {followEvents, readEvents, type LifecycleEvent} from '../core/records/eve
 import {PreviewNotFound} from '../core/errors.js'
 import {PreviewManager} from '../core/preview/manager.js'
 import {findRow} from '../core/records/state.js'
+import {result, resultJsonLine} from '../cli/output.js'
 
 export default class Events extends BaseCommand {
   static override summary = "A preview's lifecycle, one event a line: start, ready, link, revoke, restart, crash, idle, wake, stop."
@@ -34,11 +35,11 @@ export default class Events extends BaseCommand {
     const paths = await manager.sddPaths()
     // A preview that is gone still has its events; an id with neither a row nor an event is a typo.
     if (args.id && !findRow(paths, id) && readEvents(paths, id).length === 0) throw new PreviewNotFound(id)
-    const print = (e: LifecycleEvent) => (this.jsonEnabled() ? this.logJsonLine(e) : this.log(describe(e)))
+    const print = (e: LifecycleEvent) => (this.jsonEnabled() ? resultJsonLine(e) : result(describe(e)))
     if (flags.follow) await untilSignal((signal) => followEvents({onEvent: print, paths, previewId: id, signal}))
     else {
       const events = readEvents(paths, id)
-      if (events.length === 0 && !this.jsonEnabled()) this.log(`No events recorded for ${id}.`)
+      if (events.length === 0 && !this.jsonEnabled()) result(`No events recorded for ${id}.`)
       for (const e of events) print(e)
     }
 

@@ -14,8 +14,9 @@ export default class Init extends BaseCommand {
     const {flags} = await this.parse(Init)
     const {paths, root} = await new PreviewManager({cwd: process.cwd()}).locate()
     const result = initConfig({dir: root ?? process.cwd(), force: flags.force, paths})
-    this.log(`${result.overwritten ? 'Replaced' : 'Wrote'} ${result.config_file}`)
-    this.log(result.command ? `command: ${result.command}    (${result.source})` : 'No dev command found: set `command:` in the file.')
+    const io = this.human()
+    io.log(`${result.overwritten ? 'Replaced' : 'Wrote'} ${result.config_file}`)
+    io.log(result.command ? `command: ${result.command}    (${result.source})` : 'No dev command found: set `command:` in the file.')
     return result
   }
 }

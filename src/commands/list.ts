@@ -15,6 +15,6 @@ export default class List extends BaseCommand {
 
   async run(): Promise<Array<PreviewRow | ServedRow | EndedPreview>> {
     const {flags} = await this.parse(List)
-    return listBody(flags, {json: this.jsonEnabled(), log: (line) => this.log(line)})
+    return listBody(flags, this.human())
   }
 }

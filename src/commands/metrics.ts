@@ -4,6 +4,7 @@ import {BaseCommand} from '../cli/base-command.js'
 import {InvalidInput} from '../core/errors.js'
 import {MetricsReader, serveMetrics} from '../core/records/metrics.js'
 import {PreviewManager} from '../core/preview/manager.js'
+import {note} from '../cli/output.js'
 
 const DEFAULT_HOST = '127.0.0.1'
 /** 9464: the port OpenTelemetry's Prometheus exporter uses, free of the usual dev-server ports. */
@@ -53,7 +54,7 @@ export default class Metrics extends BaseCommand {
 
       const reader = new MetricsReader(paths)
       const exposition = await reader.exposition()
-      this.log(exposition.trimEnd())
+      this.human().log(exposition.trimEnd())
       const metrics = (await reader.metrics.registry.getMetricsAsJSON()).map((m) => ({
         help: m.help,
         name: m.name,
@@ -64,8 +65,8 @@ export default class Metrics extends BaseCommand {
     }
 
     const server = await serveMetrics({host: flags.host ?? DEFAULT_HOST, paths, port: flags.port ?? DEFAULT_PORT})
-    // The address is progress, not the result: stderr, and in --json mode too (logToStderr would be silenced).
-    process.stderr.write(`Serving Prometheus metrics at ${server.url}/metrics (Ctrl-C to stop).\n`)
+    // The address is progress, not the result: stderr, and in --json mode too.
+    note(`Serving Prometheus metrics at ${server.url}/metrics (Ctrl-C to stop).`)
     await new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGINT', stop)

@@ -6,6 +6,7 @@ import {PreviewNotFound} from '../core/errors.js'
 import {PreviewManager} from '../core/preview/manager.js'
 import {followRequests, readRequests, type RequestLine} from '../core/records/requests.js'
 import {findRow} from '../core/records/state.js'
+import {result, resultJsonLine} from '../cli/output.js'
 
 export default class Requests extends BaseCommand {
   static override summary = 'The last 100 requests the gateway handled: method, path, status, time, bytes, and why it refused one.'
@@ -32,11 +33,11 @@ export default class Requests extends BaseCommand {
     const id = await manager.resolveId(args.id, 'requests')
     const paths = await manager.sddPaths()
     if (args.id && !findRow(paths, id) && readRequests(paths, id).length === 0) throw new PreviewNotFound(id)
-    const print = (r: RequestLine) => (this.jsonEnabled() ? this.logJsonLine(r) : this.log(describe(r)))
+    const print = (r: RequestLine) => (this.jsonEnabled() ? resultJsonLine(r) : result(describe(r)))
     if (flags.follow) await untilSignal((signal) => followRequests({onRequest: print, paths, previewId: id, signal}))
     else {
       const records = readRequests(paths, id)
-      if (records.length === 0 && !this.jsonEnabled()) this.log(`No requests recorded for ${id}.`)
+      if (records.length === 0 && !this.jsonEnabled()) result(`No requests recorded for ${id}.`)
       for (const r of records) print(r)
     }
 

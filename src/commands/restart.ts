@@ -22,7 +22,9 @@ export default class Restart extends BaseCommand {
     const {args, flags} = await this.parse(Restart)
     const manager = new PreviewManager({cwd: process.cwd()})
     const row = await manager.restart({id: await manager.resolveId(args.id, 'restart'), pull: flags.pull})
-    this.log(`Restarted ${row.preview_id} (localhost:${row.port}${row.commit ? `, commit ${String(row.commit).slice(0, 12)}` : ''})`)
+    this.human().log(
+      `Restarted ${row.preview_id} (localhost:${row.port}${row.commit ? `, commit ${String(row.commit).slice(0, 12)}` : ''})`,
+    )
     // `*_epoch` next to the `*_at_ms` fields (kept: extend, never rename), as everywhere else in the contract.
     return {...row, restart_requested_at_epoch: epochOf(row.restart_requested_at_ms), restarted_at_epoch: epochOf(row.restarted_at_ms)}
   }

@@ -26,8 +26,9 @@ export default class Revoke extends BaseCommand {
     const manager = new PreviewManager({cwd: process.cwd()})
     const id = await manager.resolveId(args.id, 'revoke')
     const {revoked} = await manager.revoke({all: flags['all-links'], id, jti: flags.link})
-    if (revoked.length === 0) this.log(`Nothing to revoke: the link(s) of ${id} were already revoked.`)
-    else this.log(`Revoked ${revoked.length} link(s) of ${id}: ${revoked.join(', ')}`)
+    const io = this.human()
+    if (revoked.length === 0) io.log(`Nothing to revoke: the link(s) of ${id} were already revoked.`)
+    else io.log(`Revoked ${revoked.length} link(s) of ${id}: ${revoked.join(', ')}`)
     return {preview_id: id, revoked}
   }
 }

@@ -6,6 +6,7 @@ import {Host} from '../core/host/host.js'
 import {resolveServeOptions} from '../core/host/settings.js'
 import {CADDY_DEFAULT_ADMIN_URL} from '../core/tunnels/drivers/caddy.js'
 import {PreviewManager} from '../core/preview/manager.js'
+import {note} from '../cli/output.js'
 
 export interface ServeOutput {
   url: string
@@ -118,7 +119,7 @@ Without --secret anyone who can reach the host can run any commit of the reposit
     let stopping = false
     const stopped = new Promise<void>((resolve) => {
       const stop = () => {
-        if (stopping) process.stderr.write('Already stopping: waiting for the dev servers to exit.\n')
+        if (stopping) note('Already stopping: waiting for the dev servers to exit.')
         stopping = true
         resolve()
       }
@@ -127,17 +128,17 @@ Without --secret anyone who can reach the host can run any commit of the reposit
       process.on('SIGTERM', stop)
     })
     await host.start()
-    this.log(`Serving on ${host.url} (domain ${options.domain}); status at ${host.publicUrl(null)}-/preview`)
-    for (const ex of await host.exampleNames()) this.log(`  ${ex.label ?? 'repository'}: ${ex.url}`)
+    const io = this.human()
+    io.log(`Serving on ${host.url} (domain ${options.domain}); status at ${host.publicUrl(null)}-/preview`)
+    for (const ex of await host.exampleNames()) io.log(`  ${ex.label ?? 'repository'}: ${ex.url}`)
     if (options.auth === 'token') {
-      this.log(
+      io.log(
         `Token links: POST ${host.publicUrl(null)}-/preview/share {"name": "<name>", "expire": "4h"} with the admin secret (see docs/serve.md).`,
       )
     }
 
-    if (options.secret === null)
-      process.stderr.write('Warning: no --secret, so anyone who can reach this host can run any commit of these repositories.\n')
-    process.stderr.write('Ctrl-C (or SIGTERM) stops every dev server this host started.\n')
+    if (options.secret === null) note('Warning: no --secret, so anyone who can reach this host can run any commit of these repositories.')
+    note('Ctrl-C (or SIGTERM) stops every dev server this host started.')
     await stopped
     await host.close()
     return {domain: options.domain, repos: host.servedRepos.map((r) => ({label: r.label, path: r.path})), stopped: true, url: host.url}

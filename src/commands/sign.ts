@@ -43,7 +43,7 @@ export default class Sign extends BaseCommand {
       )
     const signed = signName(flags.secret, args.name)
     const host = flags.domain ? `${signed}.${flags.domain.toLowerCase()}` : null
-    this.log(host ?? signed)
+    this.human().log(host ?? signed)
     return {host, name: args.name.toLowerCase(), signed}
   }
 }

@@ -7,6 +7,7 @@ import {runStart} from '../cli/start-run.js'
 import {PreviewManager, type StartResult} from '../core/preview/manager.js'
 import type {Discovery} from '../core/discovery/commands.js'
 import type {PreviewRow} from '../core/records/types.js'
+import {note} from '../cli/output.js'
 
 export type ListCommandsOutput = Discovery & {cwd: string; package_manager: Discovery['packageManager']; runtime_hints: string[]}
 
@@ -36,17 +37,18 @@ export default class Start extends BaseCommand {
     const {flags: parsed} = await this.parse(Start)
     const flags = parsed as unknown as StartFlags
     if (flags['list-commands']) return this.listCommands(new PreviewManager({cwd: process.cwd()}), flags)
-    const result = await runStart(flags, {json: this.jsonEnabled(), log: (line) => this.log(line)})
+    const result = await runStart(flags, this.human())
     if (flags.foreground) await this.untilSignal(result)
     return {...result.row, share_url: result.shareUrl, token: tokenOf(result.shareUrl)}
   }
 
   private async listCommands(manager: PreviewManager, flags: StartFlags) {
     const found = await manager.listCommands({command: flags.command, cwd: flags.cwd, ref: flags.ref, workingCopy: flags['working-copy']})
-    if (found.candidates.length === 0) this.log(`No dev command found in ${found.cwd}. Searched: ${found.searched.join('; ')}`)
+    const io = this.human()
+    if (found.candidates.length === 0) io.log(`No dev command found in ${found.cwd}. Searched: ${found.searched.join('; ')}`)
     for (const [i, c] of found.candidates.entries())
-      this.log(`${i + 1}. ${c.command}    (${c.source})${c.runner ? `\n   runs: ${c.runner}` : ''}`)
-    for (const hint of found.runtimeHints) this.log(`runtime: ${hint}    (.tool-versions)`)
+      io.log(`${i + 1}. ${c.command}    (${c.source})${c.runner ? `\n   runs: ${c.runner}` : ''}`)
+    for (const hint of found.runtimeHints) io.log(`runtime: ${hint}    (.tool-versions)`)
     // snake_case next to the camelCase keys (kept, deprecated in docs/json/list-commands.json).
     return {...found, package_manager: found.packageManager, runtime_hints: found.runtimeHints}
   }
@@ -57,7 +59,7 @@ export default class Start extends BaseCommand {
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
     process.on('SIGUSR2', () => void supervisor.restartDevServer()) // `preview restart` of a foreground preview
-    this.logToStderr('Running in the foreground; press Ctrl-C to stop.')
+    if (!this.jsonEnabled()) note('Running in the foreground; press Ctrl-C to stop.')
     await supervisor.done
   }
 }

@@ -18,6 +18,6 @@ export default class Status extends BaseCommand {
 
   async run(): Promise<PreviewRow> {
     const {args, flags} = await this.parse(Status)
-    return statusBody(args.id, flags, {json: this.jsonEnabled(), log: (line) => this.log(line)})
+    return statusBody(args.id, flags, this.human())
   }
 }

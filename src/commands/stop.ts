@@ -13,6 +13,6 @@ export default class Stop extends BaseCommand {
 
   async run(): Promise<StopResult[]> {
     const {argv, flags} = await this.parse(Stop)
-    return stopBody(argv as string[], flags, {json: this.jsonEnabled(), log: (line) => this.log(line)})
+    return stopBody(argv as string[], flags, this.human())
   }
 }

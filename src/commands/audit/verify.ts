@@ -4,6 +4,7 @@ import {errorBody} from '../../cli/render-error.js'
 import {PreviewError} from '../../core/errors.js'
 import {type AuditBadEntry, verifyAudit} from '../../core/records/audit-verify.js'
 import {PreviewManager} from '../../core/preview/manager.js'
+import {resultJson} from '../../cli/output.js'
 
 export interface AuditVerifyOutput {
   ok: boolean
@@ -38,14 +39,14 @@ export default class AuditVerify extends BaseCommand {
     const result = verifyAudit(paths)
     const output: AuditVerifyOutput = {entries: result.entries, first_bad: result.firstBad ?? null, ok: result.ok}
     if (!result.ok) throw new AuditBroken(paths.audit, output)
-    this.log(`Audit log intact: ${result.entries} ${result.entries === 1 ? 'entry' : 'entries'} (${paths.audit}).`)
+    this.human().log(`Audit log intact: ${result.entries} ${result.entries === 1 ? 'entry' : 'entries'} (${paths.audit}).`)
     return output
   }
 
   protected override async catch(err: Error & {exitCode?: number}): Promise<unknown> {
     // In JSON mode a broken log is still a verify result, not only an error.
     if (err instanceof AuditBroken && this.jsonEnabled()) {
-      this.logJson({...err.output, error: errorBody(err)})
+      resultJson({...err.output, error: errorBody(err)})
       this.exit(err.exitCode)
     }
 
