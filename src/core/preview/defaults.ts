@@ -7,7 +7,7 @@ import {readState} from '../records/state.js'
 import type {PreviewRow} from '../records/types.js'
 
 /** A preview whose supervisor is alive and that is not on its way out. */
-export function isRunning(row: PreviewRow): boolean {
+function isRunning(row: PreviewRow): boolean {
   return row.status !== 'crashed' && row.status !== 'stopping' && isAlive(row.supervisor_pid, row.supervisor_start_time)
 }
 

@@ -22,7 +22,7 @@ export interface InitResult {
 const q = (s: string) => JSON.stringify(s)
 
 /** The file's text: every setting with a comment; the ones discovery could not decide are commented out. */
-export function renderConfig(found: {
+function renderConfig(found: {
   command: string | null
   source: string | null
   others: string[]

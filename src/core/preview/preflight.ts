@@ -38,7 +38,7 @@ export async function preflightTunnel(
 }
 
 /** How long `--attach` waits for the port to accept a connection. */
-export const ATTACH_PROBE_MS = 1000
+const ATTACH_PROBE_MS = 1000
 
 /** Parses `--attach PORT` and checks that something listens on 127.0.0.1:PORT (exit 2 when not). */
 export async function checkAttachPort(text: string): Promise<number> {

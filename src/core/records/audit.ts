@@ -227,8 +227,3 @@ function readAnchor(paths: SddPaths, label: AnchorLabel): AuditAnchor {
 export function readAuditAnchors(paths: SddPaths): AuditAnchor[] {
   return [readAnchor(paths, 'head'), readAnchor(paths, 'runtime')]
 }
-
-/** The head anchor: null when there is none (a log older than anchors), 'invalid' when its MAC is not ours. */
-export function readAuditHead(paths: SddPaths): {seq: number; mac: string} | null | 'invalid' {
-  return readAnchor(paths, 'head').value
-}

@@ -27,7 +27,7 @@ export function keepCorruptBackup(file: string, bytes: Uint8Array, keep = CORRUP
 }
 
 /** The backups of `file`, newest first (by mtime; name breaks ties so the order is stable). */
-export function corruptBackups(file: string): string[] {
+function corruptBackups(file: string): string[] {
   const dir = path.dirname(file)
   const prefix = `${path.basename(file)}.corrupt-`
   let names: string[]

@@ -26,11 +26,6 @@ export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex')
 }
 
-/** Constant-time comparison of two strings (by their SHA-256, so lengths never leak). */
-export function safeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest())
-}
-
 /** A link's record (what state.json keeps) and its secret (the token or password: only ever in the link). */
 export interface Credential {
   record: LinkRecord

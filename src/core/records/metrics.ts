@@ -22,7 +22,7 @@ export interface PreviewMetrics {
 }
 
 /** A fresh registry (no default process metrics: these series describe previews, not this process). */
-export function createPreviewMetrics(): PreviewMetrics {
+function createPreviewMetrics(): PreviewMetrics {
   const registry = new Registry()
   const registers = [registry]
   return {

@@ -1,4 +1,4 @@
-// Redaction of share URLs for list/status (kept apart from credentials.ts so listing never loads jose).
+// Redaction of share URLs for list/status, kept apart from credentials.ts: listing needs this, not minting or verifying.
 
 /** Hides the secret part of a share URL (token value or basic password). */
 export function redactUrl(url: string | null): string | null {

@@ -2,7 +2,7 @@
 // without our token, status, duration, bytes, refusal; never bodies or credentials); the supervisor writes them,
 // batched, to .sdd/runtime/preview/requests/<id>.jsonl, kept short; readers take the last REQUESTS_SHOWN.
 import {appendFile, readFile, writeFile} from 'node:fs/promises'
-import {existsSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {ensureDir} from '../fsutil.js'
@@ -13,17 +13,17 @@ import type {SddPaths} from './paths.js'
 import {findRow} from './state.js'
 
 /** What `preview requests` shows. */
-export const REQUESTS_SHOWN = 100
+const REQUESTS_SHOWN = 100
 /** The file is cut back to REQUESTS_SHOWN lines once it holds this many. */
 const REQUESTS_KEPT_MAX = 1000
 /** How often buffered records are written (no file write on the gateway's hot path). */
-export const REQUESTS_FLUSH_MS = 250
+const REQUESTS_FLUSH_MS = 250
 
 export interface RequestLine extends RequestRecord {
   preview_id: string
 }
 
-export function requestsFile(paths: SddPaths, previewId: string): string {
+function requestsFile(paths: SddPaths, previewId: string): string {
   return path.join(paths.runtime, 'requests', `${previewId}.jsonl`)
 }
 
@@ -119,8 +119,4 @@ export async function followRequests(opts: {
 
     await sleep(200)
   }
-}
-
-export function removeRequests(paths: SddPaths, previewId: string): void {
-  rmSync(requestsFile(paths, previewId), {force: true})
 }

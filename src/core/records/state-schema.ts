@@ -31,7 +31,7 @@ export const PREVIEW_ID = v.pipe(v.string(), v.nonEmpty())
 
 /** A link as `share` and `start` write it; extra fields are allowed (ARCHITECTURE.md). */
 // jti first: valibot reports members in this order, and the jti is what names a link.
-export const LINK = v.looseObject({
+const LINK = v.looseObject({
   jti: v.pipe(v.string(), v.minLength(1)),
   auth_mode: v.picklist(AUTH_MODES),
   created_at_epoch: v.optional(epoch),

@@ -4,7 +4,7 @@ import path from 'node:path'
 import {InvalidInput} from '../errors.js'
 
 /** Copied when `copy:` is not set, from the repository root and from the subdirectory started from, if they exist. */
-export const DEFAULT_COPY = ['.env', '.env.local', '.env.development', '.env.development.local'] as const
+const DEFAULT_COPY = ['.env', '.env.local', '.env.development', '.env.development.local'] as const
 
 export interface CopyResult {
   /** Paths (relative to the worktree's top) copied in. */

@@ -24,11 +24,6 @@ const drivers = new Map<ProviderName, TunnelDriver>(
  */
 export const AUTO_ORDER: readonly ProviderName[] = ['cloudflared', 'ngrok', 'tailscale', 'bore']
 
-/** Adds or replaces a driver (tests register fakes; the built-in ones are registered above). */
-export function registerDriver(driver: TunnelDriver): void {
-  drivers.set(driver.name, driver)
-}
-
 /** The driver for an explicit provider name; unknown names are bad input. */
 export function getDriver(name: string): TunnelDriver {
   if (!PROVIDERS.includes(name as ProviderName)) {

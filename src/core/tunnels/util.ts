@@ -6,17 +6,12 @@ import type {ChildProcess} from 'node:child_process'
 import {stripAnsi} from '../ansi.js'
 import {TunnelFailed, type TunnelFailureReason} from '../errors.js'
 import type {ProviderName} from './types.js'
-import {isAlive, killGroup, spawnGroup} from '../process.js'
+import {killGroup, spawnGroup} from '../process.js'
 import type {TunnelHandle} from './types.js'
-
-/** Removes ANSI escape codes and carriage returns from one line of tool output (text after a stray \r wins). */
-export function cleanLine(line: string): string {
-  return stripAnsi(line)
-}
 
 /** Splits a captured transcript into clean lines (fixtures, tests); `#` comment lines are kept. */
 export function splitLines(text: string): string[] {
-  return text.split(/\r?\n|\r/).map((l) => cleanLine(l))
+  return text.split(/\r?\n|\r/).map((l) => stripAnsi(l))
 }
 
 /** Turns a byte stream into clean lines; a carriage return also ends a line (progress redraws). */
@@ -29,13 +24,13 @@ export function onLines(stream: NodeJS.ReadableStream | null | undefined, cb: (l
     buffer = parts.pop() ?? ''
     // A runaway line without a newline must not grow without bound.
     if (buffer.length > 64 * 1024) buffer = buffer.slice(-64 * 1024)
-    for (const part of parts) cb(cleanLine(part))
+    for (const part of parts) cb(stripAnsi(part))
   }
 
   stream.on('data', onData)
   return () => {
     stream.off('data', onData)
-    if (buffer) cb(cleanLine(buffer))
+    if (buffer) cb(stripAnsi(buffer))
     buffer = ''
   }
 }
@@ -287,9 +282,4 @@ export async function openProcessTunnel(spec: ProcessTunnelSpec): Promise<Tunnel
       spec.signal?.removeEventListener('abort', onAbort)
     }
   })
-}
-
-/** True when the helper process of a handle is still running (tests, status). */
-export function handleAlive(handle: TunnelHandle): boolean {
-  return isAlive(handle.pid ?? null)
 }
