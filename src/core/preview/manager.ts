@@ -17,7 +17,7 @@ import {endedPreviews, listPreviews, previewStatus, type EndedPreview} from './l
 import {locate, type Located} from './locate.js'
 import {restartPreview} from './restart.js'
 import {checkAuthMode, resolveExpire} from './settings.js'
-import {listStartCommands, startPreview, type StartOptions, type StartResult} from './start.js'
+import type {StartOptions, StartResult} from './start.js'
 import {stopPreviews, type StopResult} from './stop.js'
 
 export {DEFAULTS} from './settings.js'
@@ -68,11 +68,15 @@ export class PreviewManager {
     ref?: string | undefined
     workingCopy?: boolean | undefined
   }): Promise<Discovery & {cwd: string}> {
+    const {listStartCommands} = await import('./start.js')
     return listStartCommands(this, opts)
   }
 
   /** Starts a preview: validates input, picks the sandbox and command, runs the supervisor, returns the row and link. */
   async start(opts: StartOptions): Promise<StartResult> {
+    // Loaded on demand: discovery, sandboxes, installs and the supervisor's spawn are a third of the modules
+    // here, and list, status and stop (the fast path) never need them.
+    const {startPreview} = await import('./start.js')
     return startPreview(this, opts)
   }
 
