@@ -21,8 +21,6 @@ import type {StartOptions, StartResult} from './start.js'
 import {stopPreviews, type StopResult} from './stop.js'
 
 export {DEFAULTS} from './settings.js'
-export {STOP_WAIT_MS} from './stop.js'
-export {RESTART_WAIT_MS} from './restart.js'
 export type {CleanupPlan} from './cleanup.js'
 export type {EndedPreview} from './list.js'
 export type {Served, StartOptions, StartResult} from './start.js'

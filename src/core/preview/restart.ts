@@ -10,7 +10,7 @@ import {HEAD_WORKTREE, isBranch, pullBranch} from '../sandbox/resolve.js'
 import {present} from './list.js'
 
 /** How long `preview restart` waits for the dev server to come back. */
-export const RESTART_WAIT_MS = 120_000
+const RESTART_WAIT_MS = 120_000
 
 /** How often the wait looks at the row. */
 const RESTART_POLL_MS = 100

@@ -10,7 +10,7 @@ import {loadConfig} from './config.js'
 import {resolvePreviewId} from './defaults.js'
 
 /** How long `preview stop` waits for a supervisor to tear down before cleaning up itself. */
-export const STOP_WAIT_MS = 15_000
+const STOP_WAIT_MS = 15_000
 
 export interface StopResult {
   preview_id: string
