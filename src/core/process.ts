@@ -3,12 +3,56 @@
 // and `lsof` (listening ports), both shipped with macOS. PREVIEW_PROCFS=0 selects that path on Linux so the tests
 // cover it. Start times are opaque: clock ticks since boot from /proc, epoch seconds from ps; a row's start
 // time is only ever compared with one read the same way.
+//
+// execa, and where it is not used. Importing it costs ~20 ms of main-thread CPU over bare node (~75-95 ms for a
+// cold `node -e "await import('execa')"` against ~60 ms for `node -e 0`), and its first call another ~10 ms: more
+// than the whole budget of `preview start` (bench/overhead.mjs, target <= 50 ms over `npm run dev`), and every
+// short CLI command starts with a git call. So nothing here imports it statically; `loadExeca()` loads it once,
+// and the long-lived processes call it where the import overlaps something slower (the supervisor: with the
+// gateway and the tunnel drivers while the dev server boots; `preview serve`: at boot).
+// - run() (git, `tailscale version`/`funnel`, short probes): through execa once this process has loaded it (the
+//   supervisor, `preview serve`); the short CLI never loads it, so its git calls (the start path: the sandbox's
+//   rev-parse before the dev server can spawn; list/status/stop) use node:child_process. Both give the same
+//   result (test/unit/process-run.test.ts runs the same cases through each).
+// - Tunnel binaries (tunnels/util.ts openProcessTunnel: cloudflared, bore, ssh, tailscale funnel): through execa
+//   (spawnExecaGroup), in the supervisor after the port is captured; the import was paid while the dev server booted.
+// - Dev servers and installs (spawnShellGroup/spawnGroup) and the supervisor (spawnNodeDetached): node:child_process.
+//   The CLI spawns the dev server and the supervisor on the start path, before anything could load execa; the
+//   callers need the pid at once (synchronous), which a lazily loaded execa cannot give; and what execa adds
+//   (buffered output, a result promise, cleanup on exit) is what a detached dev server with output to its log turns
+//   off (buffer: false; cleanup never applies to detached children). Exit codes come from 'exit' (or, for a dev
+//   server the supervisor adopted, from the wrapper shell's marker line: it is not our child).
+// - ps, lsof and probeSync: synchronous by contract (liveness checks, discovery), so execFileSync/spawnSync.
+// - Process groups of pids read from disk (killGroup, after a supervisor died): hand-written below. execa only
+//   signals a subprocess it spawned itself, in this process; a group recorded in state.json by a process that is
+//   gone has no subprocess object to kill, so it is signalled by -pgid after its start time is checked (pid reuse).
 import {execFile, execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions} from 'node:child_process'
 import {readdirSync, readFileSync, readlinkSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
+import type {ResultPromise} from 'execa'
 import {debugFor} from './debug.js'
 
 const debug = debugFor('process')
+
+type ExecaModule = typeof import('execa')
+let execaModule: ExecaModule | null = null
+let execaLoading: Promise<ExecaModule> | null = null
+
+/** Loads execa once per process; run() goes through it from then on. See the top of this file for where. */
+export function loadExeca(): Promise<ExecaModule> {
+  execaLoading ??= import('execa').then((m) => (execaModule = m))
+  return execaLoading
+}
+
+/** Starts loading execa in the background (a process that will need it, off its critical path). */
+export function preloadExeca(): void {
+  loadExeca().catch((error: unknown) => debug('execa did not load: %s', (error as Error).message))
+}
+
+/** Whether run() goes through execa in this process (it does once loadExeca() has resolved). */
+export function execaLoaded(): boolean {
+  return execaModule !== null
+}
 
 /** Whether process inspection reads /proc (Linux, unless PREVIEW_PROCFS=0) or asks ps and lsof. */
 export const USE_PROCFS = process.platform === 'linux' && process.env.PREVIEW_PROCFS !== '0'
@@ -249,6 +293,43 @@ export function spawnGroup(file: string, args: string[], opts: GroupSpawnOptions
   })
 }
 
+/** A tool spawned by spawnExecaGroup: a ChildProcess ('exit', 'error', stdio) and a promise of execa's result. */
+export type ExecaGroupChild = ResultPromise<{
+  buffer: false
+  detached: true
+  reject: false
+  stderr: 'pipe'
+  stdin: 'pipe' | 'ignore'
+  stdout: 'pipe'
+}>
+
+/**
+ * Runs a binary through execa as the leader of a new process group, its output left to the caller (not buffered).
+ * The subprocess never rejects; its result settles once the process has exited and its stdio has closed. The env
+ * is exactly `opts.env`. Wrapped in an object: a thenable returned from an async function would be awaited (until
+ * the process ends).
+ */
+export async function spawnExecaGroup(
+  file: string,
+  args: string[],
+  opts: {cwd: string; env: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore'},
+): Promise<{child: ExecaGroupChild}> {
+  const {execa} = await loadExeca()
+  debug('spawn group (execa): %s %o in %s', file, args, opts.cwd)
+  const child = execa(file, args, {
+    buffer: false,
+    cwd: opts.cwd,
+    detached: true,
+    env: opts.env,
+    extendEnv: false,
+    reject: false,
+    stderr: 'pipe',
+    stdin: opts.stdin ?? 'ignore',
+    stdout: 'pipe',
+  })
+  return {child}
+}
+
 /** Spawns a detached node process with an IPC channel (the supervisor); the caller unrefs it once told ready. */
 export function spawnNodeDetached(
   script: string,
@@ -339,27 +420,71 @@ export function probeSync(file: string, args: string[], opts: {cwd: string; env?
   return res.error === undefined && res.status === 0
 }
 
+export interface RunResult {
+  /** The exit code; 124 when it timed out, 127 when it could not start or was killed by a signal. */
+  exitCode: number
+  stdout: string
+  stderr: string
+  timedOut: boolean
+}
+
+export interface RunOptions {
+  cwd: string
+  env?: NodeJS.ProcessEnv
+  timeoutMs?: number
+  input?: string
+}
+
+const RUN_MAX_BUFFER = 64 * 1024 * 1024
+
 /**
- * Runs a short command to completion (git, package managers); never throws on non-zero exit.
- * node:child_process rather than execa here: execa costs ~170 ms to import on these machines, and every
- * command (list, status, stop) runs git once, so it would double the CLI's start-up.
+ * Runs a short command to completion (git, package managers, tool CLIs); never throws on non-zero exit. The env
+ * is exactly `opts.env` (process.env when absent), one trailing newline is cut from each output, and a command
+ * still running after `timeoutMs` is SIGKILLed. Through execa once loaded, else node:child_process (see the top).
  */
-export function run(
-  file: string,
-  args: string[],
-  opts: {cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string} = {cwd: '.'},
-): Promise<{exitCode: number; stdout: string; stderr: string; timedOut: boolean}> {
-  debug('run %s %o in %s', file, args, opts.cwd)
+export function run(file: string, args: string[], opts: RunOptions = {cwd: '.'}): Promise<RunResult> {
+  debug('run %s %o in %s (%s)', file, args, opts.cwd, execaModule ? 'execa' : 'child_process')
+  return execaModule ? runExeca(execaModule, file, args, opts) : runExecFile(file, args, opts)
+}
+
+const trimFinalNewline = (text: unknown) => String(text ?? '').replace(/\n$/, '')
+
+async function runExeca(m: ExecaModule, file: string, args: string[], opts: RunOptions): Promise<RunResult> {
+  const child = m.execa(file, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    extendEnv: false,
+    input: opts.input,
+    killSignal: 'SIGKILL',
+    maxBuffer: RUN_MAX_BUFFER,
+    reject: false,
+    stripFinalNewline: false,
+    timeout: opts.timeoutMs ?? 60_000,
+  })
+  // execa waits for the stdio to close even after its timeout killed the command, so a grandchild holding the
+  // pipes (`sh -c 'sleep 5'`, a credential helper) would hold run() past its timeout. execFile drops the pipes
+  // when it kills; so does this. (`killed`: only execa's own kill, i.e. the timeout, sets it.)
+  child.once('exit', () => {
+    if (!child.killed) return
+    child.stdout?.destroy()
+    child.stderr?.destroy()
+  })
+  const res = await child
+  const exitCode = res.timedOut ? 124 : (res.exitCode ?? 127)
+  return {exitCode, stderr: trimFinalNewline(res.stderr), stdout: trimFinalNewline(res.stdout), timedOut: res.timedOut}
+}
+
+function runExecFile(file: string, args: string[], opts: RunOptions): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = execFile(
       file,
       args,
-      {cwd: opts.cwd, env: opts.env ?? process.env, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs ?? 60_000},
+      {cwd: opts.cwd, env: opts.env ?? process.env, killSignal: 'SIGKILL', maxBuffer: RUN_MAX_BUFFER, timeout: opts.timeoutMs ?? 60_000},
       (error, stdout, stderr) => {
         const err = error as (NodeJS.ErrnoException & {code?: number | string; killed?: boolean}) | null
         const timedOut = Boolean(err?.killed)
         const exitCode = err ? (typeof err.code === 'number' ? err.code : timedOut ? 124 : 127) : 0
-        resolve({exitCode, stderr: String(stderr).replace(/\n$/, ''), stdout: String(stdout).replace(/\n$/, ''), timedOut})
+        resolve({exitCode, stderr: trimFinalNewline(stderr), stdout: trimFinalNewline(stdout), timedOut})
       },
     )
     if (opts.input !== undefined) child.stdin?.end(opts.input)

@@ -7,7 +7,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {PortNotDetected, PreviewError, StartFailed, StateCorrupt, isPreviewError} from '../errors.js'
 import {debugFor} from '../debug.js'
 import {ensureDir} from '../fsutil.js'
-import {isAlive, killGroup, listeningPorts, procStartTime, processTree, spawnShellGroup} from '../process.js'
+import {isAlive, killGroup, listeningPorts, preloadExeca, procStartTime, processTree, spawnShellGroup} from '../process.js'
 import type {ProviderConfig, TunnelHandle} from '../tunnels/types.js'
 import {appendAudit} from '../records/audit.js'
 import {emitEvent} from '../records/events.js'
@@ -98,6 +98,7 @@ const LOG_TAIL = 20
  * credential is minted by the CLI, so jose never loads in a supervisor: ~8 MiB less resident per preview.)
  */
 function loadStartModules() {
+  preloadExeca() // for the tunnel tools and run() (process.ts says where execa is used and why)
   return Promise.all([import('../gateway/index.js'), import('../tunnels/registry.js'), import('../records/credentials.js')]).then(
     ([gateway, registry, credentials]) => ({...credentials, ...gateway, ...registry}),
   )
