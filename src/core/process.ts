@@ -8,8 +8,9 @@
 // cold `node -e "await import('execa')"` against ~60 ms for `node -e 0`), and its first call another ~10 ms: more
 // than the whole budget of `preview start` (bench/overhead.mjs, target <= 50 ms over `npm run dev`), and every
 // short CLI command starts with a git call. So nothing here imports it statically; `loadExeca()` loads it once,
-// and the long-lived processes call it where the import overlaps something slower (the supervisor: with the
-// gateway and the tunnel drivers while the dev server boots; `preview serve`: at boot).
+// and the long-lived processes call it where the import overlaps something slower (the supervisor of a preview
+// whose tunnel is a tool: with the gateway and the tunnel drivers while the dev server boots; `preview serve`: at
+// boot). A supervisor with `--provider local` (nothing to spawn) never loads it.
 // - run() (git, `tailscale version`/`funnel`, short probes): through execa once this process has loaded it (the
 //   supervisor, `preview serve`); the short CLI never loads it, so its git calls (the start path: the sandbox's
 //   rev-parse before the dev server can spawn; list/status/stop) use node:child_process. Both give the same
