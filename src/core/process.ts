@@ -4,13 +4,13 @@
 // cover it. Start times are opaque: clock ticks since boot from /proc, epoch seconds from ps; a row's start
 // time is only ever compared with one read the same way.
 //
-// execa, and where it is not used. Importing it costs ~20 ms of main-thread CPU over bare node (~75-95 ms for a
-// cold `node -e "await import('execa')"` against ~60 ms for `node -e 0`), and its first call another ~10 ms: more
-// than the whole budget of `preview start` (bench/overhead.mjs, target <= 50 ms over `npm run dev`), and every
-// short CLI command starts with a git call. So nothing here imports it statically; `loadExeca()` loads it once,
-// and the long-lived processes call it where the import overlaps something slower (the supervisor of a preview
-// whose tunnel is a tool: with the gateway and the tunnel drivers while the dev server boots; `preview serve`: at
-// boot). A supervisor with `--provider local` (nothing to spawn) never loads it.
+// execa, and where it is not used. Importing it costs 15-35 ms over bare node on a quiet machine (a cold
+// `node -e "await import('execa')"`: 75-95 ms against ~60 ms for `node -e 0`), ~85 ms of CPU on a loaded one, and
+// each execa() spawn a few ms more than child_process.spawn (bench/RESULTS.md, issue 14): on the CLI's path that is
+// most of the budget of `preview start` (<= 50 ms over `npm run dev`), and every short command starts with git.
+// So nothing imports it statically; `loadExeca()` loads it once, and the long-lived processes call it where the
+// import overlaps something slower (the supervisor of a preview whose tunnel is a tool: with the gateway and the
+// tunnel drivers while the dev server boots; `preview serve`: at boot). `--provider local` never loads it.
 // - run() (git, `tailscale version`/`funnel`, short probes): through execa once this process has loaded it (the
 //   supervisor, `preview serve`); the short CLI never loads it, so its git calls (the start path: the sandbox's
 //   rev-parse before the dev server can spawn; list/status/stop) use node:child_process. Both give the same
@@ -19,10 +19,10 @@
 //   (spawnExecaGroup), in the supervisor after the port is captured; the import was paid while the dev server booted.
 // - Dev servers and installs (spawnShellGroup/spawnGroup) and the supervisor (spawnNodeDetached): node:child_process.
 //   The CLI spawns the dev server and the supervisor on the start path, before anything could load execa; the
-//   callers need the pid at once (synchronous), which a lazily loaded execa cannot give; and what execa adds
-//   (buffered output, a result promise, cleanup on exit) is what a detached dev server with output to its log turns
-//   off (buffer: false; cleanup never applies to detached children). Exit codes come from 'exit' (or, for a dev
-//   server the supervisor adopted, from the wrapper shell's marker line: it is not our child).
+//   callers need the pid at once (synchronous), which a lazily loaded execa cannot give; and what execa adds there
+//   we would turn off (buffered output: it goes to the log; cleanup on our exit: never for detached children), while
+//   its result promise says nothing 'exit' does not (a dev server the supervisor adopted is not its child at all:
+//   its exit code comes from the wrapper shell's marker line).
 // - ps, lsof and probeSync: synchronous by contract (liveness checks, discovery), so execFileSync/spawnSync.
 // - Process groups of pids read from disk (killGroup, after a supervisor died): hand-written below. execa only
 //   signals a subprocess it spawned itself, in this process; a group recorded in state.json by a process that is
