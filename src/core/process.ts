@@ -452,6 +452,9 @@ const trimFinalNewline = (text: unknown) => String(text ?? '').replace(/\n$/, ''
 
 async function runExeca(m: ExecaModule, file: string, args: string[], opts: RunOptions): Promise<RunResult> {
   const child = m.execa(file, args, {
+    // No kill-on-exit hook (execa's default patches process.emit through signal-exit while a command runs): the
+    // supervisor and the host handle their own signals, and run() behaves as it does through execFile.
+    cleanup: false,
     cwd: opts.cwd,
     env: opts.env ?? process.env,
     extendEnv: false,
