@@ -14,7 +14,8 @@
 // - run() (git, `tailscale version`/`funnel`, short probes): through execa once this process has loaded it (the
 //   supervisor, `preview serve`); the short CLI never loads it, so its git calls (the start path: the sandbox's
 //   rev-parse before the dev server can spawn; list/status/stop) use node:child_process. Both give the same
-//   result (test/unit/process-run.test.ts runs the same cases through each).
+//   result (test/unit/process-run.test.ts runs the same cases through each). run() reads the output itself:
+//   execa's own buffering folds it into the error message of a failing command (process-exec.ts says what that cost).
 // - Tunnel binaries (tunnels/util.ts openProcessTunnel: cloudflared, bore, ssh, tailscale funnel): through execa
 //   (spawnExecaGroup), in the supervisor after the port is captured; the import was paid while the dev server booted.
 // - Dev servers and installs (spawnShellGroup/spawnGroup) and the supervisor (spawnNodeDetached): node:child_process.
@@ -27,33 +28,15 @@
 // - Process groups of pids read from disk (killGroup, after a supervisor died): hand-written below. execa only
 //   signals a subprocess it spawned itself, in this process; a group recorded in state.json by a process that is
 //   gone has no subprocess object to kill, so it is signalled by -pgid after its start time is checked (pid reuse).
-import {execFile, execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions} from 'node:child_process'
+import {execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions} from 'node:child_process'
 import {readdirSync, readFileSync, readlinkSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
-import type {ResultPromise} from 'execa'
 import {debugFor} from './debug.js'
 
+export {execaLoaded, loadExeca, preloadExeca, run, spawnExecaGroup} from './process-exec.js'
+export type {ExecaGroupChild, RunOptions, RunResult} from './process-exec.js'
+
 const debug = debugFor('process')
-
-type ExecaModule = typeof import('execa')
-let execaModule: ExecaModule | null = null
-let execaLoading: Promise<ExecaModule> | null = null
-
-/** Loads execa once per process; run() goes through it from then on. See the top of this file for where. */
-export function loadExeca(): Promise<ExecaModule> {
-  execaLoading ??= import('execa').then((m) => (execaModule = m))
-  return execaLoading
-}
-
-/** Starts loading execa in the background (a process that will need it, off its critical path). */
-export function preloadExeca(): void {
-  loadExeca().catch((error: unknown) => debug('execa did not load: %s', (error as Error).message))
-}
-
-/** Whether run() goes through execa in this process (it does once loadExeca() has resolved). */
-export function execaLoaded(): boolean {
-  return execaModule !== null
-}
 
 /** Whether process inspection reads /proc (Linux, unless PREVIEW_PROCFS=0) or asks ps and lsof. */
 export const USE_PROCFS = process.platform === 'linux' && process.env.PREVIEW_PROCFS !== '0'
@@ -294,43 +277,6 @@ export function spawnGroup(file: string, args: string[], opts: GroupSpawnOptions
   })
 }
 
-/** A tool spawned by spawnExecaGroup: a ChildProcess ('exit', 'error', stdio) and a promise of execa's result. */
-export type ExecaGroupChild = ResultPromise<{
-  buffer: false
-  detached: true
-  reject: false
-  stderr: 'pipe'
-  stdin: 'pipe' | 'ignore'
-  stdout: 'pipe'
-}>
-
-/**
- * Runs a binary through execa as the leader of a new process group, its output left to the caller (not buffered).
- * The subprocess never rejects; its result settles once the process has exited and its stdio has closed. The env
- * is exactly `opts.env`. Wrapped in an object: a thenable returned from an async function would be awaited (until
- * the process ends).
- */
-export async function spawnExecaGroup(
-  file: string,
-  args: string[],
-  opts: {cwd: string; env: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore'},
-): Promise<{child: ExecaGroupChild}> {
-  const {execa} = await loadExeca()
-  debug('spawn group (execa): %s %o in %s', file, args, opts.cwd)
-  const child = execa(file, args, {
-    buffer: false,
-    cwd: opts.cwd,
-    detached: true,
-    env: opts.env,
-    extendEnv: false,
-    reject: false,
-    stderr: 'pipe',
-    stdin: opts.stdin ?? 'ignore',
-    stdout: 'pipe',
-  })
-  return {child}
-}
-
 /** Spawns a detached node process with an IPC channel (the supervisor); the caller unrefs it once told ready. */
 export function spawnNodeDetached(
   script: string,
@@ -419,78 +365,4 @@ export function probeSync(file: string, args: string[], opts: {cwd: string; env?
     timeout: opts.timeoutMs,
   })
   return res.error === undefined && res.status === 0
-}
-
-export interface RunResult {
-  /** The exit code; 124 when it timed out, 127 when it could not start or was killed by a signal. */
-  exitCode: number
-  stdout: string
-  stderr: string
-  timedOut: boolean
-}
-
-export interface RunOptions {
-  cwd: string
-  env?: NodeJS.ProcessEnv
-  timeoutMs?: number
-  input?: string
-}
-
-const RUN_MAX_BUFFER = 64 * 1024 * 1024
-
-/**
- * Runs a short command to completion (git, package managers, tool CLIs); never throws on non-zero exit. The env
- * is exactly `opts.env` (process.env when absent), one trailing newline is cut from each output, and a command
- * still running after `timeoutMs` is SIGKILLed. Through execa once loaded, else node:child_process (see the top).
- */
-export function run(file: string, args: string[], opts: RunOptions = {cwd: '.'}): Promise<RunResult> {
-  debug('run %s %o in %s (%s)', file, args, opts.cwd, execaModule ? 'execa' : 'child_process')
-  return execaModule ? runExeca(execaModule, file, args, opts) : runExecFile(file, args, opts)
-}
-
-const trimFinalNewline = (text: unknown) => String(text ?? '').replace(/\n$/, '')
-
-async function runExeca(m: ExecaModule, file: string, args: string[], opts: RunOptions): Promise<RunResult> {
-  const child = m.execa(file, args, {
-    // No kill-on-exit hook (execa's default patches process.emit through signal-exit while a command runs): the
-    // supervisor and the host handle their own signals, and run() behaves as it does through execFile.
-    cleanup: false,
-    cwd: opts.cwd,
-    env: opts.env ?? process.env,
-    extendEnv: false,
-    input: opts.input,
-    killSignal: 'SIGKILL',
-    maxBuffer: RUN_MAX_BUFFER,
-    reject: false,
-    stripFinalNewline: false,
-    timeout: opts.timeoutMs ?? 60_000,
-  })
-  // execa waits for the stdio to close even after its timeout killed the command, so a grandchild holding the
-  // pipes (`sh -c 'sleep 5'`, a credential helper) would hold run() past its timeout. execFile drops the pipes
-  // when it kills; so does this. (`killed`: only execa's own kill, i.e. the timeout, sets it.)
-  child.once('exit', () => {
-    if (!child.killed) return
-    child.stdout?.destroy()
-    child.stderr?.destroy()
-  })
-  const res = await child
-  const exitCode = res.timedOut ? 124 : (res.exitCode ?? 127)
-  return {exitCode, stderr: trimFinalNewline(res.stderr), stdout: trimFinalNewline(res.stdout), timedOut: res.timedOut}
-}
-
-function runExecFile(file: string, args: string[], opts: RunOptions): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      file,
-      args,
-      {cwd: opts.cwd, env: opts.env ?? process.env, killSignal: 'SIGKILL', maxBuffer: RUN_MAX_BUFFER, timeout: opts.timeoutMs ?? 60_000},
-      (error, stdout, stderr) => {
-        const err = error as (NodeJS.ErrnoException & {code?: number | string; killed?: boolean}) | null
-        const timedOut = Boolean(err?.killed)
-        const exitCode = err ? (typeof err.code === 'number' ? err.code : timedOut ? 124 : 127) : 0
-        resolve({exitCode, stderr: trimFinalNewline(stderr), stdout: trimFinalNewline(stdout), timedOut})
-      },
-    )
-    if (opts.input !== undefined) child.stdin?.end(opts.input)
-  })
 }

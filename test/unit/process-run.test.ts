@@ -17,7 +17,13 @@ async function cases() {
   const t0 = Date.now()
   const slow = await run('sh', ['-c', 'sleep 5'], {cwd: repo.dir, env, timeoutMs: 300})
   const slowMs = Date.now() - t0
+  const t1 = Date.now()
+  const big = await run('sh', ['-c', 'head -c 10000000 /dev/zero; exit 1'], {cwd: repo.dir, env})
+  const bigMs = Date.now() - t1
   return {
+    // A failing command with a lot of output: its output in full, and no time spent on it (execa's own buffering
+    // folds it into an error message: 18 s and 700 MiB for this one).
+    bigFailure: {exitCode: big.exitCode, quick: bigMs < 5000, stdoutBytes: big.stdout.length},
     crlf: await run('sh', ['-c', "printf 'x\\r\\n\\n'"], {cwd: repo.dir, env}),
     env: await run('sh', ['-c', 'echo "[$PREVIEW_TEST_PARENT_ONLY][$ONLY_HERE]"'], {cwd: repo.dir, env}),
     failing: await run('sh', ['-c', 'echo out; echo err >&2; exit 3'], {cwd: repo.dir, env}),
@@ -26,11 +32,16 @@ async function cases() {
     input: await run('cat', [], {cwd: repo.dir, env, input: 'hello\n'}),
     missing: await run('/nonexistent/tool', ['x'], {cwd: repo.dir, env}),
     missingCwd: (await run('sh', ['-c', 'true'], {cwd: '/nonexistent/dir', env})).exitCode,
+    overflow: await run('sh', ['-c', 'head -c 70000000 /dev/zero; sleep 5'], {cwd: repo.dir, env}).then((r) => ({
+      exitCode: r.exitCode,
+      timedOut: r.timedOut,
+    })),
     slow: {...slow, boundedByTimeout: slowMs < 3000},
   }
 }
 
 const EXPECTED = {
+  bigFailure: {exitCode: 1, quick: true, stdoutBytes: 10_000_000},
   crlf: {exitCode: 0, stderr: '', stdout: 'x\r\n', timedOut: false},
   env: {exitCode: 0, stderr: '', stdout: '[][y]', timedOut: false},
   failing: {exitCode: 3, stderr: 'err', stdout: 'out', timedOut: false},
@@ -39,6 +50,7 @@ const EXPECTED = {
   input: {exitCode: 0, stderr: '', stdout: 'hello', timedOut: false},
   missing: {exitCode: 127, stderr: '', stdout: '', timedOut: false},
   missingCwd: 127,
+  overflow: {exitCode: 127, timedOut: false}, // past the 64 MiB buffer: killed, not a timeout
   slow: {boundedByTimeout: true, exitCode: 124, stderr: '', stdout: '', timedOut: true},
 }
 
