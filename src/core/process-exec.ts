@@ -84,7 +84,7 @@ const RUN_MAX_BUFFER = 64 * 1024 * 1024
 /**
  * Runs a short command to completion (git, package managers, tool CLIs); never throws on non-zero exit. The env
  * is exactly `opts.env` (process.env when absent), one trailing newline is cut from each output, and a command
- * still running after `timeoutMs` is SIGKILLed. Through execa once loaded, else node:child_process (see the top).
+ * still running after `timeoutMs` is SIGKILLed. Through execa once loaded, else node:child_process (see the top of process.ts).
  */
 export function run(file: string, args: string[], opts: RunOptions = {cwd: '.'}): Promise<RunResult> {
   debug('run %s %o in %s (%s)', file, args, opts.cwd, execaModule ? 'execa' : 'child_process')
