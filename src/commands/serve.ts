@@ -7,6 +7,7 @@ import {resolveServeOptions} from '../core/host/settings.js'
 import {CADDY_DEFAULT_ADMIN_URL} from '../core/tunnels/drivers/caddy.js'
 import {PreviewManager} from '../core/preview/manager.js'
 import {note} from '../cli/output.js'
+import {preloadExeca} from '../core/process.js'
 
 export interface ServeOutput {
   url: string
@@ -113,6 +114,7 @@ Without --secret anyone who can reach the host can run any commit of the reposit
       },
       {cwd: process.cwd(), env: process.env, sddConfig},
     )
+    preloadExeca() // a long-lived host: its git and tool calls go through execa (see src/core/process.ts)
     const host = new Host({...options, caddyAdmin: flags.caddy ? (flags['caddy-admin'] ?? CADDY_DEFAULT_ADMIN_URL) : null})
     // The handlers stay installed: a second Ctrl-C or SIGTERM while the dev servers stop must not kill the host
     // half-way (their process groups would be left running).

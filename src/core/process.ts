@@ -3,10 +3,38 @@
 // and `lsof` (listening ports), both shipped with macOS. PREVIEW_PROCFS=0 selects that path on Linux so the tests
 // cover it. Start times are opaque: clock ticks since boot from /proc, epoch seconds from ps; a row's start
 // time is only ever compared with one read the same way.
-import {execFile, execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions} from 'node:child_process'
+//
+// execa, and where it is not used. Importing it costs 15-35 ms over bare node on a quiet machine (a cold
+// `node -e "await import('execa')"`: 75-95 ms against ~60 ms for `node -e 0`), ~85 ms of CPU on a loaded one, and
+// each execa() spawn a few ms more than child_process.spawn (bench/RESULTS.md, issue 14): on the CLI's path that is
+// most of the budget of `preview start` (<= 50 ms over `npm run dev`), and every short command starts with git.
+// So nothing imports it statically; `loadExeca()` loads it once, and the long-lived processes call it where the
+// import overlaps something slower (the supervisor of a preview whose tunnel is a tool: with the gateway and the
+// tunnel drivers while the dev server boots; `preview serve`: at boot). `--provider local` never loads it.
+// - run() (git, `tailscale version`/`funnel`, short probes): through execa once this process has loaded it (the
+//   supervisor, `preview serve`); the short CLI never loads it, so its git calls (the start path: the sandbox's
+//   rev-parse before the dev server can spawn; list/status/stop) use node:child_process. Both give the same
+//   result (test/unit/process-run.test.ts runs the same cases through each). run() reads the output itself:
+//   execa's own buffering folds it into the error message of a failing command (process-exec.ts says what that cost).
+// - Tunnel binaries (tunnels/util.ts openProcessTunnel: cloudflared, bore, ssh, tailscale funnel): through execa
+//   (spawnExecaGroup), in the supervisor after the port is captured; the import was paid while the dev server booted.
+// - Dev servers and installs (spawnShellGroup/spawnGroup) and the supervisor (spawnNodeDetached): node:child_process.
+//   The CLI spawns the dev server and the supervisor on the start path, before anything could load execa; the
+//   callers need the pid at once (synchronous), which a lazily loaded execa cannot give; and what execa adds there
+//   we would turn off (buffered output: it goes to the log; cleanup on our exit: never for detached children), while
+//   its result promise says nothing 'exit' does not (a dev server the supervisor adopted is not its child at all:
+//   its exit code comes from the wrapper shell's marker line).
+// - ps, lsof and probeSync: synchronous by contract (liveness checks, discovery), so execFileSync/spawnSync.
+// - Process groups of pids read from disk (killGroup, after a supervisor died): hand-written below. execa only
+//   signals a subprocess it spawned itself, in this process; a group recorded in state.json by a process that is
+//   gone has no subprocess object to kill, so it is signalled by -pgid after its start time is checked (pid reuse).
+import {execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions} from 'node:child_process'
 import {readdirSync, readFileSync, readlinkSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {debugFor} from './debug.js'
+
+export {execaLoaded, loadExeca, preloadExeca, run, spawnExecaGroup} from './process-exec.js'
+export type {ExecaGroupChild, RunOptions, RunResult} from './process-exec.js'
 
 const debug = debugFor('process')
 
@@ -337,31 +365,4 @@ export function probeSync(file: string, args: string[], opts: {cwd: string; env?
     timeout: opts.timeoutMs,
   })
   return res.error === undefined && res.status === 0
-}
-
-/**
- * Runs a short command to completion (git, package managers); never throws on non-zero exit.
- * node:child_process rather than execa here: execa costs ~170 ms to import on these machines, and every
- * command (list, status, stop) runs git once, so it would double the CLI's start-up.
- */
-export function run(
-  file: string,
-  args: string[],
-  opts: {cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string} = {cwd: '.'},
-): Promise<{exitCode: number; stdout: string; stderr: string; timedOut: boolean}> {
-  debug('run %s %o in %s', file, args, opts.cwd)
-  return new Promise((resolve) => {
-    const child = execFile(
-      file,
-      args,
-      {cwd: opts.cwd, env: opts.env ?? process.env, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs ?? 60_000},
-      (error, stdout, stderr) => {
-        const err = error as (NodeJS.ErrnoException & {code?: number | string; killed?: boolean}) | null
-        const timedOut = Boolean(err?.killed)
-        const exitCode = err ? (typeof err.code === 'number' ? err.code : timedOut ? 124 : 127) : 0
-        resolve({exitCode, stderr: String(stderr).replace(/\n$/, ''), stdout: String(stdout).replace(/\n$/, ''), timedOut})
-      },
-    )
-    if (opts.input !== undefined) child.stdin?.end(opts.input)
-  })
 }

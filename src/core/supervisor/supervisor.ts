@@ -7,8 +7,8 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {PortNotDetected, PreviewError, StartFailed, StateCorrupt, isPreviewError} from '../errors.js'
 import {debugFor} from '../debug.js'
 import {ensureDir} from '../fsutil.js'
-import {isAlive, killGroup, listeningPorts, procStartTime, processTree, spawnShellGroup} from '../process.js'
-import type {ProviderConfig, TunnelHandle} from '../tunnels/types.js'
+import {isAlive, killGroup, listeningPorts, preloadExeca, procStartTime, processTree, spawnShellGroup} from '../process.js'
+import {TOOL_PROVIDERS, type ProviderConfig, type TunnelHandle} from '../tunnels/types.js'
 import {appendAudit} from '../records/audit.js'
 import {emitEvent} from '../records/events.js'
 import {RequestLogWriter} from '../records/requests.js'
@@ -97,7 +97,8 @@ const LOG_TAIL = 20
  * waiting for the dev server, so their import cost overlaps with it instead of adding to it. (The link's
  * credential is minted by the CLI, so jose never loads in a supervisor: ~8 MiB less resident per preview.)
  */
-function loadStartModules() {
+function loadStartModules(provider: string) {
+  if (TOOL_PROVIDERS.has(provider)) preloadExeca() // the tunnel tool spawns through execa (see process.ts)
   return Promise.all([import('../gateway/index.js'), import('../tunnels/registry.js'), import('../records/credentials.js')]).then(
     ([gateway, registry, credentials]) => ({...credentials, ...gateway, ...registry}),
   )
@@ -171,7 +172,7 @@ export class Supervisor {
   /** Starts everything; on any failure rolls back what started and throws. */
   async start(): Promise<ReadyMessage> {
     const {spec} = this
-    const modules = (this.modules = loadStartModules())
+    const modules = (this.modules = loadStartModules(spec.provider))
     modules.catch(() => {}) // awaited below; an early failure must not be an unhandled rejection
     // The `starting` row is written while the dev server boots (its lock and rename are off the critical path).
     const rowWrite = upsertRow(this.paths, this.baseRow()).then(() => {

@@ -14,6 +14,12 @@ export const PROVIDERS: readonly ProviderName[] = [
   'caddy',
 ]
 
+/**
+ * Providers whose driver runs a tool process (openProcessTunnel in util.ts, through execa), and `auto`, which
+ * picks one of them first: the supervisor loads execa for these while the dev server boots.
+ */
+export const TOOL_PROVIDERS: ReadonlySet<string> = new Set(['auto', 'bore', 'cloudflared', 'ssh', 'tailscale'])
+
 /** Provider settings from `.sdd/preview.yaml` `providers.<name>` (free-form per driver). */
 export type ProviderConfig = Record<string, unknown>
 

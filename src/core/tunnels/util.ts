@@ -2,11 +2,10 @@
 import {accessSync, constants as fsConstants, statSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import path from 'node:path'
-import type {ChildProcess} from 'node:child_process'
 import {stripAnsi} from '../ansi.js'
 import {TunnelFailed, type TunnelFailureReason} from '../errors.js'
 import type {ProviderName} from './types.js'
-import {killGroup, spawnGroup} from '../process.js'
+import {killGroup, spawnExecaGroup, type ExecaGroupChild} from '../process.js'
 import type {TunnelHandle} from './types.js'
 
 /** Splits a captured transcript into clean lines (fixtures, tests); `#` comment lines are kept. */
@@ -125,95 +124,142 @@ function exitText(code: number | null, signal: NodeJS.Signals | null): string {
   return `exit code ${code ?? '?'}`
 }
 
-/**
- * Runs a tunnel tool as a process group leader, reads its lines through the driver's parser, and
- * resolves with a handle once the parser says ready; rejects with TunnelFailed (the tool's own reason)
- * on exit, failure line, timeout or abort, leaving no process behind.
- */
-export async function openProcessTunnel(spec: ProcessTunnelSpec): Promise<TunnelHandle> {
-  const child: ChildProcess = spawnGroup(spec.file, spec.args, {
-    cwd: spec.cwd ?? process.cwd(),
-    env: spec.env,
-    stdio: [spec.keepStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-  })
-  const pid = child.pid ?? null
-  const tail: string[] = []
-  const exitCbs: Array<(reason: string) => void> = []
-  let exited: {code: number | null; signal: NodeJS.Signals | null} | null = null
-  let opened = false
-  let closing: Promise<void> | null = null
-  let exitReported = false
-  let exitReason: string | null = null
-  let stopOut: () => void = () => {}
-  let stopErr: () => void = () => {}
+/** One running tunnel tool: its process group, its last lines, how it ended, and its one close(). */
+class ToolProcess {
+  readonly pid: number | null
+  readonly tail: string[] = []
+  exited: {code: number | null; signal: NodeJS.Signals | null} | null = null
+  /** Resolves on exit, or on a spawn error (then `exited` stays null). */
+  readonly exit: Promise<void>
+  /** Set once the start-up resolved with a handle: a later exit is a death to report. */
+  opened = false
+  private closing: Promise<void> | null = null
+  private exitReason: string | null = null
+  private readonly exitCbs: Array<(reason: string) => void> = []
+  private readonly stopReading: Array<() => void> = []
 
-  const exitPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = {code, signal}
-      resolve()
+  constructor(
+    readonly spec: ProcessTunnelSpec,
+    readonly child: ExecaGroupChild,
+  ) {
+    this.pid = child.pid ?? null
+    this.exit = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exited = {code, signal}
+        resolve()
+      })
+      child.once('error', () => resolve())
     })
-    child.once('error', () => resolve())
-  })
+  }
 
-  const close = async (): Promise<void> => {
-    if (closing) return closing
-    closing = (async () => {
-      if (pid) await killGroup(pid, {graceMs: spec.graceMs ?? 3000})
+  /** Feeds every clean line of stdout and stderr to `cb`, after keeping it in the tail and the log. */
+  read(cb: (line: string, stream: 'stdout' | 'stderr') => void): void {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      this.stopReading.push(
+        onLines(this.child[stream], (line) => {
+          if (line.trim() !== '') {
+            this.tail.push(line)
+            if (this.tail.length > TAIL * 5) this.tail.splice(0, this.tail.length - TAIL)
+            this.spec.log?.(`[${this.spec.provider}] ${line}`)
+          }
+
+          cb(line, stream)
+        }),
+      )
+    }
+  }
+
+  lastLines(n: number): string[] {
+    return this.tail.filter((l) => l.trim() !== '').slice(-n)
+  }
+
+  /**
+   * Once the tool has exited: lets its last buffered lines reach the parser first (a failure line beats
+   * "exited"), then calls `cb` with how it ended. execa's result settles when the stdio has closed too; a
+   * grandchild holding the pipes open must not stall this, hence the bound. Not called after a spawn error.
+   */
+  onExit(cb: (how: string) => void): void {
+    void this.exit.then(async () => {
+      await Promise.race([this.child.then(() => undefined), new Promise((r) => setTimeout(r, 200))])
+      if (this.exited) cb(exitText(this.exited.code, this.exited.signal))
+    })
+  }
+
+  /** Ends the tool's whole group (once), waits for node to see the exit, then undoes provider-side state. */
+  readonly close = (): Promise<void> => {
+    this.closing ??= (async () => {
+      if (this.pid) await killGroup(this.pid, {graceMs: this.spec.graceMs ?? 3000})
       // Wait (bounded) for node to see the exit, so no zombie stays behind and stdio is drained.
-      await Promise.race([exitPromise, new Promise((r) => setTimeout(r, 2000).unref())])
-      stopOut()
-      stopErr()
-      child.stdin?.destroy()
-      if (spec.afterClose) {
+      await Promise.race([this.exit, new Promise((r) => setTimeout(r, 2000).unref())])
+      for (const stop of this.stopReading.splice(0)) stop()
+      this.child.stdin?.destroy()
+      if (this.spec.afterClose) {
         try {
-          await spec.afterClose()
+          await this.spec.afterClose()
         } catch (error) {
-          spec.log?.(`[${spec.provider}] cleanup: ${(error as Error).message}`)
+          this.spec.log?.(`[${this.spec.provider}] cleanup: ${(error as Error).message}`)
         }
       }
     })()
-    return closing
+    return this.closing
   }
 
+  handle(url: string, name?: string | null): TunnelHandle {
+    return {
+      close: this.close,
+      name: name ?? null,
+      onExit: (cb) => {
+        // A late subscriber still hears about a death that already happened.
+        if (this.exitReason !== null) queueMicrotask(() => cb(this.exitReason!))
+        else this.exitCbs.push(cb)
+      },
+      pid: this.pid,
+      publicUrl: url,
+    }
+  }
+
+  /** The tool died on its own after giving its URL: tell the subscribers once, then reap what it left in its group. */
+  died(how: string): void {
+    if (!this.opened || this.closing || this.exitReason !== null) return
+    const last = this.lastLines(1)[0]
+    this.exitReason = `${this.spec.provider} exited (${how})${last ? `: ${last}` : ''}`
+    for (const cb of this.exitCbs.splice(0)) cb(this.exitReason)
+    void this.close()
+  }
+}
+
+/**
+ * The start-up of a tool: its lines go to the driver's parser until it says ready or fail; an exit, the timeout
+ * or the abort signal before that fails it. Resolves with the handle; rejects with TunnelFailed once the tool's
+ * group is gone.
+ */
+function startUp(tool: ToolProcess): Promise<TunnelHandle> {
+  const {spec} = tool
   return new Promise<TunnelHandle>((resolve, reject) => {
     let settleTimer: NodeJS.Timeout | null = null
     let provisional: {url: string; name?: string | null} | null = null
     let done = false
-
-    const handle = (url: string, name?: string | null): TunnelHandle => ({
-      close,
-      name: name ?? null,
-      onExit(cb) {
-        // A late subscriber still hears about a death that already happened.
-        if (exitReason !== null) queueMicrotask(() => cb(exitReason!))
-        else exitCbs.push(cb)
-      },
-      pid,
-      publicUrl: url,
-    })
+    const finish = () => {
+      done = true
+      clearTimeout(timer)
+      if (settleTimer) clearTimeout(settleTimer)
+      spec.signal?.removeEventListener('abort', onAbort)
+    }
 
     const finishOk = (url: string, name?: string | null) => {
       if (done) return
-      done = true
-      opened = true
-      cleanupStart()
-      resolve(handle(url, name))
+      finish()
+      tool.opened = true
+      resolve(tool.handle(url, name))
     }
 
     const finishFail = (reason: TunnelFailureReason, message: string, hint?: string) => {
       if (done) return
-      done = true
-      cleanupStart()
-      void close().then(() => reject(new TunnelFailed(spec.provider, reason, message, hint ?? spec.hint, tail.slice(-TAIL))))
+      finish()
+      void tool.close().then(() => reject(new TunnelFailed(spec.provider, reason, message, hint ?? spec.hint, tool.tail.slice(-TAIL))))
     }
 
-    const feed = (stream: 'stdout' | 'stderr') => (line: string) => {
-      if (line.trim() !== '') {
-        tail.push(line)
-        if (tail.length > TAIL * 5) tail.splice(0, tail.length - TAIL)
-        spec.log?.(`[${spec.provider}] ${line}`)
-      }
-
+    tool.read((line, stream) => {
       const verdict = spec.onLine(line, stream)
       if (done || !verdict) return
       if (verdict.kind === 'ready') finishOk(verdict.url, verdict.name)
@@ -223,13 +269,10 @@ export async function openProcessTunnel(spec: ProcessTunnelSpec): Promise<Tunnel
         if (!provisional) settleTimer = setTimeout(() => finishOk(provisional!.url, provisional!.name), verdict.settleMs)
         provisional = {name: verdict.name ?? null, url: verdict.url}
       }
-    }
-
-    stopOut = onLines(child.stdout, feed('stdout'))
-    stopErr = onLines(child.stderr, feed('stderr'))
+    })
 
     const timer = setTimeout(() => {
-      const described = spec.describeFailure?.('timeout', tail.slice(-TAIL), 'still running')
+      const described = spec.describeFailure?.('timeout', tool.tail.slice(-TAIL), 'still running')
       finishFail(
         'timeout',
         described?.message ?? `${spec.provider} gave no public URL within ${Math.round(spec.timeoutMs / 1000)}s.`,
@@ -241,45 +284,35 @@ export async function openProcessTunnel(spec: ProcessTunnelSpec): Promise<Tunnel
     spec.signal?.addEventListener('abort', onAbort, {once: true})
     if (spec.signal?.aborted) onAbort()
 
-    child.once('error', (error) => {
+    tool.child.once('error', (error) => {
       finishFail('binary-missing', `${spec.provider} could not be started (${spec.file}): ${error.message}`)
     })
 
-    const stdioClosed = new Promise<void>((r) => child.once('close', () => r()))
-    void exitPromise.then(() => {
-      // Let the last buffered lines reach the parser first (a failure line beats "exited"); a grandchild
-      // holding the pipes open must not stall this, hence the bound.
-      void Promise.race([stdioClosed, new Promise((r) => setTimeout(r, 200))]).then(() => {
-        if (!exited) return
-        const how = exitText(exited.code, exited.signal)
-        if (!done) {
-          const last = tail.filter((l) => l.trim() !== '').slice(-3)
-          const described = spec.describeFailure?.('exited', tail.slice(-TAIL), how)
-          finishFail(
-            'exited',
-            described?.message ??
-              `${spec.provider} exited (${how}) before giving a public URL${last.length > 0 ? `: ${last.join(' | ')}` : '.'}`,
-            described?.hint,
-          )
-          return
-        }
-
-        if (opened && !closing && !exitReported) {
-          exitReported = true
-          const last = tail.filter((l) => l.trim() !== '').at(-1)
-          const reason = `${spec.provider} exited (${how})${last ? `: ${last}` : ''}`
-          exitReason = reason
-          for (const cb of exitCbs.splice(0)) cb(reason)
-          // Reap anything the tool left in its group.
-          void close()
-        }
-      })
+    tool.onExit((how) => {
+      if (done) return tool.died(how)
+      const last = tool.lastLines(3)
+      const described = spec.describeFailure?.('exited', tool.tail.slice(-TAIL), how)
+      finishFail(
+        'exited',
+        described?.message ??
+          `${spec.provider} exited (${how}) before giving a public URL${last.length > 0 ? `: ${last.join(' | ')}` : '.'}`,
+        described?.hint,
+      )
     })
-
-    function cleanupStart() {
-      clearTimeout(timer)
-      if (settleTimer) clearTimeout(settleTimer)
-      spec.signal?.removeEventListener('abort', onAbort)
-    }
   })
+}
+
+/**
+ * Runs a tunnel tool as a process group leader (through execa: loaded in the supervisor while the dev server
+ * booted), reads its lines through the driver's parser, and resolves with a handle once the parser says ready;
+ * rejects with TunnelFailed (the tool's own reason) on exit, failure line, timeout or abort, leaving no process
+ * behind.
+ */
+export async function openProcessTunnel(spec: ProcessTunnelSpec): Promise<TunnelHandle> {
+  const {child} = await spawnExecaGroup(spec.file, spec.args, {
+    cwd: spec.cwd ?? process.cwd(),
+    env: spec.env,
+    stdin: spec.keepStdin ? 'pipe' : 'ignore',
+  })
+  return startUp(new ToolProcess(spec, child))
 }
