@@ -1,4 +1,6 @@
-// Free ports picked ahead, so a new preview route knows its dev server's port at once (runner.ts RunnerSpec.port).
+// Free ports picked ahead for new previews' dev servers (runner.ts RunnerSpec.port; a runner keeps its port across
+// wakes and restarts). They once kept the upstream Host right before a start; the gateway now builds request heads
+// after the route's ensureUpstream, for the port the runner found, so a runner could as well pick its own.
 import {freePort} from './runner.js'
 
 /** Ports kept picked ahead for new previews. */
