@@ -3,60 +3,37 @@
 // connection); the head the dev server gets is re-serialized from what was parsed; bodies are framed strictly;
 // response bytes pass untouched (only the status line after an upgrade request is read, to learn whether the
 // connection became a tunnel). Backpressure both ways: a side that cannot take more pauses the other.
-import net from 'node:net'
+// A route with an ensureUpstream hook (idle wake-up, on-demand start) may only know its dev server's port once the
+// hook ran: until then a connection queues what it would send, request heads as thunks that are built at the
+// connect, so the Host the dev server gets and the port connected to are the same.
+import type net from 'node:net'
 import {DevSocketPortRewriter, isScriptRequest} from './socket-url-rewrite.js'
-import {authenticate, REFUSAL_STATUS, REFUSAL_TEXT, takeOurTokens, takePreviewCookies, type Grant, type RefusalKind} from './auth.js'
+import {answerText, cookieRedirectHeaders, refusalAnswer} from './answers.js'
+import {admit} from './admission.js'
+import type {Grant, RefusalKind} from './auth.js'
 import {BodyFramer} from './framer.js'
-import {pick, serializeHead, upstreamHeaders} from './headers.js'
-import {findHeadEnd, MAX_HEAD_BYTES, parseRequestHead} from './parse.js'
+import {pick, serializeHead, upstreamHeaders, type Picked} from './headers.js'
+import {findHeadEnd, MAX_HEAD_BYTES, parseRequestHead, type RequestHead} from './parse.js'
 import type {ListenerContext, RequestRecord, Route} from './types.js'
+import {Mode, UpstreamSide} from './upstream.js'
 
-export const REFUSAL_HEADER = 'X-Preview-Refusal'
+export {REFUSAL_HEADER} from './answers.js'
 /** How long one side of an upgraded connection may stay open after the other side ended it. */
 export const HALF_CLOSE_MS = 2000
 
-const STATUS_TEXT: Record<number, string> = {
-  302: 'Found',
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  408: 'Request Timeout',
-  431: 'Request Header Fields Too Large',
-  501: 'Not Implemented',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  505: 'HTTP Version Not Supported',
-}
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
-
-const enum Mode {
-  Head,
-  Body,
-  UpgradePending,
-  Tunnel,
-  /** A refusal waits for the responses the dev server still owes (pipelining), then goes out and the connection closes. */
-  Draining,
-  Closed,
-}
+/** The request as the observer gets it once its body is through (the head's fields are set when it is built). */
+type Forwarded = {method: string; target: string; headers: [string, string][]; body: Buffer[]}
 
 /** Longest a refusal waits behind a response the dev server still owes. */
 const DRAIN_MS = 2000
 
-export class Connection {
-  private mode = Mode.Head
+export class Connection extends UpstreamSide {
   private halfCloseTimer: NodeJS.Timeout | null = null
   /** Set while the response to a script request streams: webpack-dev-server's socket port is rewritten in it. */
   private rewriter: DevSocketPortRewriter | null = null
   private pending: Buffer | null = null
   private readonly framer = new BodyFramer()
-  private upstream: net.Socket | null = null
-  private upstreamPort = 0
-  private queued: (Buffer | string)[] | null = null
-  private awaitingResponse = false
   private peek: Buffer | null = null
-  private route: Route | null = null
   /** The method of the request being handled (a gateway answer to HEAD has no body). */
   private method: string | null = null
   /** The client ended its side while an upgrade was pending. */
@@ -72,15 +49,16 @@ export class Connection {
   /** Last byte either way, for the idle timeout. */
   lastActivity: number
   /** What the onForwarded observer gets at the end of the current request's body. */
-  private forwarded: {method: string; target: string; headers: [string, string][]; body: Buffer[]} | null = null
+  private forwarded: Forwarded | null = null
   /** The current request, for the request log. */
   private record: RequestRecord | null = null
   private recordStarted = 0
 
   constructor(
-    private readonly client: net.Socket,
+    client: net.Socket,
     private readonly ctx: ListenerContext,
   ) {
+    super(client)
     this.headStartedAt = Date.now()
     this.lastActivity = this.headStartedAt
     client.setNoDelay(true)
@@ -139,6 +117,15 @@ export class Connection {
       return
     }
 
+    // Requests queued behind a wake are still owed their answers: the end goes upstream after them.
+    if (this.queued !== null) {
+      this.queued.push(() => {
+        this.upstream?.end()
+        return null
+      })
+      return
+    }
+
     if (this.upstream && this.mode !== Mode.Closed) this.upstream.end()
     else this.client.end()
     this.boundHalfClose()
@@ -148,7 +135,7 @@ export class Connection {
    * One side of an upgraded (WebSocket) connection said it is done: the other gets HALF_CLOSE_MS to finish, then
    * the pair is destroyed (a dev server that never answers a FIN would otherwise keep it open forever).
    */
-  private boundHalfClose(): void {
+  protected boundHalfClose(): void {
     if (this.halfCloseTimer || this.mode !== Mode.Tunnel) return
     this.halfCloseTimer = setTimeout(() => this.destroy(), HALF_CLOSE_MS)
     this.halfCloseTimer.unref()
@@ -242,10 +229,19 @@ export class Connection {
     if (this.forwarded !== null) this.reportForwarded()
   }
 
+  /** The observer sees a request once its body is through; behind a wake, once its head was built (at the connect). */
   private reportForwarded(): void {
     const f = this.forwarded!
     this.forwarded = null
-    this.route?.onForwarded?.({body: Buffer.concat(f.body), headers: f.headers, method: f.method, target: f.target})
+    const observer = this.route?.onForwarded
+    if (observer === undefined) return
+    const report = (): null => {
+      observer({body: Buffer.concat(f.body), headers: f.headers, method: f.method, target: f.target})
+      return null
+    }
+
+    if (this.queued === null) report()
+    else this.queued.push(report)
   }
 
   private onHead(text: string): void {
@@ -272,47 +268,32 @@ export class Connection {
     route.onActivity?.()
     const picked = pick(head)
     if (typeof picked === 'string') return this.fail(400, picked)
-    const authority = route.authority
-    const jar = picked.cookies === null ? null : takePreviewCookies(picked.cookies, authority.cookieName)
-    const ourTokens = authority.mode === 'none' && !head.target.includes('token') ? null : takeOurTokens(head.target, authority)
-    const now = Date.now() / 1000
-    const auth = authenticate(authority, head.target, picked.authorization, jar?.own ?? [], ourTokens, now)
-    const path = auth.ok ? auth.target : (ourTokens?.rest ?? head.target)
-    if (this.ctx.onRequest) this.startRecord(head.method, path)
-    if (!auth.ok) return this.refuse(auth.refusal, auth.clearCookie, head.method)
-    this.grant = auth.grant
-    this.grantVersion = -1
+    this.handle(route, head, picked)
+  }
+
+  /** The admission verdict (auth, the token-to-cookie redirect, CSRF) acted on; an admitted request goes upstream. */
+  private handle(route: Route, head: RequestHead, picked: Picked): void {
     const hasBody = head.chunked || (head.contentLength !== null && head.contentLength > 0)
-    if (auth.consumedToken !== null && (head.method === 'GET' || head.method === 'HEAD') && head.upgrade === null && !hasBody) {
-      // One leading slash only: `//evil.test/` would be a protocol-relative redirect off the preview.
-      return this.redirectWithCookie(`/${auth.target.replace(/^[/\\]+/, '')}`, auth.consumedToken)
+    const a = admit(route, head, picked, hasBody, this.ctx.listenPort)
+    if (this.ctx.onRequest) this.startRecord(head.method, a.path)
+    if (a.grant !== undefined) {
+      this.grant = a.grant
+      this.grantVersion = -1
     }
 
-    // CSRF: the dev server will only ever see a local Origin, so the gateway checks the real one.
-    if (picked.origin !== null && !this.originAllowed(picked.origin, route)) return this.refuse('origin', false, head.method)
-    if (picked.origin === null && picked.secFetchSite === 'cross-site' && !SAFE_METHODS.has(head.method)) {
-      return this.refuse('origin', false, head.method)
+    if (a.kind === 'refuse') return this.refuse(a.refusal, a.clearCookie, head.method)
+    if (a.kind === 'redirect') return this.redirectWithCookie(a.location, a.token)
+    const {cookies, stripAuthorization: strip, target} = a
+    const f: Forwarded | null = route.onForwarded ? {body: [], headers: [], method: head.method, target} : null
+    // Behind a wake the head waits to be built: the dev server's port (its Host) may only be known after it.
+    if (this.queued !== null || (this.upstream === null && route.ensureUpstream !== undefined)) {
+      this.queueHead(() => this.upstreamHead(route, head, picked, cookies, target, strip, f))
+    } else {
+      this.toUpstream(this.upstreamHead(route, head, picked, cookies, target, strip, f))
     }
 
-    const targetPort = route.targetPort
-    const localHost = `localhost:${targetPort}`
-    const script = head.method === 'GET' && isScriptRequest(auth.target)
-    const headers = upstreamHeaders(head, picked, {
-      cookies: jar === null ? picked.cookies : jar.rest,
-      identityEncoding: script,
-      localHost,
-      peer: this.client.remoteAddress ?? '127.0.0.1',
-      publicHost: route.publicHost,
-      publicProto: route.publicProto,
-      refererOrigins: [route.publicOrigin, `http://127.0.0.1:${this.ctx.listenPort}`, `http://localhost:${this.ctx.listenPort}`],
-      stripAuthorization: auth.stripAuthorization || authority.mode === 'basic',
-    })
-    // Scripts come back uncompressed (loopback: it costs nothing) so the dev-socket port rewrite can see them.
-    this.rewriter = script ? (this.rewriter ?? new DevSocketPortRewriter(targetPort)) : null
-    this.rewriter?.reset()
-    this.toUpstream(serializeHead(head.method, auth.target, head.version, headers))
     this.awaitingResponse = true
-    if (route.onForwarded) this.forwarded = {body: [], headers, method: head.method, target: auth.target}
+    this.forwarded = f
     if (head.upgrade !== null) {
       this.mode = Mode.UpgradePending
       this.peek = null
@@ -326,43 +307,57 @@ export class Connection {
     }
   }
 
-  private originAllowed(origin: string, route: Route): boolean {
-    if (origin === route.publicOrigin) return true
-    const port = this.ctx.listenPort
-    return origin === `http://127.0.0.1:${port}` || origin === `http://localhost:${port}`
-  }
-
-  private cookieAttributes(): string {
-    return `Path=/; HttpOnly; SameSite=Lax${this.route?.secureCookie ? '; Secure' : ''}`
+  /**
+   * The head the dev server gets, for the port the route targets now: Host, Origin and X-Forwarded-Host name it,
+   * and a script's response has that port's webpack-dev-server socket URL rewritten.
+   */
+  private upstreamHead(
+    route: Route,
+    head: RequestHead,
+    picked: Picked,
+    cookies: string[] | null,
+    target: string,
+    stripAuthorization: boolean,
+    forwarded: Forwarded | null,
+  ): string {
+    const targetPort = route.targetPort
+    const script = head.method === 'GET' && isScriptRequest(target)
+    const headers = upstreamHeaders(head, picked, {
+      cookies,
+      identityEncoding: script,
+      localHost: `localhost:${targetPort}`,
+      peer: this.client.remoteAddress ?? '127.0.0.1',
+      publicHost: route.publicHost,
+      publicProto: route.publicProto,
+      refererOrigins: [route.publicOrigin, `http://127.0.0.1:${this.ctx.listenPort}`, `http://localhost:${this.ctx.listenPort}`],
+      stripAuthorization,
+    })
+    // Scripts come back uncompressed (loopback: it costs nothing) so the dev-socket port rewrite can see them.
+    this.rewriter = script ? (this.rewriter?.port === targetPort ? this.rewriter : new DevSocketPortRewriter(targetPort)) : null
+    this.rewriter?.reset()
+    if (forwarded !== null) forwarded.headers = headers
+    return serializeHead(head.method, target, head.version, headers)
   }
 
   private redirectWithCookie(location: string, token: string): void {
-    const authority = this.route!.authority
-    const verdict = authority.checkToken(token, Date.now() / 1000)
+    const route = this.route!
+    const verdict = route.authority.checkToken(token, Date.now() / 1000)
     const maxAge = verdict.ok ? Math.max(0, Math.floor(verdict.exp - Date.now() / 1000)) : 0
-    this.respond(
-      302,
-      [
-        `Location: ${location}`,
-        `Set-Cookie: ${authority.cookieName}=${token}; Max-Age=${maxAge}; ${this.cookieAttributes()}`,
-        'Referrer-Policy: no-referrer',
-      ],
-      '',
-      false,
-    )
+    this.respond(302, cookieRedirectHeaders(location, route.authority.cookieName, token, maxAge, route.secureCookie), '', false)
   }
 
   private refuse(refusal: RefusalKind, clearCookie: boolean, method: string): void {
-    const headers = [`${REFUSAL_HEADER}: ${refusal}`]
-    const mode = this.route?.authority.mode
-    if (refusal === 'basic') headers.push('WWW-Authenticate: Basic realm="preview", charset="UTF-8"')
-    else if (refusal !== 'origin' && mode === 'token') headers.push('WWW-Authenticate: Bearer realm="preview"')
-    if (clearCookie && this.route) headers.push(`Set-Cookie: ${this.route.authority.cookieName}=; Max-Age=0; ${this.cookieAttributes()}`)
+    const route = this.route && {
+      cookieName: this.route.authority.cookieName,
+      mode: this.route.authority.mode,
+      secure: this.route.secureCookie,
+    }
+    const answer = refusalAnswer(refusal, route, clearCookie)
     if (this.record) this.record.refusal = refusal
-    this.respond(REFUSAL_STATUS[refusal], headers, `${REFUSAL_TEXT[refusal]}\n`, method === 'HEAD')
+    this.respond(answer.status, answer.headers, answer.body, method === 'HEAD')
   }
 
-  private fail(status: number, message: string): void {
+  protected fail(status: number, message: string): void {
     if (this.ctx.onRequest && this.record === null) this.startRecord('-', '-')
     if (this.record && !this.record.refusal) this.record.refusal = 'bad-request'
     this.respond(status, [], `${message}\n`, this.method === 'HEAD')
@@ -374,41 +369,54 @@ export class Connection {
    */
   private respond(status: number, headers: string[], body: string, headOnly: boolean): void {
     if (this.mode === Mode.Closed || this.mode === Mode.Draining) return
-    const drain = this.awaitingResponse && this.upstream !== null && this.queued === null
+    const drain = this.awaitingResponse && (this.upstream !== null || this.queued !== null)
     this.mode = drain ? Mode.Draining : Mode.Closed
     this.pending = null
     if (!drain) this.upstream?.destroy()
-    const bytes = Buffer.byteLength(body)
     if (this.record) {
       this.record.status = status
-      this.record.bytes = bytes
+      this.record.bytes = Buffer.byteLength(body)
       this.finishRecord()
     }
 
-    const lines = [
-      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}`,
-      ...headers,
-      'Content-Type: text/plain; charset=utf-8',
-      `Content-Length: ${bytes}`,
-      'Cache-Control: no-store',
-      'Connection: close',
-    ]
-    const text = `${lines.join('\r\n')}\r\n\r\n${headOnly ? '' : body}`
+    const text = answerText(status, headers, body, headOnly)
     if (!drain) {
       this.client.end(text)
       return
     }
 
     // A pipelining client is owed the responses to the requests before this one: the dev server gets the end of
-    // our side, answers what it has, closes; then our answer goes out (bounded by DRAIN_MS).
+    // our side, answers what it has, closes; then our answer goes out (bounded by DRAIN_MS). Behind a wake, the end
+    // goes after the requests queued for the connect.
     this.drained = text
     this.client.pause()
+    if (this.queued === null) this.endForDrain()
+    else
+      this.queued.push(() => {
+        this.endForDrain()
+        return null
+      })
+  }
+
+  private endForDrain(): void {
     this.upstream!.end()
     setTimeout(() => this.upstream?.destroy(), DRAIN_MS).unref()
   }
 
+  /** The dev server could not be started: a 503, also in place of the answers a draining refusal waited behind. */
+  protected wakeFailed(): void {
+    if (this.mode === Mode.Draining) {
+      this.mode = Mode.Closed
+      this.drained = null
+      this.client.end(answerText(503, [], 'The dev server could not be started.\n', false))
+      return
+    }
+
+    this.fail(503, 'The dev server could not be started.')
+  }
+
   /** The dev server is done (or gave up): the held answer goes out and the connection closes. */
-  private finishDrain(): void {
+  protected finishDrain(): void {
     if (this.mode !== Mode.Draining) return
     this.mode = Mode.Closed
     const text = this.drained ?? ''
@@ -430,87 +438,6 @@ export class Connection {
     this.ctx.onRequest?.(r, this.route)
   }
 
-  private toUpstream(data: Buffer | string): void {
-    if (this.queued !== null) {
-      this.queued.push(data)
-      return
-    }
-
-    if (this.upstream === null) {
-      const ensure = this.route?.ensureUpstream
-      if (ensure !== undefined) {
-        this.wakeUpstream(ensure, data)
-        return
-      }
-
-      this.upstream = this.openUpstream()
-    }
-
-    // Heads are latin1 strings: written as latin1, every byte goes upstream as it came (obs-text included).
-    if (!(typeof data === 'string' ? this.upstream.write(data, 'latin1') : this.upstream.write(data))) this.client.pause()
-  }
-
-  /** Idle wake-up (or an on-demand start): hold writes and reads until the dev server is up, then connect. */
-  private wakeUpstream(ensure: () => Promise<void>, first: Buffer | string): void {
-    const queued: (Buffer | string)[] = [first]
-    this.queued = queued
-    this.client.pause()
-    ensure().then(
-      () => {
-        if (this.mode === Mode.Closed) return
-        const up = this.openUpstream()
-        this.upstream = up
-        this.queued = null
-        for (const d of queued)
-          if (typeof d === 'string') up.write(d, 'latin1')
-          else up.write(d)
-        this.client.resume()
-      },
-      () => {
-        this.queued = null
-        this.fail(503, 'The dev server could not be started.')
-      },
-    )
-  }
-
-  private detachUpstream(): void {
-    const up = this.upstream
-    this.upstream = null
-    if (up) {
-      up.removeAllListeners()
-      up.on('error', () => {})
-      up.destroy()
-    }
-  }
-
-  private openUpstream(): net.Socket {
-    const port = this.route!.targetPort
-    this.upstreamPort = port
-    const up = net.connect({host: '127.0.0.1', noDelay: true, port})
-    up.on('data', (data: Buffer) => this.onUpstreamData(data))
-    up.on('drain', () => this.client.resume())
-    up.on('end', () => {
-      if (this.mode === Mode.Draining) return this.finishDrain()
-      if (this.mode !== Mode.Closed) this.client.end()
-      this.boundHalfClose()
-    })
-    up.on('error', () => {
-      if (this.mode === Mode.Draining) return this.finishDrain()
-      if (this.awaitingResponse && this.mode !== Mode.Closed) {
-        this.upstream = null
-        this.fail(502, `The dev server on port ${this.upstreamPort} did not answer.`)
-      } else {
-        this.destroy()
-      }
-    })
-    up.on('close', () => {
-      if (this.mode === Mode.Draining) return this.finishDrain()
-      // The pair lives and dies together; an orderly end was already passed on.
-      if (this.mode !== Mode.Closed && !this.client.writableEnded) this.client.end()
-    })
-    return up
-  }
-
   /** The link that let the latest request in still holds (re-checked when the links change or it expires). */
   private grantHolds(now: number): boolean {
     const grant = this.grant
@@ -522,7 +449,7 @@ export class Connection {
     return true
   }
 
-  private onUpstreamData(data: Buffer): void {
+  protected onUpstreamData(data: Buffer): void {
     this.lastActivity = Date.now()
     // Not one byte more for a link that was revoked or has expired (a streamed response, an open socket).
     if (!this.grantHolds(this.lastActivity)) return this.destroy()

@@ -1,7 +1,8 @@
 // The auth gateway: every tunnel points here. It checks the link (token, basic or none), rewrites Host/Origin so
 // dev servers accept requests for a public host, and streams bytes both ways, WebSocket upgrades included.
 // Parts: parse.ts (request heads, strict RFC 9112), framer.ts (bodies), headers.ts (what goes upstream),
-// auth.ts (links, cookies, our credentials), connection.ts (the pump), listener.ts (routes by Host, limits, sweep).
+// auth.ts (links, cookies, our credentials), admission.ts (may a request in), answers.ts (our own responses),
+// connection.ts (the pump), upstream.ts (the dev server side, the wake queue), listener.ts (routes by Host, sweep).
 //
 // Why hand-written instead of node:http + http.request: in bench/gateway (bench/RESULTS.md) that pair reaches about
 // a third of nginx's throughput on these machines, this design more than half; test/fuzz/ holds its parser against

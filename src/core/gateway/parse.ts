@@ -101,7 +101,9 @@ export function findHeadEnd(data: Buffer, off: number): number {
   }
 }
 
-function bad(reason: string, status = 400): HeadResult {
+type Refused = Extract<HeadResult, {ok: false}>
+
+function bad(reason: string, status = 400): Refused {
   return {ok: false, reason, status}
 }
 
@@ -142,6 +144,39 @@ function parseRequestLine(text: string, lineEnd: number): RequestLine | {ok: fal
 
   if (target.includes('#')) return {ok: false, reason: 'Bad request target.', status: 400}
   return {absoluteHost, method, target, version}
+}
+
+/** The body's framing and the upgrade, from the fields that decide them; refused when ambiguous or unsupported. */
+function framing(
+  method: string,
+  version: RequestLine['version'],
+  contentLength: string | null,
+  transferEncoding: string | null,
+  upgradeValue: string | null,
+  connection: string[],
+): {chunked: boolean; length: number | null; upgrade: string | null} | Refused {
+  let length: number | null = null
+  let chunked = false
+  if (transferEncoding !== null) {
+    if (contentLength !== null) return bad('Both Content-Length and Transfer-Encoding.')
+    if (version === 'HTTP/1.0') return bad('Transfer-Encoding in an HTTP/1.0 request.')
+    if (transferEncoding.toLowerCase() !== 'chunked') return bad('Only chunked Transfer-Encoding is supported.', 501)
+    chunked = true
+  } else if (contentLength !== null) {
+    if (!/^\d{1,15}$/.test(contentLength)) return bad('Bad Content-Length.')
+    length = Number(contentLength)
+  }
+
+  let upgrade: string | null = null
+  if (upgradeValue !== null && connection.includes('upgrade')) {
+    // Only WebSocket: an h2c (or other) upgrade would turn the connection into a channel of requests the gateway never sees.
+    if (upgradeValue.toLowerCase() !== 'websocket') return bad('Only WebSocket upgrades are supported.', 501)
+    if (method !== 'GET') return bad('A WebSocket upgrade must be a GET.')
+    if (chunked || (length !== null && length > 0)) return bad('An upgrade request cannot carry a body.')
+    upgrade = 'websocket'
+  }
+
+  return {chunked, length, upgrade}
 }
 
 /** Parses a request head: `text` is latin1, from the request line through the final CRLF CRLF (exclusive of the last CRLF). */
@@ -226,26 +261,8 @@ export function parseRequestHead(text: string): HeadResult {
   if (hosts > 1) return bad('Repeated Host header.')
   if (absoluteHost !== null) host = absoluteHost
 
-  let length: number | null = null
-  let chunked = false
-  if (transferEncoding !== null) {
-    if (contentLength !== null) return bad('Both Content-Length and Transfer-Encoding.')
-    if (version === 'HTTP/1.0') return bad('Transfer-Encoding in an HTTP/1.0 request.')
-    if (transferEncoding.toLowerCase() !== 'chunked') return bad('Only chunked Transfer-Encoding is supported.', 501)
-    chunked = true
-  } else if (contentLength !== null) {
-    if (!/^\d{1,15}$/.test(contentLength)) return bad('Bad Content-Length.')
-    length = Number(contentLength)
-  }
-
-  let upgrade: string | null = null
-  if (upgradeValue !== null && connection.includes('upgrade')) {
-    // Only WebSocket: an h2c (or other) upgrade would turn the connection into a channel of requests the gateway never sees.
-    if (upgradeValue.toLowerCase() !== 'websocket') return bad('Only WebSocket upgrades are supported.', 501)
-    if (method !== 'GET') return bad('A WebSocket upgrade must be a GET.')
-    if (chunked || (length !== null && length > 0)) return bad('An upgrade request cannot carry a body.')
-    upgrade = 'websocket'
-  }
-
+  const framed = framing(method, version, contentLength, transferEncoding, upgradeValue, connection)
+  if ('ok' in framed) return framed
+  const {chunked, length, upgrade} = framed
   return {head: {chunked, connection, contentLength: length, headers, host, method, target, upgrade, version}, ok: true}
 }

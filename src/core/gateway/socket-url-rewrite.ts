@@ -24,7 +24,8 @@ export class DevSocketPortRewriter {
   private readonly replacement: Buffer
   private carry = 0
 
-  constructor(port: number) {
+  /** `port`: the dev server's, as its bundle carries it. */
+  constructor(readonly port: number) {
     this.needle = Buffer.from(`${HOST_PART}port=${port}&`, 'latin1')
     this.replacement = Buffer.from(replacementFor(port), 'latin1')
   }

@@ -37,7 +37,10 @@ export interface Route {
   secureCookie: boolean
   /** Called on each request and on upgraded traffic (idle tracking). */
   onActivity?: (() => void) | undefined
-  /** Awaited before the first upstream connection of each client connection (idle wake-up, on-demand start). */
+  /**
+   * Awaited before the first upstream connection of each client connection (idle wake-up, on-demand start). It may
+   * set targetPort: the heads queued meanwhile are built after it, for that port.
+   */
   ensureUpstream?: (() => Promise<void>) | undefined
   /** Observer of every request forwarded, after its whole body (tests and the fuzzer; costs nothing when unset). */
   onForwarded?: ((r: ForwardedRequest) => void) | undefined

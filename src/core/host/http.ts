@@ -8,7 +8,7 @@ import {parseDuration} from '../preview/duration.js'
 import {PUBLIC_HOST_HEADER} from '../gateway/index.js'
 import {dashboardHtml} from './dashboard.js'
 import type {Host} from './host.js'
-import {parseHost, signName} from './names.js'
+import {checkLabel, parseHost, signName, type HostTarget} from './names.js'
 
 const esc = (s: string): string => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
 
@@ -90,53 +90,51 @@ function reposView(host: Host) {
   return {repos: host.servedRepos.map((r) => ({label: r.label, path: r.path, paused: r.paused, root: r.root}))}
 }
 
-export async function handleHostRequest(host: Host, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  // Caddy's on-demand TLS check, whatever host name it was sent to (Caddy asks on its own, with no secret): 200
-  // only for names this host would serve, so certificates are issued for real previews only.
-  if (req.method === 'GET' && (req.url ?? '').startsWith('/-/preview/tls-ask')) {
-    const domain = new URL(req.url ?? '/', 'http://host').searchParams.get('domain') ?? ''
-    const ok = domain !== '' && (await host.wouldServe(domain))
-    send(res, ok ? 200 : 403, ok ? 'ok\n' : `${domain === '' ? 'No ?domain= given' : `${domain} is not a name this host serves`}.\n`)
+/**
+ * Caddy's on-demand TLS check, whatever host name it was sent to (Caddy asks on its own, with no secret): 200 only
+ * for names this host would serve, so certificates are issued for real previews only.
+ */
+async function tlsAsk(host: Host, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const domain = new URL(req.url ?? '/', 'http://host').searchParams.get('domain') ?? ''
+  const ok = domain !== '' && (await host.wouldServe(domain))
+  send(res, ok ? 200 : 403, ok ? 'ok\n' : `${domain === '' ? 'No ?domain= given' : `${domain} is not a name this host serves`}.\n`)
+}
+
+/** A preview name the host answers for: paused (503), its problem (unknown ref, failed start), or "starting…". */
+function previewPage(host: Host, target: Extract<HostTarget, {kind: 'preview'}>, publicHost: string, res: http.ServerResponse): void {
+  const repo = target.label === null ? host.servedRepos[0] : host.servedRepos.find((r) => r.label === target.label)
+  if (repo?.paused) {
+    const message = `The repository "${repo.label ?? repo.path}" is paused; its previews are not served until it is resumed.\n`
+    send(res, 503, message, undefined, {'retry-after': '30'})
     return
   }
 
+  const problem = host.problemFor(publicHost)
+  if (problem !== null) {
+    send(res, problem.status, `${problem.message}\n`)
+    return
+  }
+
+  // The preview is starting (a browser was sent here instead of waiting): a page that reloads until it is up.
+  const {lines, ref, state} = host.runnerStateFor(publicHost)
+  const what = ref ?? 'the default branch'
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="1"><title>Starting ${esc(what)}…</title></head><body style="font:16px system-ui,sans-serif;margin:3em"><h1>Starting ${esc(what)}…</h1><p>${esc(state ?? 'starting')}: this page reloads by itself once the dev server is up.</p><pre style="color:#666">${esc(lines.join('\n'))}</pre></body></html>\n`
+  send(res, 503, html, 'text/html; charset=utf-8', {refresh: '1', 'retry-after': '1'})
+}
+
+export async function handleHostRequest(host: Host, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  if (req.method === 'GET' && (req.url ?? '').startsWith('/-/preview/tls-ask')) return tlsAsk(host, req, res)
   const publicHost = String(req.headers[PUBLIC_HOST_HEADER.toLowerCase()] ?? '')
   const target = parseHost(publicHost, host.rules())
   switch (target.kind) {
-    case 'forbidden': {
-      send(res, 403, `${target.reason}\n`)
-      return
-    }
-
+    case 'forbidden':
     case 'not-found': {
-      send(res, 404, `${target.reason}\n`)
+      send(res, target.kind === 'forbidden' ? 403 : 404, `${target.reason}\n`)
       return
     }
 
     case 'preview': {
-      const repo = target.label === null ? host.servedRepos[0] : host.servedRepos.find((r) => r.label === target.label)
-      if (repo?.paused) {
-        send(
-          res,
-          503,
-          `The repository "${repo.label ?? repo.path}" is paused; its previews are not served until it is resumed.\n`,
-          undefined,
-          {'retry-after': '30'},
-        )
-        return
-      }
-
-      const problem = host.problemFor(publicHost)
-      if (problem !== null) {
-        send(res, problem.status, `${problem.message}\n`)
-        return
-      }
-
-      // The preview is starting (a browser was sent here instead of waiting): a page that reloads until it is up.
-      const {lines, ref, state} = host.runnerStateFor(publicHost)
-      const what = ref ?? 'the default branch'
-      const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="1"><title>Starting ${esc(what)}…</title></head><body style="font:16px system-ui,sans-serif;margin:3em"><h1>Starting ${esc(what)}…</h1><p>${esc(state ?? 'starting')}: this page reloads by itself once the dev server is up.</p><pre style="color:#666">${esc(lines.join('\n'))}</pre></body></html>\n`
-      send(res, 503, html, 'text/html; charset=utf-8', {refresh: '1', 'retry-after': '1'})
+      previewPage(host, target, publicHost, res)
       return
     }
 
@@ -146,124 +144,133 @@ export async function handleHostRequest(host: Host, req: http.IncomingMessage, r
   }
 }
 
+/** A bare-domain request without the admin credentials: 401 with a challenge, or 403 off loopback when none are configured. */
+function refuseAdmin(host: Host, res: http.ServerResponse): void {
+  const configured = host.opts.adminSecret !== null || host.opts.basicAuth !== null
+  const challenge: Record<string, string> =
+    host.opts.basicAuth === null
+      ? {'www-authenticate': 'Bearer realm="preview host"'}
+      : {'www-authenticate': 'Basic realm="preview host", charset="UTF-8"'}
+  send(
+    res,
+    configured ? 401 : 403,
+    configured
+      ? 'The admin secret (Authorization: Bearer) or the basic credentials are needed.\n'
+      : 'Without --admin-secret or --basic-auth the status and admin API answer on loopback only.\n',
+    undefined,
+    configured ? challenge : {},
+  )
+}
+
+/** GET /-/preview: the HTML dashboard, each preview linked by the name it is reached at. */
+function sendDashboard(host: Host, res: http.ServerResponse): void {
+  const html = dashboardHtml(host.status(), reposView(host).repos, (name) =>
+    host.publicUrl(host.opts.secret === null ? name : signName(host.opts.secret, name)),
+  )
+  send(res, 200, html, 'text/html; charset=utf-8')
+}
+
+/** The admin calls take a JSON object body; null (answered already) when the request has none. */
+async function jsonBody(req: http.IncomingMessage, res: http.ServerResponse): Promise<Record<string, unknown> | null> {
+  if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+    sendJson(res, 415, {error: {message: 'Send the body as application/json.'}})
+    return null
+  }
+
+  try {
+    return await readJson(req)
+  } catch (error) {
+    sendJson(res, 400, {error: {message: `Bad request body: ${(error as Error).message}`}})
+    return null
+  }
+}
+
+/** An admin call that failed: 400 for bad input (exit code 2 in the CLI), 500 for the host's own failures. */
+function sendAdminError(res: http.ServerResponse, error: unknown): void {
+  const status = isPreviewError(error) && error.exitCode !== 2 ? 500 : 400
+  sendJson(res, status, {error: {hint: isPreviewError(error) ? error.hint : undefined, message: (error as Error).message}})
+}
+
+/** POST /-/preview/repos/{add,remove,pause,resume}: the repository list after the change. */
+async function reposAction(host: Host, action: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const body = await jsonBody(req, res)
+  if (body === null) return
+  const label = typeof body.label === 'string' ? body.label : ''
+  try {
+    if (action === 'add') {
+      if (typeof body.path !== 'string' || body.path === '') throw new Error('"path" is required')
+      await host.addRepo({label: checkLabel(label), path: body.path})
+    } else if (action === 'remove') {
+      await host.removeRepo(label)
+    } else {
+      await host.setPaused(label, action === 'pause')
+    }
+
+    sendJson(res, 200, reposView(host))
+  } catch (error) {
+    sendAdminError(res, error)
+  }
+}
+
+/** POST /-/preview/share and /-/preview/revoke: token links of a served name. */
+async function linksAction(host: Host, action: 'share' | 'revoke', req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+    sendJson(res, 415, {error: {message: 'Send the body as application/json.'}})
+    return
+  }
+
+  try {
+    const body = await readJson(req)
+    const name = typeof body.name === 'string' ? body.name : ''
+    if (action === 'share') {
+      const seconds = parseDuration(typeof body.expire === 'string' ? body.expire : '4h', 'expire')
+      if (seconds > MAX_LINK_SECONDS) throw new InvalidInput(`expire is at most ${MAX_LINK_SECONDS / 3600}h.`)
+      sendJson(res, 200, await host.share(name, seconds))
+    } else {
+      sendJson(res, 200, host.revoke(name, typeof body.jti === 'string' ? body.jti : null))
+    }
+  } catch (error) {
+    sendAdminError(res, error)
+  }
+}
+
+/** The bare domain: everything under /-/preview needs the admin credentials (or loopback, with none configured). */
 async function hostEndpoint(host: Host, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://host')
-  const route = `${req.method} ${url.pathname}`
   if (!url.pathname.startsWith('/-/preview')) {
     send(res, 404, `This is the preview host. Previews are served at <name>.${host.opts.domain}; the dashboard is /-/preview.\n`)
     return
   }
 
-  if (!adminAllowed(host, req)) {
-    const configured = host.opts.adminSecret !== null || host.opts.basicAuth !== null
-    const challenge: Record<string, string> =
-      host.opts.basicAuth === null
-        ? {'www-authenticate': 'Bearer realm="preview host"'}
-        : {'www-authenticate': 'Basic realm="preview host", charset="UTF-8"'}
-    send(
-      res,
-      configured ? 401 : 403,
-      configured
-        ? 'The admin secret (Authorization: Bearer) or the basic credentials are needed.\n'
-        : 'Without --admin-secret or --basic-auth the status and admin API answer on loopback only.\n',
-      undefined,
-      configured ? challenge : {},
-    )
-    return
-  }
-
-  switch (route) {
+  if (!adminAllowed(host, req)) return refuseAdmin(host, res)
+  switch (`${req.method} ${url.pathname}`) {
     case 'GET /-/preview.json': {
-      sendJson(res, 200, host.status())
-      return
+      return sendJson(res, 200, host.status())
     }
 
     case 'GET /-/preview':
     case 'GET /-/preview/': {
-      send(
-        res,
-        200,
-        dashboardHtml(host.status(), reposView(host).repos, (name) =>
-          host.publicUrl(host.opts.secret === null ? name : signName(host.opts.secret, name)),
-        ),
-        'text/html; charset=utf-8',
-      )
-      return
+      return sendDashboard(host, res)
     }
 
     case 'GET /-/preview/metrics': {
-      send(res, 200, await host.metricsText(), host.metrics.registry.contentType)
-      return
+      return send(res, 200, await host.metricsText(), host.metrics.registry.contentType)
     }
 
     case 'GET /-/preview/repos': {
-      sendJson(res, 200, reposView(host))
-      return
+      return sendJson(res, 200, reposView(host))
     }
 
     case 'POST /-/preview/repos/add':
     case 'POST /-/preview/repos/remove':
     case 'POST /-/preview/repos/pause':
     case 'POST /-/preview/repos/resume': {
-      if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
-        sendJson(res, 415, {error: {message: 'Send the body as application/json.'}})
-        return
-      }
-
-      let body: Record<string, unknown>
-      try {
-        body = await readJson(req)
-      } catch (error) {
-        sendJson(res, 400, {error: {message: `Bad request body: ${(error as Error).message}`}})
-        return
-      }
-
-      const label = typeof body.label === 'string' ? body.label : ''
-      try {
-        const action = url.pathname.slice('/-/preview/repos/'.length)
-        if (action === 'add') {
-          if (typeof body.path !== 'string' || body.path === '') throw new Error('"path" is required')
-          const {checkLabel} = await import('./names.js')
-          await host.addRepo({label: checkLabel(label), path: body.path})
-        } else if (action === 'remove') {
-          await host.removeRepo(label)
-        } else {
-          await host.setPaused(label, action === 'pause')
-        }
-
-        sendJson(res, 200, reposView(host))
-      } catch (error) {
-        const status = isPreviewError(error) ? (error.exitCode === 2 ? 400 : 500) : 400
-        sendJson(res, status, {error: {hint: isPreviewError(error) ? error.hint : undefined, message: (error as Error).message}})
-      }
-
-      return
+      return reposAction(host, url.pathname.slice('/-/preview/repos/'.length), req, res)
     }
 
     case 'POST /-/preview/share':
     case 'POST /-/preview/revoke': {
-      if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
-        sendJson(res, 415, {error: {message: 'Send the body as application/json.'}})
-        return
-      }
-
-      try {
-        const body = await readJson(req)
-        const name = typeof body.name === 'string' ? body.name : ''
-        if (url.pathname.endsWith('/share')) {
-          const seconds = parseDuration(typeof body.expire === 'string' ? body.expire : '4h', 'expire')
-          if (seconds > MAX_LINK_SECONDS) throw new InvalidInput(`expire is at most ${MAX_LINK_SECONDS / 3600}h.`)
-          sendJson(res, 200, await host.share(name, seconds))
-        } else {
-          sendJson(res, 200, host.revoke(name, typeof body.jti === 'string' ? body.jti : null))
-        }
-      } catch (error) {
-        sendJson(res, isPreviewError(error) && error.exitCode !== 2 ? 500 : 400, {
-          error: {hint: isPreviewError(error) ? error.hint : undefined, message: (error as Error).message},
-        })
-      }
-
-      return
+      return linksAction(host, url.pathname.endsWith('/share') ? 'share' : 'revoke', req, res)
     }
 
     default: {
