@@ -44,15 +44,17 @@ export function canMove(from: PreviewState, to: PreviewState): boolean {
   return TRANSITIONS[from].includes(to)
 }
 
+export type StateListener = (from: PreviewState, to: PreviewState) => void
+
 /** One preview's state: read with `is()`/`current`, changed only through `to()`, which checks the table. */
 export class StateMachine {
   private state: PreviewState
+  private readonly listeners = new Set<StateListener>()
 
   constructor(
     /** Names the preview in the error of an illegal move. */
     private readonly owner: string,
     initial: PreviewState,
-    private readonly onChange: (from: PreviewState, to: PreviewState) => void = () => {},
   ) {
     this.state = initial
   }
@@ -66,11 +68,17 @@ export class StateMachine {
     return states.includes(this.state)
   }
 
-  /** Moves to `next`; throws IllegalTransition if the table does not allow it. */
+  /** Moves to `next`; throws IllegalTransition if the table does not allow it. Listeners hear it after the move. */
   to(next: PreviewState): void {
     const from = this.state
     if (!canMove(from, next)) throw new IllegalTransition(this.owner, from, next)
     this.state = next
-    this.onChange(from, next)
+    for (const listener of this.listeners) listener(from, next)
+  }
+
+  /** Calls `listener` on every move (debug logs, tests); returns the unsubscribe. */
+  observe(listener: StateListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
   }
 }

@@ -23,7 +23,7 @@ import type {ReadyMessage, SupervisorSpec} from './ipc.js'
 import {LinkWatcher} from './link-watcher.js'
 import {LogTail} from './log-tail.js'
 import {startingRow} from './row.js'
-import {StateMachine} from './state.js'
+import {StateMachine, type PreviewState, type StateListener} from './state.js'
 import {rehost, TunnelKeeper} from './tunnel-keeper.js'
 
 export type {FailedMessage, ProgressMessage, ReadyMessage, SupervisorMessage, SupervisorSpec} from './ipc.js'
@@ -92,7 +92,8 @@ export class Supervisor {
     this.adopt = spec.adopt ?? null
     this.paths = sddPaths(spec.sddDir)
     ensureDir(this.paths.logs)
-    this.state = new StateMachine(`preview ${spec.id}`, 'starting', (from, to) => debug('%s state %s -> %s', spec.id, from, to))
+    this.state = new StateMachine(`preview ${spec.id}`, 'starting')
+    this.state.observe((from, to) => debug('%s state %s -> %s', spec.id, from, to))
     this.links = new LinkWatcher({
       event: (text) => this.event(text),
       orphaned: () => void this.stop('operator', {orphaned: true}),
@@ -113,6 +114,16 @@ export class Supervisor {
       reopened: (tunnel) => this.onTunnelReopened(tunnel),
     })
     this.log = createWriteStream(logFile(this.paths, spec.id), {flags: 'a', mode: 0o600})
+  }
+
+  /** The state now (status, tests). */
+  get current(): PreviewState {
+    return this.state.current
+  }
+
+  /** Hears every state change (from, to); returns the unsubscribe. */
+  watchState(listener: StateListener): () => void {
+    return this.state.observe(listener)
   }
 
   /** A line of the supervisor's own, in the log file next to the dev server's output. */
