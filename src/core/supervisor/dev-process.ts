@@ -6,9 +6,9 @@ import {createInterface} from 'node:readline'
 import type {ChildProcess} from 'node:child_process'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {probeCandidate, tcpProbe} from '../netprobe.js'
-import {PortNotDetected, StartFailed} from '../errors.js'
+import {PortNotDetected, StartFailed, isPreviewError, type PreviewError} from '../errors.js'
 import {killGroup, listeningPorts, processTree, spawnShellGroup} from '../process.js'
-import {PortSniffer, type PortCandidate} from '../discovery/port-capture.js'
+import {PortSniffer, stripAnsi, type PortCandidate} from '../discovery/port-capture.js'
 import {INSTALL_TIMEOUT_MS} from '../sandbox/install.js'
 import {EXIT_MARKER, followLines, watchExit, type AdoptedDevServer} from './dev-server.js'
 
@@ -195,4 +195,47 @@ export async function runInstall(command: string, opts: InstallOptions): Promise
 
   if (code !== 0) throw new StartFailed(`${command} failed (exit ${code}).`, opts.details(), opts.failHint)
   opts.track(null)
+}
+
+/** The dev server's last lines, kept for the errors of a start that fails (they are the first thing to read). */
+/** Lines kept. */
+export const LOG_TAIL = 20
+
+export class LogTail {
+  private lines: string[] = []
+
+  /** Raw lines in: they are only cleaned if an error shows them. */
+  push(line: string): void {
+    this.lines.push(line)
+    if (this.lines.length > LOG_TAIL) this.lines.shift()
+  }
+
+  clear(): void {
+    this.lines = []
+  }
+
+  /** The last lines, without colour codes. */
+  clean(): string[] {
+    return this.lines.map((l) => stripAnsi(l))
+  }
+
+  /** The lines for an error's details (saying so when there are none). */
+  details(): string[] {
+    const tail = this.clean()
+    return tail.length > 0 ? [`last ${tail.length} lines of the dev server's log:`, ...tail] : ['(the dev server printed nothing)']
+  }
+
+  /** `error` as a PreviewError that shows the last lines (unless it already carries details of its own). */
+  attachTo(error: unknown): PreviewError {
+    const tail = this.clean()
+    if (isPreviewError(error)) {
+      if (error.details.length === 0 && tail.length > 0) error.details.push(`last ${tail.length} lines of the dev server's log:`, ...tail)
+      return error
+    }
+
+    return new StartFailed(
+      `Start failed: ${(error as Error).message}`,
+      tail.length > 0 ? [`last ${tail.length} lines of the dev server's log:`, ...tail] : [],
+    )
+  }
 }

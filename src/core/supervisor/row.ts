@@ -1,9 +1,12 @@
-// The preview's row in state.json as the supervisor first writes it (status `starting`), before anything runs.
+// The preview's row in state.json as the supervisor writes and reads it.
+import {StateCorrupt} from '../errors.js'
 import {procStartTime} from '../process.js'
 import {logFile, type SddPaths} from '../records/paths.js'
+import {findRow, patchRow} from '../records/state.js'
 import type {PreviewRow} from '../records/types.js'
 import type {SupervisorSpec} from './ipc.js'
 
+/** The row as first written (status `starting`), before anything runs. */
 export function startingRow(spec: SupervisorSpec, paths: SddPaths): PreviewRow {
   return {
     auth_mode: spec.authMode,
@@ -30,5 +33,27 @@ export function startingRow(spec: SupervisorSpec, paths: SddPaths): PreviewRow {
     supervisor_start_time: procStartTime(process.pid),
     tunnel_name: null,
     tunnel_provider: (spec.provider === 'auto' ? 'local' : spec.provider) as PreviewRow['tunnel_provider'],
+  }
+}
+
+/**
+ * Our row updated while running (idle, wake, restart, tunnel reopen). A state.json that does not parse is not a
+ * reason to stop serving: the update is skipped and logged (the file is reported by every command).
+ */
+export async function patchOwnRow(paths: SddPaths, id: string, patch: Partial<PreviewRow>, event: (text: string) => void): Promise<void> {
+  try {
+    await patchRow(paths, id, patch)
+  } catch (error) {
+    if (!(error instanceof StateCorrupt)) throw error
+    event(`state.json cannot be read, our row was not updated: ${error.message}`)
+  }
+}
+
+/** Our row as state.json has it now (undefined when it cannot be read). */
+export function readOwnRow(paths: SddPaths, id: string): PreviewRow | undefined {
+  try {
+    return findRow(paths, id)
+  } catch {
+    return undefined
   }
 }

@@ -5,7 +5,7 @@ import {format} from 'node:util'
 import {debugPackage} from '../debug.js'
 import type {Credential} from '../records/credentials.js'
 import {logFile, sddPaths} from '../records/paths.js'
-import {serializeError, type SupervisorInput, type SupervisorMessage, type SupervisorSpec} from './ipc.js'
+import type {SupervisorInput, SupervisorMessage, SupervisorSpec} from './ipc.js'
 import {Supervisor} from './supervisor.js'
 
 export type {SupervisorInput} from './ipc.js'
@@ -71,6 +71,7 @@ async function run(spec: SupervisorSpec): Promise<void> {
     await send(ready)
   } catch (error) {
     abortStart = null // already rolled back
+    const {serializeError} = await import('./ipc.js') // only a failed start needs it
     await send({error: serializeError(error), type: 'failed'})
     if (process.connected) process.disconnect()
     process.exitCode = 1

@@ -4,7 +4,7 @@
 import {createWriteStream, existsSync, type WriteStream} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {tcpProbe} from '../netprobe.js'
-import {StartFailed, StateCorrupt} from '../errors.js'
+import {StartFailed} from '../errors.js'
 import {debugFor} from '../debug.js'
 import {ensureDir} from '../fsutil.js'
 import {killGroup, processTree, procStartTime} from '../process.js'
@@ -17,17 +17,16 @@ import {devServerEnv, type AdoptedDevServer} from './dev-server.js'
 import {DevProcess, runInstall} from './dev-process.js'
 import type {Gateway} from '../gateway/index.js'
 import {logFile, sddPaths, type SddPaths} from '../records/paths.js'
-import {findRow, patchRow, removeRow, upsertRow} from '../records/state.js'
+import {patchRow, removeRow, upsertRow} from '../records/state.js'
 import type {PreviewRow, StopReason} from '../records/types.js'
 import type {ReadyMessage, SupervisorSpec} from './ipc.js'
-import {LinkWatcher} from './link-watcher.js'
-import {LogTail} from './log-tail.js'
-import {startingRow} from './row.js'
+import type {LinkWatcher} from './link-watcher.js'
+import {LogTail} from './dev-process.js'
+import {patchOwnRow, readOwnRow, startingRow} from './row.js'
 import {StateMachine, type PreviewState, type StateListener} from './state.js'
-import {rehost, TunnelKeeper} from './tunnel-keeper.js'
+import type {TunnelKeeper} from './tunnel-keeper.js'
 
 export type {FailedMessage, ProgressMessage, ReadyMessage, SupervisorMessage, SupervisorSpec} from './ipc.js'
-export {serializeError} from './ipc.js'
 
 const debug = debugFor('supervisor')
 
@@ -41,9 +40,14 @@ export const IDLE_CHECK_MS = 1000
  * credential is minted by the CLI, so jose never loads in a supervisor: ~8 MiB less resident per preview.)
  */
 function loadStartModules() {
-  return Promise.all([import('../gateway/index.js'), import('../tunnels/registry.js'), import('../records/credentials.js')]).then(
-    ([gateway, registry, credentials]) => ({...credentials, ...gateway, ...registry}),
-  )
+  return Promise.all([
+    import('../gateway/index.js'),
+    import('../tunnels/registry.js'),
+    import('../records/credentials.js'),
+    // The parts only a ready dev server needs: off the supervisor's own start-up too.
+    import('./tunnel-keeper.js'),
+    import('./link-watcher.js'),
+  ]).then(([gateway, registry, credentials, keeper, watcher]) => ({...credentials, ...gateway, ...registry, ...keeper, ...watcher}))
 }
 
 type StartModules = Awaited<ReturnType<typeof loadStartModules>>
@@ -62,8 +66,9 @@ export class Supervisor {
   /** The request inspector's file writer (`preview requests`). */
   private requestLog: RequestLogWriter | null = null
   private gateway: Gateway | null = null
-  private readonly tunnels: TunnelKeeper
-  private readonly links: LinkWatcher
+  /** The tunnel keeper and the link watcher, made once the dev server is up (their modules load meanwhile). */
+  private tunnels: TunnelKeeper | null = null
+  private links: LinkWatcher | null = null
   private readonly tail = new LogTail()
   /** The one teardown of stop(), shared by every caller (a handle, not a state: the state says `stopping`). */
   private stopping: Promise<void> | null = null
@@ -94,25 +99,6 @@ export class Supervisor {
     ensureDir(this.paths.logs)
     this.state = new StateMachine(`preview ${spec.id}`, 'starting')
     this.state.observe((from, to) => debug('%s state %s -> %s', spec.id, from, to))
-    this.links = new LinkWatcher({
-      event: (text) => this.event(text),
-      orphaned: () => void this.stop('operator', {orphaned: true}),
-      paths: this.paths,
-      previewId: spec.id,
-      setLinks: (links) => this.gateway?.setLinks(links),
-      stopping: () => this.state.is('stopping', 'stopped'),
-    })
-    this.tunnels = new TunnelKeeper({
-      active: () => this.state.is('running', 'idle', 'restarting'),
-      env: spec.env,
-      event: (text) => this.event(text),
-      lost: () => this.stop('crash'),
-      provider: spec.provider,
-      providers: spec.providers,
-      previewId: spec.id,
-      ref: spec.ref ?? null,
-      reopened: (tunnel) => this.onTunnelReopened(tunnel),
-    })
     this.log = createWriteStream(logFile(this.paths, spec.id), {flags: 'a', mode: 0o600})
   }
 
@@ -170,15 +156,16 @@ export class Supervisor {
   private async openFront(port: number, modules: StartModules): Promise<ReadyMessage> {
     const {spec} = this
     const {linkUrl, selectDriver} = modules
-    this.gateway = await this.startGateway(port, modules)
+    const {links, tunnels} = this.makeParts(modules)
+    this.gateway = await this.startGateway(port, modules, links)
     this.event(`gateway on ${this.gateway.url}`)
-    const {driver, tunnel} = await this.tunnels.open(selectDriver, this.gateway, (name) => this.progress('tunnel', name))
+    const {driver, tunnel} = await tunnels.open(selectDriver, this.gateway, (name) => this.progress('tunnel', name))
     this.gateway.setPublicUrl(tunnel.publicUrl)
     this.progress('link', spec.authMode)
     const credential = await this.credential
     const link = {record: credential.record, url: linkUrl(tunnel.publicUrl, spec.authMode, credential.secret)}
     this.gateway.setLinks([link.record])
-    this.links.seed([link.record])
+    links.seed([link.record])
     const row = await patchRow(this.paths, spec.id, {
       gateway_port: this.gateway.port,
       links: [link.record],
@@ -211,12 +198,36 @@ export class Supervisor {
     this.event(`running: ${row.public_url}`)
     emitEvent(this.paths, spec.id, 'ready', {port, public_url: row.public_url})
     const warnings = spec.authMode === 'none' ? ['auth=none: anyone with the URL can reach this preview.'] : []
-    const unreachable = await this.tunnels.probe(driver, row.public_url!)
+    const unreachable = await tunnels.probe(driver, row.public_url!)
     if (unreachable) warnings.push(unreachable)
     return {row, shareUrl: link.url, type: 'ready', warnings}
   }
 
-  private startGateway(port: number, {loadJwtKey, startGateway}: StartModules): Promise<Gateway> {
+  private makeParts({LinkWatcher: Watcher, TunnelKeeper: Keeper}: StartModules): {links: LinkWatcher; tunnels: TunnelKeeper} {
+    const {spec} = this
+    this.links = new Watcher({
+      event: (text) => this.event(text),
+      orphaned: () => void this.stop('operator', {orphaned: true}),
+      paths: this.paths,
+      previewId: spec.id,
+      setLinks: (links) => this.gateway?.setLinks(links),
+      stopping: () => this.state.is('stopping', 'stopped'),
+    })
+    this.tunnels = new Keeper({
+      active: () => this.state.is('running', 'idle', 'restarting'),
+      env: spec.env,
+      event: (text) => this.event(text),
+      lost: () => this.stop('crash'),
+      provider: spec.provider,
+      providers: spec.providers,
+      previewId: spec.id,
+      ref: spec.ref ?? null,
+      reopened: (tunnel) => this.onTunnelReopened(tunnel),
+    })
+    return {links: this.links, tunnels: this.tunnels}
+  }
+
+  private startGateway(port: number, {loadJwtKey, startGateway}: StartModules, links: LinkWatcher): Promise<Gateway> {
     const {spec} = this
     const requestLog = new RequestLogWriter(this.paths, spec.id)
     this.requestLog = requestLog
@@ -226,7 +237,7 @@ export class Supervisor {
         links: [],
         mode: spec.authMode,
         previewId: spec.id,
-        reloadLinks: () => this.links.currentLinks(),
+        reloadLinks: () => links.currentLinks(),
       },
       onRequest: (r) => requestLog.add(r),
       ...(spec.gatewayBind ? {bindHost: spec.gatewayBind} : {}),
@@ -309,37 +320,20 @@ export class Supervisor {
     return dev.waitForPort({details: () => this.tail.details(), port: spec.port, readyTimeoutMs: spec.readyTimeoutMs})
   }
 
-  /**
-   * Our row updated while running (idle, wake, restart, tunnel reopen). A state.json that does not parse is
-   * not a reason to stop serving: the update is skipped and logged (the file is reported by every command).
-   */
-  private async patchOwnRow(patch: Partial<PreviewRow>): Promise<void> {
-    try {
-      await patchRow(this.paths, this.spec.id, patch)
-    } catch (error) {
-      if (!(error instanceof StateCorrupt)) throw error
-      this.event(`state.json cannot be read, our row was not updated: ${error.message}`)
-    }
-  }
-
-  /** Our row as state.json has it now (undefined when it cannot be read). */
-  private readOwnRow(): PreviewRow | undefined {
-    try {
-      return findRow(this.paths, this.spec.id)
-    } catch {
-      return undefined
-    }
+  /** Our row updated while running (an unreadable state.json skips the update, logged: row.ts). */
+  private patchOwnRow(patch: Partial<PreviewRow>): Promise<void> {
+    return patchOwnRow(this.paths, this.spec.id, patch, (text) => this.event(text))
   }
 
   /** When `preview restart` asked (the CLI writes it into the row before the signal), else now. */
   private restartRequestedAt(): number {
-    const at = Number(this.readOwnRow()?.restart_requested_at_ms)
+    const at = Number(readOwnRow(this.paths, this.spec.id)?.restart_requested_at_ms)
     return Number.isFinite(at) ? at : Date.now()
   }
 
   private armTimers(): void {
     const {spec} = this
-    this.links.watch(spec.expiresAtEpoch, () => void this.stop('expiry'))
+    this.links?.watch(spec.expiresAtEpoch, () => void this.stop('expiry'))
     if (this.dev) this.watchDevExit(this.dev)
     if (spec.idleTtlMs) {
       const ttl = spec.idleTtlMs
@@ -442,7 +436,7 @@ export class Supervisor {
     // Tokens do not name the host, so the link moves with it.
     await this.patchOwnRow({
       public_url: tunnel.publicUrl,
-      share_url: rehost(this.readOwnRow()?.share_url ?? null, tunnel.publicUrl),
+      share_url: this.tunnels?.rehost(readOwnRow(this.paths, this.spec.id)?.share_url ?? null) ?? null,
       tunnel_name: tunnel.name ?? null,
       tunnel_pid: tunnel.pid ?? null,
       tunnel_start_time: tunnel.pid ? procStartTime(tunnel.pid) : null,
@@ -484,8 +478,8 @@ export class Supervisor {
 
   private async teardown(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer)
-    this.links.close()
-    await this.tunnels.close()
+    this.links?.close()
+    await this.tunnels?.close()
     const gateway = this.gateway
     this.gateway = null
     if (gateway) await gateway.close().catch((error: Error) => this.event(`gateway close: ${error.message}`))

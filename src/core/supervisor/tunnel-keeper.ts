@@ -108,6 +108,11 @@ export class TunnelKeeper {
     return warning
   }
 
+  /** A link of ours moved onto the tunnel's origin now (tokens do not name the host). */
+  rehost(link: string | null): string | null {
+    return this.handle ? rehost(link, this.handle.publicUrl) : link
+  }
+
   /** Closes the tunnel (errors logged, not thrown); safe to call twice. */
   async close(): Promise<void> {
     const tunnel = this.handle
