@@ -1,19 +1,21 @@
 // One preview of `preview serve`, supervised in-process: its worktree, install, dev server, port capture, crash
-// restarts, idle stop and wake, and auto-pull. Built from the same lower-level modules as the detached supervisor
-// (sandbox, install, discovery, port capture, process groups), without its state.json row, tunnel or IPC, so one
-// host process can run many of them.
-import {freePort, probeCandidate, tcpProbe} from '../netprobe.js'
+// restarts, idle stop and wake, and auto-pull. It runs on the supervisor's own parts: the state machine
+// (supervisor/state.ts) and the dev server (supervisor/dev-process.ts: spawn, install, port wait, exit, kill);
+// what it leaves out is the detached supervisor's state.json row, tunnel, link watcher and IPC, so one host
+// process can run many of them.
+import {freePort, tcpProbe} from '../netprobe.js'
 import {createWriteStream, existsSync, mkdirSync, type WriteStream} from 'node:fs'
 import path from 'node:path'
-import {createInterface} from 'node:readline'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {PortNotDetected, PreviewError, StartFailed} from '../errors.js'
-import {killGroup, listeningPorts, processTree, run, spawnShellGroup} from '../process.js'
+import {PreviewError} from '../errors.js'
+import {killGroup, processTree, run} from '../process.js'
 import {devServerEnv} from '../supervisor/dev-server.js'
+import {DevProcess, runInstall} from '../supervisor/dev-process.js'
+import {StateMachine} from '../supervisor/state.js'
 import {chooseCommand, discoverCommands} from '../discovery/commands.js'
-import {installCommand, INSTALL_TIMEOUT_MS} from '../sandbox/install.js'
+import {installCommand} from '../sandbox/install.js'
 import type {SddPaths} from '../records/paths.js'
-import {PortSniffer, stripAnsi} from '../discovery/port-capture.js'
+import {stripAnsi} from '../discovery/port-capture.js'
 import {createWorktree, headCommit, pullBranch} from '../sandbox/resolve.js'
 import type {RequestRecord} from '../gateway/types.js'
 
@@ -23,21 +25,15 @@ export const RECENT_REQUESTS = 100
 /** Bound on fetch + reset before a stale branch is served. */
 export const AUTO_PULL_TIMEOUT_MS = 30_000
 export const RESTART_BACKOFF_MS = 500
-const SOCKET_SCAN_MS = 150
 /** Before this, only the output is read for the port (a banner comes first for nearly every dev server). */
 const SOCKET_SCAN_AFTER_MS = 1000
 
+/**
+ * A runner's state as the host shows it (`state`, the status JSON): the supervisor's states (state.ts), with
+ * `restarting` shown as `starting` and a `stopped` that gave up by itself (a failed start, the restart limit)
+ * shown as `crashed`.
+ */
 export type RunnerState = 'stopped' | 'starting' | 'running' | 'idle' | 'crashed' | 'stopping'
-
-/** Legal moves of a runner's state (STYLE 17: one field, one function). */
-const TRANSITIONS: Record<RunnerState, readonly RunnerState[]> = {
-  crashed: ['starting', 'stopping'],
-  idle: ['starting', 'stopping'],
-  running: ['idle', 'starting', 'crashed', 'stopping'],
-  starting: ['running', 'crashed', 'stopping'],
-  stopped: ['starting', 'stopping'],
-  stopping: ['stopped'],
-}
 
 export interface RunnerSpec {
   /** The host name label (unsigned), e.g. `app--feature-x`. */
@@ -89,9 +85,15 @@ export {freePort} from '../netprobe.js'
 export type RunnerEvent = 'start' | 'wake' | 'restart' | 'pull' | 'idle' | 'crash'
 
 export class PreviewRunner {
-  private _state: RunnerState = 'stopped'
+  /** stopped -> starting -> running <-> idle, running/idle -> restarting -> running, any -> stopping -> stopped. */
+  private readonly machine: StateMachine
+  /** A fact about the last `stopped`: the dev server gave up by itself (shown as `crashed`; the next request retries). */
+  private crashed = false
   private queue: Promise<unknown> = Promise.resolve()
-  private pid: number | null = null
+  /** The dev server now running (null while idle, stopped, or between a crash and its restart). */
+  private dev: DevProcess | null = null
+  /** The install's group leader while it runs. */
+  private installPid: number | null = null
   private port: number | null = null
   private commit: string | null = null
   private command: string | null = null
@@ -101,37 +103,30 @@ export class PreviewRunner {
   private lastActivity = Date.now()
   private pullDue = false
   private restarts = 0
-  /** Set while we kill the dev server ourselves, so its exit is not taken for a crash. */
-  private expectedExit = false
   private lines: string[] = []
   private requests: RequestRecord[] = []
   private log: WriteStream | null = null
   private error: string | null = null
-  private wakePortWait: (() => void) | null = null
+  /** A fact, not a state: the host is shutting down (or the repository was removed); no start may begin. */
   private stoppedForGood = false
 
   constructor(
     readonly spec: RunnerSpec,
     private readonly onEvent: (event: RunnerEvent, runner: PreviewRunner, detail?: string) => void = () => {},
-  ) {}
+  ) {
+    this.machine = new StateMachine(`preview ${spec.name}`, 'stopped')
+  }
 
   get state(): RunnerState {
-    return this._state
+    const state = this.machine.current
+    if (state === 'restarting') return 'starting'
+    if (state === 'stopped' && this.crashed) return 'crashed'
+    return state
   }
 
   /** The dev server's port once it is up (the route's targetPort). */
   get targetPort(): number | null {
     return this.port
-  }
-
-  /** The state now (a method, so TypeScript does not narrow it across awaits). */
-  private is(state: RunnerState): boolean {
-    return this._state === state
-  }
-
-  private transition(to: RunnerState): void {
-    if (!TRANSITIONS[this._state].includes(to)) throw new Error(`preview ${this.spec.name}: illegal transition ${this._state} -> ${to}`)
-    this._state = to
   }
 
   /** Serializes start, pull, restart and stop: concurrent requests share one start. */
@@ -162,7 +157,7 @@ export class PreviewRunner {
 
   /** Awaited before a connection's first upstream connect: pulls a stale branch, starts or wakes the dev server. */
   ensure(): Promise<void> {
-    if (this._state === 'running' && !this.pullDue) return Promise.resolve()
+    if (this.machine.is('running') && !this.pullDue) return Promise.resolve()
     return this.serial(async () => {
       if (this.stoppedForGood) throw new PreviewError('HOST_STOPPING', 'The host is shutting down.')
       if (this.pullDue) {
@@ -170,20 +165,20 @@ export class PreviewRunner {
         await this.pull()
       }
 
-      if (this._state === 'running') return
-      const waking = this._state === 'idle'
-      await this.startDevServer(waking ? 'wake' : 'start')
+      if (this.machine.is('running')) return
+      await this.startDevServer(this.machine.is('idle') ? 'wake' : 'start')
     })
   }
 
   /** Scale to zero: the dev server stops after the TTL without a request; the route stays and wakes it. */
   async checkIdle(ttlMs: number, now = Date.now()): Promise<void> {
-    if (this._state !== 'running' || now - this.lastActivity < ttlMs) return
+    if (!this.machine.is('running') || now - this.lastActivity < ttlMs) return
     await this.serial(async () => {
-      if (this._state !== 'running' || Date.now() - this.lastActivity < ttlMs) return
+      if (!this.machine.is('running') || Date.now() - this.lastActivity < ttlMs) return
       this.event(`idle for ${Math.round(ttlMs / 1000)}s: stopping the dev server until the next request`)
       await this.killDevServer()
-      this.transition('idle')
+      if (!this.machine.is('running')) return // stopped meanwhile
+      this.machine.to('idle')
       this.onEvent('idle', this)
     })
   }
@@ -192,10 +187,10 @@ export class PreviewRunner {
   stop(): Promise<void> {
     this.stoppedForGood = true
     const kill = async () => {
-      if (this._state === 'stopped') return
-      if (this._state !== 'stopping') this.transition('stopping')
+      this.crashed = false
+      if (!this.machine.is('stopping', 'stopped')) this.machine.to('stopping')
       await this.killDevServer()
-      this._state = 'stopped'
+      if (!this.machine.is('stopped')) this.machine.to('stopped')
       this.log?.end()
       this.log = null
     }
@@ -216,22 +211,23 @@ export class PreviewRunner {
 
   status(now = Date.now(), idleTtlMs: number | null = null): SubServer {
     const since = this.lastRequest === null ? null : Math.floor((now - this.lastRequest) / 1000)
+    const state = this.state
     return {
       command: this.command,
       commit: this.commit,
       label: this.spec.label,
       last_request_seconds_ago: since,
       name: this.spec.name,
-      pid: this._state === 'running' || this._state === 'starting' ? this.pid : null,
-      port: this._state === 'running' ? this.port : null,
+      pid: state === 'running' || state === 'starting' ? (this.dev?.pid ?? this.installPid) : null,
+      port: state === 'running' ? this.port : null,
       recent_logs: [...this.lines],
       recent_requests: [...this.requests],
       ref: this.spec.ref,
       restart_attempts: this.restarts,
       seconds_until_idle:
-        idleTtlMs === null || this._state !== 'running' ? null : Math.max(0, Math.ceil((idleTtlMs - (now - this.lastActivity)) / 1000)),
-      status: this._state === 'stopped' || this._state === 'stopping' ? 'idle' : this._state,
-      uptime_seconds: this._state === 'running' && this.startedAt !== null ? Math.floor((now - this.startedAt) / 1000) : null,
+        idleTtlMs === null || state !== 'running' ? null : Math.max(0, Math.ceil((idleTtlMs - (now - this.lastActivity)) / 1000)),
+      status: state === 'stopped' || state === 'stopping' ? 'idle' : state,
+      uptime_seconds: state === 'running' && this.startedAt !== null ? Math.floor((now - this.startedAt) / 1000) : null,
     }
   }
 
@@ -290,25 +286,39 @@ export class PreviewRunner {
     if (this.commit === before) return
     this.event(`auto-pull: ${this.spec.ref} moved ${before?.slice(0, 8)} -> ${this.commit?.slice(0, 8)}`)
     this.onEvent('pull', this)
-    if (this._state === 'running') {
-      await this.killDevServer()
-      this.transition('starting')
-      try {
-        await this.spawnAndWait()
-      } catch (error) {
-        await this.killDevServer()
-        this.error = (error as Error).message
-        this.event(`start after auto-pull failed: ${this.error}`)
-        if (this.is('starting')) this.transition('crashed')
-        throw error
-      }
+    if (!this.machine.is('running')) return
+    await this.killDevServer()
+    if (!this.machine.is('running')) return // stopped meanwhile
+    this.machine.to('restarting')
+    await this.spawnOrGiveUp('start after auto-pull failed')
+  }
 
-      if (this.is('starting')) this.transition('running')
+  /** Spawns the dev server (the state is starting or restarting) and waits for it; running, or stopped (crashed) and throws. */
+  private async spawnOrGiveUp(failure: string): Promise<void> {
+    try {
+      await this.spawnAndWait()
+    } catch (error) {
+      await this.giveUp(failure, error)
+      throw error
+    }
+
+    if (this.machine.is('starting', 'restarting')) this.machine.to('running')
+  }
+
+  /** A start or restart failed: nothing is left running, the state is `stopped` (shown as crashed), the error kept. */
+  private async giveUp(failure: string, error: unknown): Promise<void> {
+    await this.killDevServer()
+    this.error = (error as Error).message
+    this.event(`${failure}: ${this.error}`)
+    if (this.machine.is('starting', 'restarting')) {
+      this.machine.to('stopped')
+      this.crashed = true
     }
   }
 
   private async startDevServer(kind: 'start' | 'wake'): Promise<void> {
-    this.transition('starting')
+    this.machine.to(kind === 'wake' ? 'restarting' : 'starting')
+    this.crashed = false
     this.openLog()
     this.error = null
     try {
@@ -330,57 +340,28 @@ export class PreviewRunner {
 
       await this.spawnAndWait()
     } catch (error) {
-      await this.killDevServer()
-      this.error = (error as Error).message
-      this.event(`start failed: ${this.error}`)
-      if (this.is('starting')) this.transition('crashed')
+      await this.giveUp('start failed', error)
       throw error
     }
 
-    if (!this.is('starting')) return // stopped meanwhile
-    this.transition('running')
+    if (!this.machine.is('starting', 'restarting')) return // stopped meanwhile
+    this.machine.to('running')
     this.lastActivity = Date.now()
     this.onEvent(kind, this)
   }
 
   private async runInstall(command: string): Promise<void> {
     this.event(`installing dependencies: ${command}`)
-    const child = spawnShellGroup(command, {cwd: this.worktree!, env: {...this.spec.env, CI: 'true'}})
-    this.pid = child.pid ?? null
-    this.pipe(child.stdout, child.stderr)
-    const exit = new Promise<number | null>((resolve) => {
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)))
-      child.once('error', () => resolve(127))
+    const hint = 'Fix the install, or set `install:` in .sdd/preview.yaml.'
+    await runInstall(command, {
+      cwd: this.worktree!,
+      details: () => this.tail(),
+      env: this.spec.env,
+      failHint: hint,
+      onLine: (line) => this.line(line),
+      timeoutHint: hint,
+      track: (pid) => (this.installPid = pid),
     })
-    let timer: NodeJS.Timeout | undefined
-    const code = await Promise.race([
-      exit,
-      new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), INSTALL_TIMEOUT_MS))),
-    ])
-    clearTimeout(timer)
-    if (code !== 0) {
-      await this.killDevServer()
-      throw new StartFailed(
-        code === 'timeout' ? `${command} did not finish in time.` : `${command} failed (exit ${code}).`,
-        this.tail(),
-        'Fix the install, or set `install:` in .sdd/preview.yaml.',
-      )
-    }
-
-    this.pid = null
-  }
-
-  private pipe(...streams: (NodeJS.ReadableStream | null)[]): PortSniffer {
-    const sniffer = new PortSniffer()
-    for (const stream of streams) {
-      if (!stream) continue
-      createInterface({crlfDelay: Infinity, input: stream}).on('line', (raw) => {
-        this.line(raw)
-        if (sniffer.push(raw)) this.wakePortWait?.()
-      })
-    }
-
-    return sniffer
   }
 
   private tail(): string[] {
@@ -394,92 +375,52 @@ export class PreviewRunner {
     const wanted = this.spec.port !== undefined && !(await tcpProbe(this.spec.port)) ? this.spec.port : await freePort()
     this.spec.port = wanted
     this.event(`starting ${this.command} (PORT=${wanted})`)
-    const child = spawnShellGroup(this.command!, {cwd: this.worktree!, env: devServerEnv(this.spec.env as Record<string, string>, wanted)})
-    const pid = child.pid ?? null
-    this.pid = pid
-    this.expectedExit = false
-    const sniffer = this.pipe(child.stdout, child.stderr)
-    let exited: number | null | undefined
-    const exit = new Promise<number | null>((resolve) => {
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)))
-      child.once('error', () => resolve(127))
+    const env = devServerEnv(this.spec.env as Record<string, string>, wanted)
+    const dev = DevProcess.spawn(this.command!, {cwd: this.worktree!, env}, {onLine: (line) => this.line(line)})
+    this.dev = dev
+    void dev.exit.then((code) => {
+      if (dev === this.dev) this.onExit(dev, code).catch((error: unknown) => this.event(`after the exit: ${(error as Error).message}`))
     })
-    void exit.then((code) => {
-      exited = code
-      if (pid !== null && this.pid === pid)
-        this.onExit(pid, code).catch((error: unknown) => this.event(`after the exit: ${(error as Error).message}`))
+    const port = await dev.waitForPort({
+      abort: () => (this.stoppedForGood ? new PreviewError('HOST_STOPPING', 'The host is shutting down.') : null),
+      details: () => this.tail(),
+      name: this.spec.name,
+      port: wanted,
+      readyTimeoutMs: this.spec.readyTimeoutMs,
+      socketScanAfterMs: SOCKET_SCAN_AFTER_MS,
     })
-    const spawnedAt = Date.now()
-    const deadline = spawnedAt + this.spec.readyTimeoutMs
-    let lastScan = 0
-    while (Date.now() < deadline) {
-      if (this.stoppedForGood) throw new PreviewError('HOST_STOPPING', 'The host is shutting down.')
-      if (exited !== undefined) {
-        await sleep(50)
-        throw new StartFailed(
-          `The dev server exited${exited === null ? '' : ` (code ${exited})`} before it was ready.`,
-          this.tail(),
-          'Run the command by hand in the worktree to see why.',
-        )
-      }
-
-      const candidate = sniffer.best()
-      if (candidate && (await probeCandidate(candidate))) return this.ready(candidate.port)
-      // The socket scan reads all of /proc (slow on a busy box): only once the output has named nothing for a while.
-      if (pid && Date.now() - spawnedAt >= SOCKET_SCAN_AFTER_MS && Date.now() - lastScan >= SOCKET_SCAN_MS) {
-        lastScan = Date.now()
-        const ports = listeningPorts(processTree(pid)).filter((p) => !sniffer.rejected.has(p))
-        if (ports.includes(wanted) && (await tcpProbe(wanted))) return this.ready(wanted)
-        if (!candidate && ports.length === 1 && ports[0] !== 9229 && (await tcpProbe(ports[0]!))) return this.ready(ports[0]!)
-      }
-
-      await Promise.race([sleep(40), exit, new Promise<void>((resolve) => (this.wakePortWait = resolve))])
-      this.wakePortWait = null
-    }
-
-    throw new PortNotDetected(
-      `The dev server of ${this.spec.name} did not become ready within ${Math.round(this.spec.readyTimeoutMs / 1000)}s.`,
-      this.tail(),
-    )
-  }
-
-  private ready(port: number): void {
     this.port = port
     this.startedAt = Date.now()
     this.event(`ready on port ${port}`)
   }
 
-  /** The dev server exited: a crash while running is restarted (up to maxRestarts, with backoff). */
-  private async onExit(pid: number, code: number | null): Promise<void> {
-    if (this.expectedExit || this._state !== 'running' || this.pid !== pid) return
+  /** The dev server exited by itself: a crash while running is restarted (up to maxRestarts, with backoff). */
+  private async onExit(dev: DevProcess, code: number | null): Promise<void> {
+    if (!this.machine.is('running')) return
     this.event(`dev server exited (code ${code})`)
-    this.pid = null
+    this.dev = null
     if (this.restarts >= this.spec.maxRestarts) {
       this.event(`restart limit (${this.spec.maxRestarts}) reached`)
       this.error = `The dev server exited (code ${code}) and the restart limit (${this.spec.maxRestarts}) was reached.`
-      this.transition('crashed')
+      this.machine.to('stopped')
+      this.crashed = true
       this.onEvent('crash', this)
-      await killGroup(pid, {graceMs: 500})
+      await dev.kill(500)
       return
     }
 
     this.restarts += 1
     await sleep(RESTART_BACKOFF_MS * 2 ** (this.restarts - 1))
     await this.serial(async () => {
-      if (this._state !== 'running' || this.stoppedForGood) return
-      await killGroup(pid, {graceMs: 500})
-      this.transition('starting')
+      if (!this.machine.is('running') || this.stoppedForGood) return
+      await dev.kill(500)
+      this.machine.to('restarting')
       try {
-        await this.spawnAndWait()
-      } catch (error) {
-        this.error = (error as Error).message
-        this.event(`restart failed: ${this.error}`)
-        await this.killDevServer()
-        if (this.is('starting')) this.transition('crashed')
-        return
+        await this.spawnOrGiveUp('restart failed')
+      } catch {
+        return // given up: crashed until the next request
       }
 
-      if (this.is('starting')) this.transition('running')
       this.event(`restarted (${this.restarts}/${this.spec.maxRestarts})`)
       this.onEvent('restart', this)
     })
@@ -487,10 +428,12 @@ export class PreviewRunner {
 
   /** SIGTERM to the process group, SIGKILL after the grace period; waits until none of it is left. */
   private async killDevServer(): Promise<void> {
-    const pid = this.pid
-    this.pid = null
-    if (!pid) return
-    this.expectedExit = true
-    await killGroup(pid, {extraPids: processTree(pid)})
+    const dev = this.dev
+    const install = this.installPid
+    // Cleared first: the exit that follows is ours, not a crash.
+    this.dev = null
+    this.installPid = null
+    await dev?.kill()
+    if (install) await killGroup(install, {extraPids: processTree(install)})
   }
 }

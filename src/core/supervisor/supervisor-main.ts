@@ -5,10 +5,10 @@ import {format} from 'node:util'
 import {debugPackage} from '../debug.js'
 import type {Credential} from '../records/credentials.js'
 import {logFile, sddPaths} from '../records/paths.js'
-import {Supervisor, serializeError, type SupervisorMessage, type SupervisorSpec} from './supervisor.js'
+import type {SupervisorInput, SupervisorMessage, SupervisorSpec} from './ipc.js'
+import {Supervisor} from './supervisor.js'
 
-/** What `preview start` sends: the spec first, the credential as soon as the CLI has minted it. */
-export type SupervisorInput = {type: 'spec'; spec: SupervisorSpec} | {type: 'credential'; credential: Credential}
+export type {SupervisorInput} from './ipc.js'
 
 function send(msg: SupervisorMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -71,6 +71,7 @@ async function run(spec: SupervisorSpec): Promise<void> {
     await send(ready)
   } catch (error) {
     abortStart = null // already rolled back
+    const {serializeError} = await import('./ipc.js') // only a failed start needs it
     await send({error: serializeError(error), type: 'failed'})
     if (process.connected) process.disconnect()
     process.exitCode = 1
