@@ -1,19 +1,7 @@
 // PreviewManager: the programmatic API behind every command (start, list, status, stop, list-commands).
 import {freePort} from '../netprobe.js'
 import {randomBytes} from 'node:crypto'
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  statSync,
-  type Dirent,
-} from 'node:fs'
+import {closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, rmSync, statSync, type Dirent} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import path from 'node:path'
 import {InvalidInput, PreviewError, PreviewNotFound, StartFailed, isPreviewError} from '../errors.js'
@@ -25,6 +13,7 @@ import {redactUrl} from '../records/redact.js'
 import {chooseCommand, discoverCommands, runnerNote, scriptPlan, type Discovery} from '../discovery/commands.js'
 import {resolvePreviewId} from './defaults.js'
 import {parseDuration} from './duration.js'
+import {followLog, readLogTail} from './logs.js'
 import {revokeLinks, shareLink, type ShareResult} from './links.js'
 import {logFile, sddPaths, type SddPaths} from '../records/paths.js'
 import {ADOPT_WRAPPER, devServerEnv, type AdoptedDevServer} from '../supervisor/dev-server.js'
@@ -63,8 +52,6 @@ export const DEFAULTS = {
 
 /** How long `preview stop` waits for a supervisor to tear down before cleaning up itself. */
 export const STOP_WAIT_MS = 15_000
-/** How long `logs --follow` waits, once the row is gone, for the supervisor's last lines and exit. */
-export const FOLLOW_EXIT_WAIT_MS = 5000
 
 export interface ManagerOptions {
   /** Directory the user is in (default for --cwd resolution and the repo root). */
@@ -644,11 +631,7 @@ export class PreviewManager {
 
   /** The last `lines` lines of a preview's log (dev-server output and the supervisor's own [preview] lines). */
   async logs(opts: {id: string; lines?: number}): Promise<{file: string; lines: string[]; bytes: number}> {
-    const {paths} = await this.locate()
-    const file = findRow(paths, opts.id)?.log_file ?? logFile(paths, opts.id)
-    if (!existsSync(file)) throw new PreviewNotFound(opts.id)
-    const text = readFileSync(file)
-    return {bytes: text.length, file, lines: tailLines(text.toString('utf8'), opts.lines ?? 100)}
+    return readLogTail((await this.locate()).paths, opts)
   }
 
   /**
@@ -662,44 +645,7 @@ export class PreviewManager {
     pollMs?: number
     fromByte?: number
   }): Promise<void> {
-    const {paths} = await this.locate()
-    const file = findRow(paths, opts.id)?.log_file ?? logFile(paths, opts.id)
-    if (!existsSync(file)) throw new PreviewNotFound(opts.id)
-    // From where `logs` stopped reading, so nothing written in between is lost.
-    let offset = opts.fromByte ?? statSync(file).size
-    const drain = () => {
-      const size = statSync(file).size
-      if (size < offset) offset = 0 // truncated: start over
-      if (size === offset) return
-      const fd = openSync(file, 'r')
-      try {
-        const buf = Buffer.alloc(size - offset)
-        readSync(fd, buf, 0, buf.length, offset)
-        offset = size
-        opts.onText(buf.toString('utf8'))
-      } finally {
-        closeSync(fd)
-      }
-    }
-
-    let last = findRow(paths, opts.id)
-    let goneAt: number | null = null
-    while (!opts.signal?.aborted) {
-      await sleep(opts.pollMs ?? 200)
-      drain()
-      // Stopped (row gone), or crashed (its supervisor killed -9: nothing will write to the log any more). A
-      // stopping supervisor removes its row, then writes its last lines and exits: wait for that (bounded).
-      const row = findRow(paths, opts.id)
-      if (row) last = row
-      const supervisorAlive = last !== undefined && isAlive(last.supervisor_pid, last.supervisor_start_time)
-      if (!row || !supervisorAlive) {
-        goneAt ??= Date.now()
-        if (!supervisorAlive || Date.now() - goneAt >= FOLLOW_EXIT_WAIT_MS) {
-          drain()
-          return
-        }
-      }
-    }
+    return followLog({...opts, paths: (await this.locate()).paths})
   }
 
   /** What cleanup would remove: worktrees no preview uses, and logs of previews that are gone. */
@@ -815,12 +761,6 @@ export interface CleanupPlan {
 
 /** How long `preview restart` waits for the dev server to come back. */
 export const RESTART_WAIT_MS = 120_000
-
-function tailLines(text: string, n: number): string[] {
-  const lines = text.split('\n')
-  if (lines.at(-1) === '') lines.pop()
-  return n <= 0 ? [] : lines.slice(-n)
-}
 
 /** Bytes under a directory (symlinks not followed), bounded to 1,000,000 entries. */
 function diskUsage(dir: string): number {
