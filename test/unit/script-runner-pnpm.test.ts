@@ -127,7 +127,7 @@ describe('which scripts run without their package manager (--list-commands)', ()
     writeFileSync(path.join(dir, '.yarnrc.yml'), 'nodeLinker: pnp\n')
     expect(note('yarn')).toMatch(/^via the package manager: yarn 2\+ .*Plug'n'Play/)
     rmSync(path.join(dir, '.yarnrc.yml'))
-    expect(note('bun')).toMatch(/^via the package manager: bun gives scripts an environment of its own/)
+    expect(note('bun')).toMatch(/^via the package manager: bun gives scripts variables of its own/)
     expect(note('pnpm', {...CLEAN, PATH: '/nonexistent'})).toBe(
       'via the package manager: pnpm was not found on PATH (its version names the user agent)',
     )

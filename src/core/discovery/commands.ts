@@ -151,7 +151,7 @@ export function chooseCommand(discovery: Discovery): CommandCandidate {
 /**
  * How a candidate will run: a package.json script of an npm or pnpm project directly (the script's own line, the
  * environment and PATH its package manager gives it), unless `script_runner: package-manager` or something only the
- * package manager can do says otherwise; yarn and bun always run their own scripts (NOT_DIRECT says why).
+ * package manager can do says otherwise; yarn and bun always run their own scripts (notDirect says why).
  */
 export function scriptPlan(
   candidate: CommandCandidate,
@@ -170,7 +170,8 @@ export function scriptPlan(
 
 /** Why yarn and bun run their scripts themselves. */
 function notDirect(manager: 'yarn' | 'bun', dir: string): string {
-  if (manager === 'bun') return 'bun gives scripts an environment of its own (not reproduced: it was not checked against bun)'
+  // Seen with bun 1.4: no INIT_CWD, no npm_package_engines_*, the node version it emulates in the user agent.
+  if (manager === 'bun') return 'bun gives scripts variables of its own (no INIT_CWD; its user agent): not reproduced'
   const berry = ['.yarnrc.yml', '.pnp.cjs', '.pnp.js'].some((f) => existsSync(path.join(dir, f)))
   return berry
     ? "yarn 2+ (a .yarnrc.yml or Plug'n'Play project): its modules resolve through yarn's own loader"
