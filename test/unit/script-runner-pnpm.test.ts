@@ -95,6 +95,33 @@ describe.skipIf(!PNPM)('pnpm scripts without pnpm (against the real pnpm)', () =
     expect([failedReal.status, marks(failedReal)]).toEqual([3, ['PRE predev']])
   })
 
+  it('stopping the process group reaches the script as under pnpm: it gets SIGTERM, its exit is seen', async () => {
+    const {killGroup, spawnShellGroup} = await import('../../src/core/process.js')
+    writeFileSync(
+      path.join(dir, 'long.js'),
+      "process.on('SIGTERM', () => { console.log('TERM'); process.exit(143) }); setInterval(() => {}, 1000); console.log('up')\n",
+    )
+    pkg({dev: 'node long.js', predev: 'echo pre'})
+    const run = async (command: string, env: NodeJS.ProcessEnv) => {
+      const child = spawnShellGroup(command, {cwd: dir, env: {...CLEAN, ...env}})
+      let out = ''
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))))
+      for (let i = 0; i < 100 && !out.includes('up'); i++) await new Promise((r) => setTimeout(r, 50))
+      await killGroup(child.pid!, {graceMs: 2000})
+      return {code: await exited, out}
+    }
+
+    const plan = planPnpmScript({dir, env: CLEAN, script: 'dev'})
+    if (!plan.direct) throw new Error(plan.reason)
+    const ours = await run(plan.command, plan.env)
+    const real = await run('pnpm run dev', {})
+    expect(ours.out).toMatch(/pre[^]*up[^]*TERM/)
+    expect(real.out).toMatch(/pre[^]*up[^]*TERM/)
+    expect(ours.code).not.toBe(0)
+    expect(real.code).not.toBe(0)
+  })
+
   it('pnpm itself runs the script when a workspace, a project .npmrc or another packageManager could change it', () => {
     pkg({dev: 'node env.js'})
     writeFileSync(path.join(root, 'pnpm-workspace.yaml'), 'packages: [app]\n')
