@@ -57,7 +57,7 @@ ${table(['command', 'wall median', 'wall mean ± sd', 'user CPU', 'wall over `no
 Target (issue 17): the everyday commands within 100 ms of \`node -e 0\`. \`list\`, \`status\`, \`logs\` and \`share\` take the
 fast path (bin/run.js -> src/cli/fast-commands.ts: no oclif); the \`env PREVIEW_NO_FAST_START=1\` rows are the same
 commands through oclif, and \`--version\` always goes through it: the difference is loading \`@oclif/core\`. \`share\`
-also mints a link on every run: importing jose (~45 ms of CPU here), a locked state write, an audit append. On a
+also mints a link on every run: jose's signing module (~10 ms; its index was ~45 ms), a locked state write, an audit append. On a
 loaded machine (load average above) the wall figures swing with the load and \`node -e 0\` itself slows down; user
 CPU is the steadier measure of what a command itself costs.`
     // The target is for the everyday commands as users run them (the fast path), not for --version or the oclif rows.
