@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `preview start` is the one command whose speed users feel on every run, so it gets two shortcuts (both off with
-// PREVIEW_NO_FAST_START=1, which also sends list/status/stop through oclif):
+// PREVIEW_NO_FAST_START=1, which also sends list/status/stop/logs/share through oclif):
 // - the supervisor is spawned now, before anything else loads, so its Node cold start overlaps this one's
 //   (src/core/supervisor/prewarm.ts);
 // - the start itself runs without loading oclif when its flags are plain (src/cli/fast-start.ts: same flag table,
@@ -27,8 +27,8 @@ if (detachedStart && !process.env.PREVIEW_NO_FAST_START) {
   } else {
     await runOclif()
   }
-} else if (['list', 'status', 'stop'].includes(argv[0]) && !process.env.PREVIEW_NO_FAST_START) {
-  // list, status and stop answer plain invocations without oclif too (src/cli/fast-commands.ts).
+} else if (['list', 'status', 'stop', 'logs', 'share'].includes(argv[0]) && !process.env.PREVIEW_NO_FAST_START) {
+  // list, status, stop, logs and share answer plain invocations without oclif too (src/cli/fast-commands.ts).
   const {runFastCommand} = await import('../dist/cli/fast-commands.js')
   const code = await runFastCommand(argv[0], argv.slice(1))
   if (code !== null) process.exitCode = code

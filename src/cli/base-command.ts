@@ -5,7 +5,7 @@ import {Command} from '@oclif/core/command'
 import * as Errors from '@oclif/core/errors'
 import {isPreviewError} from '../core/errors.js'
 import {renderError} from './render-error.js'
-import {humanIo, printRendered, resultJson, resultJsonLine, type HumanIo} from './output.js'
+import {humanIo, printRendered, resultJson, type HumanIo} from './output.js'
 
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true
@@ -13,11 +13,6 @@ export abstract class BaseCommand extends Command {
   /** oclif prints a command's result through this: as is, see resultJson. */
   override logJson(json: unknown): void {
     resultJson(json)
-  }
-
-  /** One JSON object per line (streams: `logs --follow --json`). */
-  protected logJsonLine(json: unknown): void {
-    resultJsonLine(json)
   }
 
   /** Human result lines on stdout, silent with --json (as oclif's this.log is). */

@@ -1,27 +1,54 @@
-// list, status and stop: their flags and their bodies, once. The oclif commands (src/commands/) and the fast path
+// list, status, stop, logs and share: their flags and their bodies, once. The oclif commands (src/commands/) and the fast path
 // (bin/run.js -> fast-commands.ts, which answers plain invocations without loading oclif: ~150 ms of module loading,
 // more than these commands' own work) both call these, so the two cannot drift apart.
 import {servedRows, type ServedRow} from '../core/host/list.js'
 import {PreviewManager, type EndedPreview, type StopResult} from '../core/preview/manager.js'
-import type {PreviewRow} from '../core/records/types.js'
-import {codeLabel, expiresIn, sandboxLabel, table} from './render.js'
+import {LineSplitter} from '../core/records/follow.js'
+import type {AuthMode, PreviewRow} from '../core/records/types.js'
+import {tokenOf} from './fields.js'
+import {resultJsonLine, resultText} from './output.js'
+import {codeLabel, expiresIn, sandboxLabel, table, timeLeft} from './render.js'
+import {untilSignal} from './signals.js'
 
-export interface BooleanFlagSpec {
+/** One flag, as both parsers read it (the oclif commands build their Flags from these). */
+export interface FlagSpec {
   description: string
+  /** Left out: a boolean (default false). */
+  type?: 'string' | 'integer'
+  /** The one-letter form (`-n`). */
+  char?: string
+  /** integer flags: the value when the flag is not given, and the least value accepted. */
+  default?: number
+  min?: number
+  /** string flags: the only values accepted. */
+  options?: readonly string[]
 }
 
 export const LIST_FLAGS = {
   all: {description: 'also list previews that ended (from the audit log), with stop_reason and when'},
   'show-secrets': {description: 'show share URLs with their token or password'},
-} as const satisfies Record<string, BooleanFlagSpec>
+} as const satisfies Record<string, FlagSpec>
 
 export const STATUS_FLAGS = {
   'show-secrets': {description: 'show the share URL with its token or password'},
-} as const satisfies Record<string, BooleanFlagSpec>
+} as const satisfies Record<string, FlagSpec>
 
 export const STOP_FLAGS = {
   all: {description: 'stop every preview'},
-} as const satisfies Record<string, BooleanFlagSpec>
+} as const satisfies Record<string, FlagSpec>
+
+export const LOGS_FLAGS = {
+  follow: {
+    char: 'f',
+    description: 'keep printing new lines (across restarts) until the preview stops or Ctrl-C; with --json one object per line',
+  },
+  lines: {char: 'n', default: 100, description: 'how many lines from the end', min: 0, type: 'integer'},
+} as const satisfies Record<string, FlagSpec>
+
+export const SHARE_FLAGS = {
+  auth: {description: "credential kind; must match the preview's own auth mode", options: ['token', 'basic'], type: 'string'},
+  expire: {description: 'link lifetime: 30m, 4h, 1d (default 4h, at most max_expire)', type: 'string'},
+} as const satisfies Record<string, FlagSpec>
 
 /** How a body talks: human lines (silent with --json, as oclif's this.log is) and whether JSON was asked for. */
 export interface Io {
@@ -126,4 +153,91 @@ export async function stopBody(ids: string[], flags: {all: boolean}, io: Io): Pr
   if (results.length === 0) io.log('No previews to stop.')
   for (const r of results) io.log(`Stopped ${r.preview_id}${r.cleaned_up ? ' (its supervisor was gone; cleaned up)' : ''}`)
   return results
+}
+
+export interface LogsResult {
+  /** Deprecated: the same as log_file (kept for existing callers). */
+  file: string
+  log_file: string
+  preview_id: string
+  lines: string[]
+  bytes: number
+}
+
+/** One line of `logs --follow --json` (docs/json/log-line.json). */
+export interface LogLine {
+  line: string
+  preview_id: string
+  at_epoch: number
+  /** true for the lines that were already in the log when following began. */
+  backlog: boolean
+}
+
+/** `preview logs`: the last lines; with `follow`, a stream until the preview stops (then no document: undefined). */
+export async function logsBody(id: string | undefined, flags: {follow: boolean; lines: number}, io: Io): Promise<LogsResult | undefined> {
+  const manager = new PreviewManager({cwd: process.cwd()})
+  const previewId = await manager.resolveId(id, 'logs')
+  const tail = await manager.logs({id: previewId, lines: flags.lines})
+  const result: LogsResult = {...tail, log_file: tail.file, preview_id: previewId}
+  if (!flags.follow) {
+    for (const line of result.lines) io.log(line)
+    return result
+  }
+
+  // One JSON object a line as each line is written; the human stream is the log's text as it comes.
+  const emit = (line: string, backlog: boolean) =>
+    resultJsonLine({at_epoch: Math.floor(Date.now() / 1000), backlog, line, preview_id: previewId} satisfies LogLine)
+  if (io.json) for (const line of result.lines) emit(line, true)
+  else for (const line of result.lines) io.log(line)
+  const lines = new LineSplitter() // --json: whole lines only, a line the dev server is still writing waits
+  await untilSignal((signal) =>
+    manager.followLogs({
+      fromByte: result.bytes,
+      id: previewId,
+      onText(text) {
+        if (io.json) for (const line of lines.push(text)) emit(line, false)
+        else resultText(text)
+      },
+      signal,
+    }),
+  )
+  const rest = lines.end()
+  if (io.json && rest) emit(rest, false)
+  return undefined
+}
+
+export interface ShareCommandResult {
+  preview_id: string
+  /** Deprecated: the same as share_url (kept for existing callers). */
+  url: string
+  share_url: string
+  /** token mode: the credential alone, for `Authorization: Bearer` (null in basic mode). */
+  token: string | null
+  jti: string
+  auth_mode: AuthMode
+  expires_at_epoch: number
+}
+
+/** `preview share`: another link to a running preview. */
+export async function shareBody(
+  id: string | undefined,
+  flags: {auth?: string | undefined; expire?: string | undefined},
+  io: Io,
+): Promise<ShareCommandResult> {
+  const manager = new PreviewManager({cwd: process.cwd()})
+  const previewId = await manager.resolveId(id, 'share')
+  const {record, url} = await manager.share({auth: flags.auth, expire: flags.expire, id: previewId})
+  io.log(
+    `Link for ${previewId} (auth=${record.auth_mode}, jti=${record.jti}, expires_epoch=${record.expires_at_epoch} ${timeLeft(record.expires_at_epoch)})`,
+  )
+  io.log(`URL: ${url}`)
+  return {
+    auth_mode: record.auth_mode,
+    expires_at_epoch: record.expires_at_epoch,
+    jti: record.jti,
+    preview_id: previewId,
+    share_url: url,
+    token: tokenOf(url),
+    url,
+  }
 }

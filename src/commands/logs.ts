@@ -1,26 +1,9 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
+import {LOGS_FLAGS, logsBody, type LogsResult} from '../cli/everyday.js'
 import {idArg} from '../cli/id-arg.js'
-import {untilSignal} from '../cli/signals.js'
-import {PreviewManager} from '../core/preview/manager.js'
 
-export interface LogsResult {
-  /** Deprecated: the same as log_file (kept for existing callers). */
-  file: string
-  log_file: string
-  preview_id: string
-  lines: string[]
-  bytes: number
-}
-
-/** One line of `logs --follow --json` (docs/json/log-line.json). */
-export interface LogLine {
-  line: string
-  preview_id: string
-  at_epoch: number
-  /** true for the lines that were already in the log when following began. */
-  backlog: boolean
-}
+export type {LogLine, LogsResult} from '../cli/everyday.js'
 
 export default class Logs extends BaseCommand {
   static override summary = "Show a preview's log: the dev server's output and the supervisor's own [preview] lines."
@@ -33,50 +16,17 @@ export default class Logs extends BaseCommand {
 
   static override args = {id: idArg}
   static override flags = {
-    follow: Flags.boolean({
-      char: 'f',
-      default: false,
-      description: 'keep printing new lines (across restarts) until the preview stops or Ctrl-C; with --json one object per line',
+    follow: Flags.boolean({char: LOGS_FLAGS.follow.char, default: false, description: LOGS_FLAGS.follow.description}),
+    lines: Flags.integer({
+      char: LOGS_FLAGS.lines.char,
+      default: LOGS_FLAGS.lines.default,
+      description: LOGS_FLAGS.lines.description,
+      min: LOGS_FLAGS.lines.min,
     }),
-    lines: Flags.integer({char: 'n', default: 100, description: 'how many lines from the end', min: 0}),
   }
 
   async run(): Promise<LogsResult | undefined> {
     const {args, flags} = await this.parse(Logs)
-    const manager = new PreviewManager({cwd: process.cwd()})
-    const id = await manager.resolveId(args.id, 'logs')
-    const tail = await manager.logs({id, lines: flags.lines})
-    const result: LogsResult = {...tail, log_file: tail.file, preview_id: id}
-    if (!flags.follow) {
-      for (const line of result.lines) this.log(line)
-      return result
-    }
-
-    const json = this.jsonEnabled()
-    const emit = (line: string, backlog: boolean) =>
-      this.logJsonLine({at_epoch: Math.floor(Date.now() / 1000), backlog, line, preview_id: id} satisfies LogLine)
-    if (json) for (const line of result.lines) emit(line, true)
-    else for (const line of result.lines) this.log(line)
-    let partial = ''
-    await untilSignal((signal) =>
-      manager.followLogs({
-        fromByte: result.bytes,
-        id,
-        onText(text) {
-          if (!json) {
-            process.stdout.write(text)
-            return
-          }
-
-          // Whole lines only: a line the dev server is still writing waits for its newline.
-          const parts = (partial + text).split('\n')
-          partial = parts.pop() ?? ''
-          for (const line of parts) emit(line.replace(/\r$/, ''), false)
-        },
-        signal,
-      }),
-    )
-    if (json && partial) emit(partial, false)
-    return undefined // a stream: every line is already out, there is no document to print
+    return logsBody(args.id, flags, this.human())
   }
 }

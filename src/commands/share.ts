@@ -1,22 +1,9 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../cli/base-command.js'
-import {timeLeft} from '../cli/render.js'
-import {tokenOf} from '../cli/fields.js'
+import {SHARE_FLAGS, shareBody, type ShareCommandResult} from '../cli/everyday.js'
 import {idArg} from '../cli/id-arg.js'
-import {PreviewManager} from '../core/preview/manager.js'
-import type {AuthMode} from '../core/records/types.js'
 
-export interface ShareCommandResult {
-  preview_id: string
-  /** Deprecated: the same as share_url (kept for existing callers). */
-  url: string
-  share_url: string
-  /** token mode: the credential alone, for `Authorization: Bearer` (null in basic mode). */
-  token: string | null
-  jti: string
-  auth_mode: AuthMode
-  expires_at_epoch: number
-}
+export type {ShareCommandResult} from '../cli/everyday.js'
 
 export default class Share extends BaseCommand {
   static override summary = 'Mint another link to a running preview (recorded as a `link` audit entry).'
@@ -29,27 +16,12 @@ export default class Share extends BaseCommand {
 
   static override args = {id: idArg}
   static override flags = {
-    auth: Flags.string({description: "credential kind; must match the preview's own auth mode", options: ['token', 'basic']}),
-    expire: Flags.string({description: 'link lifetime: 30m, 4h, 1d (default 4h, at most max_expire)'}),
+    auth: Flags.string({description: SHARE_FLAGS.auth.description, options: [...SHARE_FLAGS.auth.options]}),
+    expire: Flags.string({description: SHARE_FLAGS.expire.description}),
   }
 
   async run(): Promise<ShareCommandResult> {
     const {args, flags} = await this.parse(Share)
-    const manager = new PreviewManager({cwd: process.cwd()})
-    const id = await manager.resolveId(args.id, 'share')
-    const {record, url} = await manager.share({auth: flags.auth, expire: flags.expire, id})
-    this.log(
-      `Link for ${id} (auth=${record.auth_mode}, jti=${record.jti}, expires_epoch=${record.expires_at_epoch} ${timeLeft(record.expires_at_epoch)})`,
-    )
-    this.log(`URL: ${url}`)
-    return {
-      auth_mode: record.auth_mode,
-      expires_at_epoch: record.expires_at_epoch,
-      jti: record.jti,
-      preview_id: id,
-      share_url: url,
-      token: tokenOf(url),
-      url,
-    }
+    return shareBody(args.id, flags, this.human())
   }
 }

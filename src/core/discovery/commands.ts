@@ -2,7 +2,7 @@
 // other stacks (Django, Flask, FastAPI, Rails, Go, Deno: src/core/discovery/stacks.ts), then a static site.
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
-import {planNpmScript, type ScriptPlan} from './script-runner.js'
+import {planNpmScript, planPnpmScript, type ScriptPlan} from './script-runner.js'
 import {discoverStacks, STACKS_SEARCHED, staticSiteCandidate} from './stacks.js'
 import {DiscoveryFailed} from '../errors.js'
 
@@ -149,8 +149,9 @@ export function chooseCommand(discovery: Discovery): CommandCandidate {
 }
 
 /**
- * How a candidate will run: a package.json script of an npm project directly (the script's own line, npm's
- * environment and PATH), unless `script_runner: package-manager` or something only npm can do says otherwise.
+ * How a candidate will run: a package.json script of an npm or pnpm project directly (the script's own line, the
+ * environment and PATH its package manager gives it), unless `script_runner: package-manager` or something only the
+ * package manager can do says otherwise; yarn and bun always run their own scripts (notDirect says why).
  */
 export function scriptPlan(
   candidate: CommandCandidate,
@@ -162,11 +163,19 @@ export function scriptPlan(
   if (!script) return null
   const args = typed?.[2]?.trim() ? typed[2].trim().split(/\s+/) : []
   if (opts.setting === 'package-manager') return {direct: false, reason: 'script_runner: package-manager in .sdd/preview.yaml'}
-  if (script.manager !== 'npm') {
-    return {direct: false, reason: `${script.manager} runs its own scripts (its lifecycle and settings differ from npm's)`}
-  }
-
+  if (script.manager === 'yarn' || script.manager === 'bun') return {direct: false, reason: notDirect(script.manager, opts.dir)}
+  if (script.manager === 'pnpm') return planPnpmScript({dir: opts.dir, env: opts.env, initCwd: opts.initCwd, script: script.name})
   return planNpmScript({args, dir: opts.dir, env: opts.env, initCwd: opts.initCwd, script: script.name})
+}
+
+/** Why yarn and bun run their scripts themselves. */
+function notDirect(manager: 'yarn' | 'bun', dir: string): string {
+  // Seen with bun 1.4: no INIT_CWD, no npm_package_engines_*, the node version it emulates in the user agent.
+  if (manager === 'bun') return 'bun gives scripts variables of its own (no INIT_CWD; its user agent): not reproduced'
+  const berry = ['.yarnrc.yml', '.pnp.cjs', '.pnp.js'].some((f) => existsSync(path.join(dir, f)))
+  return berry
+    ? "yarn 2+ (a .yarnrc.yml or Plug'n'Play project): its modules resolve through yarn's own loader"
+    : 'yarn 1 puts a temporary directory of its own shims first on PATH and passes its settings as npm_config_*'
 }
 
 /** `npm run <script>` and `npm run <script> -- plain args` (no quotes or shell syntax: those go through npm). */
@@ -175,5 +184,7 @@ const NPM_RUN = /^npm run(?:-script)? ([A-Za-z0-9:_.@/-]+)(?: -- ([A-Za-z0-9:_.=
 /** The runner note --list-commands shows for a package.json script. */
 export function runnerNote(plan: ScriptPlan | null): string | undefined {
   if (plan === null) return undefined
-  return plan.direct ? "direct (the script line with npm's environment, without starting npm)" : `via the package manager: ${plan.reason}`
+  return plan.direct
+    ? `direct (the script line with ${plan.manager}'s environment, without starting ${plan.manager})`
+    : `via the package manager: ${plan.reason}`
 }

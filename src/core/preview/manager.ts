@@ -1,16 +1,12 @@
 // PreviewManager: the programmatic API behind every command, a facade over the verbs (start.ts, stop.ts,
-// restart.ts, list.ts, cleanup.ts, links.ts; settings in settings.ts). Agents and tests import it from src/index.ts.
-import {closeSync, existsSync, openSync, readFileSync, readSync, statSync} from 'node:fs'
-import {setTimeout as sleep} from 'node:timers/promises'
+// restart.ts, list.ts, cleanup.ts, links.ts, logs.ts; settings in settings.ts). Agents and tests import it from src/index.ts.
 import path from 'node:path'
-import {PreviewNotFound} from '../errors.js'
-import {isAlive} from '../process.js'
 import type {Discovery} from '../discovery/commands.js'
-import {logFile, type SddPaths} from '../records/paths.js'
-import {findRow} from '../records/state.js'
+import type {SddPaths} from '../records/paths.js'
 import type {PreviewRow} from '../records/types.js'
 import {cleanUp, cleanupPlan, type CleanupPlan} from './cleanup.js'
 import {loadConfig} from './config.js'
+import {followLog, readLogTail} from './logs.js'
 import {resolvePreviewId} from './defaults.js'
 import {revokeLinks, shareLink, type ShareResult} from './links.js'
 import {endedPreviews, listPreviews, previewStatus, type EndedPreview} from './list.js'
@@ -25,9 +21,6 @@ export type {CleanupPlan} from './cleanup.js'
 export type {EndedPreview} from './list.js'
 export type {Served, StartOptions, StartResult} from './start.js'
 export type {StopResult} from './stop.js'
-
-/** How long `logs --follow` waits, once the row is gone, for the supervisor's last lines and exit. */
-export const FOLLOW_EXIT_WAIT_MS = 5000
 
 export interface ManagerOptions {
   /** Directory the user is in (default for --cwd resolution and the repo root). */
@@ -120,11 +113,7 @@ export class PreviewManager {
 
   /** The last `lines` lines of a preview's log (dev-server output and the supervisor's own [preview] lines). */
   async logs(opts: {id: string; lines?: number}): Promise<{file: string; lines: string[]; bytes: number}> {
-    const {paths} = await this.locate()
-    const file = findRow(paths, opts.id)?.log_file ?? logFile(paths, opts.id)
-    if (!existsSync(file)) throw new PreviewNotFound(opts.id)
-    const text = readFileSync(file)
-    return {bytes: text.length, file, lines: tailLines(text.toString('utf8'), opts.lines ?? 100)}
+    return readLogTail((await this.locate()).paths, opts)
   }
 
   /**
@@ -138,44 +127,7 @@ export class PreviewManager {
     pollMs?: number
     fromByte?: number
   }): Promise<void> {
-    const {paths} = await this.locate()
-    const file = findRow(paths, opts.id)?.log_file ?? logFile(paths, opts.id)
-    if (!existsSync(file)) throw new PreviewNotFound(opts.id)
-    // From where `logs` stopped reading, so nothing written in between is lost.
-    let offset = opts.fromByte ?? statSync(file).size
-    const drain = () => {
-      const size = statSync(file).size
-      if (size < offset) offset = 0 // truncated: start over
-      if (size === offset) return
-      const fd = openSync(file, 'r')
-      try {
-        const buf = Buffer.alloc(size - offset)
-        readSync(fd, buf, 0, buf.length, offset)
-        offset = size
-        opts.onText(buf.toString('utf8'))
-      } finally {
-        closeSync(fd)
-      }
-    }
-
-    let last = findRow(paths, opts.id)
-    let goneAt: number | null = null
-    while (!opts.signal?.aborted) {
-      await sleep(opts.pollMs ?? 200)
-      drain()
-      // Stopped (row gone), or crashed (its supervisor killed -9: nothing will write to the log any more). A
-      // stopping supervisor removes its row, then writes its last lines and exits: wait for that (bounded).
-      const row = findRow(paths, opts.id)
-      if (row) last = row
-      const supervisorAlive = last !== undefined && isAlive(last.supervisor_pid, last.supervisor_start_time)
-      if (!row || !supervisorAlive) {
-        goneAt ??= Date.now()
-        if (!supervisorAlive || Date.now() - goneAt >= FOLLOW_EXIT_WAIT_MS) {
-          drain()
-          return
-        }
-      }
-    }
+    return followLog({...opts, paths: (await this.locate()).paths})
   }
 
   /** What cleanup would remove: worktrees no preview uses, and logs of previews that are gone. */
@@ -193,10 +145,4 @@ export class PreviewManager {
   async stop(opts: {ids?: string[]; all?: boolean}): Promise<StopResult[]> {
     return stopPreviews((await this.locate()).paths, opts)
   }
-}
-
-function tailLines(text: string, n: number): string[] {
-  const lines = text.split('\n')
-  if (lines.at(-1) === '') lines.pop()
-  return n <= 0 ? [] : lines.slice(-n)
 }

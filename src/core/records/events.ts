@@ -1,14 +1,12 @@
 // A preview's lifecycle as events: the audit log's entries (start, link, revoke, restart, stop) merged with what
 // only the supervisor sees (ready, crash, idle, wake), which it appends to .sdd/runtime/preview/events/<id>.jsonl.
 // Read once (`preview events <id>`) or followed until the preview stops (`--follow`).
-import {appendFileSync, closeSync, existsSync, fstatSync, openSync, readSync} from 'node:fs'
+import {appendFileSync} from 'node:fs'
 import path from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
 import {ensureDir} from '../fsutil.js'
-import {isAlive} from '../process.js'
 import {parseAuditLine} from './audit.js'
+import {FileTail, FOLLOW_POLL_MS, followUntilGone} from './follow.js'
 import type {SddPaths} from './paths.js'
-import {findRow} from './state.js'
 
 export type LifecycleEventName = 'start' | 'ready' | 'link' | 'revoke' | 'restart' | 'crash' | 'idle' | 'wake' | 'stop'
 /** The events only the supervisor knows about (the rest come from the audit log). */
@@ -27,7 +25,7 @@ export interface LifecycleEvent {
 }
 
 /** How often a follower looks for new events. */
-export const EVENTS_POLL_MS = 200
+export const EVENTS_POLL_MS = FOLLOW_POLL_MS
 /** After the row is gone, how long a follower waits for the `stop` entry (written just after the row is removed). */
 export const STOP_ENTRY_GRACE_MS = 3000
 
@@ -72,48 +70,36 @@ function fromSupervisor(entry: Record<string, unknown>): LifecycleEvent | null {
   return {...entry, source: 'supervisor'} as LifecycleEvent
 }
 
-/** Reads whole lines appended to a file since `offset`; a partial last line waits for the next read. */
-export class LineTail {
-  offset = 0
-  constructor(private readonly file: string) {}
+/** The JSON objects among the whole lines appended to a file since the last read (FileTail, parsed). */
+export class JsonLineTail {
+  private readonly tail: FileTail
+  constructor(file: string) {
+    this.tail = new FileTail(file)
+  }
 
   read(): Array<Record<string, unknown>> {
-    if (!existsSync(this.file)) return []
-    const fd = openSync(this.file, 'r')
-    try {
-      const size = fstatSync(fd).size
-      if (size < this.offset) this.offset = 0 // replaced or truncated: read again from the start
-      if (size === this.offset) return []
-      const buf = Buffer.alloc(size - this.offset)
-      readSync(fd, buf, 0, buf.length, this.offset)
-      const end = buf.lastIndexOf(0x0a)
-      if (end === -1) return []
-      this.offset += end + 1
-      const out: Array<Record<string, unknown>> = []
-      for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
-        if (!line.trim()) continue
-        // A bad line is passed over: `preview audit verify` is what reports it.
-        const {entry} = parseAuditLine(line)
-        if (entry) out.push(entry)
-      }
-
-      return out
-    } finally {
-      closeSync(fd)
+    const out: Array<Record<string, unknown>> = []
+    for (const line of this.tail.readLines()) {
+      if (!line.trim()) continue
+      // A bad line is passed over: `preview audit verify` is what reports it.
+      const {entry} = parseAuditLine(line)
+      if (entry) out.push(entry)
     }
+
+    return out
   }
 }
 
 /** One reader over both sources for one preview, returning what is new since the last read, in time order. */
 export class EventReader {
-  private readonly audit: LineTail
-  private readonly supervisor: LineTail
+  private readonly audit: JsonLineTail
+  private readonly supervisor: JsonLineTail
   constructor(
     readonly paths: SddPaths,
     readonly previewId: string,
   ) {
-    this.audit = new LineTail(paths.audit)
-    this.supervisor = new LineTail(eventsFile(paths, previewId))
+    this.audit = new JsonLineTail(paths.audit)
+    this.supervisor = new JsonLineTail(eventsFile(paths, previewId))
   }
 
   read(): LifecycleEvent[] {
@@ -146,23 +132,20 @@ export async function followEvents(opts: {
   pollMs?: number
 }): Promise<void> {
   const reader = new EventReader(opts.paths, opts.previewId)
-  let goneAt: number | null = null
   let stopped = false
-  while (!opts.signal?.aborted) {
-    for (const e of reader.read()) {
-      opts.onEvent(e)
-      if (e.event === 'stop') stopped = true
-    }
-
-    // Gone: the row removed (a stop), or its supervisor dead (a crash nobody cleaned up yet).
-    const row = goneAt === null ? findRow(opts.paths, opts.previewId) : undefined
-    if (goneAt === null && (!row || !isAlive(row.supervisor_pid, row.supervisor_start_time))) goneAt = Date.now()
-    if (goneAt !== null && (stopped || Date.now() - goneAt >= STOP_ENTRY_GRACE_MS)) {
-      // A last read: whatever was written while the row went.
-      for (const e of reader.read()) opts.onEvent(e)
-      return
-    }
-
-    await sleep(opts.pollMs ?? EVENTS_POLL_MS)
-  }
+  await followUntilGone({
+    graceMs: STOP_ENTRY_GRACE_MS,
+    paths: opts.paths,
+    pollMs: opts.pollMs ?? EVENTS_POLL_MS,
+    previewId: opts.previewId,
+    read() {
+      for (const e of reader.read()) {
+        opts.onEvent(e)
+        if (e.event === 'stop') stopped = true
+      }
+    },
+    // The `stop` entry is the last word (the CLI writes it when it cleans up after a dead supervisor).
+    settled: () => stopped,
+    signal: opts.signal,
+  })
 }

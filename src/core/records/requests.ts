@@ -4,13 +4,11 @@
 import {appendFile, readFile, writeFile} from 'node:fs/promises'
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
 import {ensureDir} from '../fsutil.js'
 import type {RequestRecord} from '../gateway/types.js'
-import {isAlive} from '../process.js'
-import {LineTail} from './events.js'
+import {JsonLineTail} from './events.js'
+import {followUntilGone} from './follow.js'
 import type {SddPaths} from './paths.js'
-import {findRow} from './state.js'
 
 /** What `preview requests` shows. */
 const REQUESTS_SHOWN = 100
@@ -102,21 +100,16 @@ export async function followRequests(opts: {
   signal?: AbortSignal
 }): Promise<void> {
   for (const r of readRequests(opts.paths, opts.previewId)) opts.onRequest(r)
-  const tail = new LineTail(requestsFile(opts.paths, opts.previewId))
+  const tail = new JsonLineTail(requestsFile(opts.paths, opts.previewId))
   tail.read() // skip what was just printed
-  const emit = () => {
-    for (const v of tail.read()) if (typeof v.method === 'string') opts.onRequest(v as unknown as RequestLine)
-  }
-
-  while (!opts.signal?.aborted) {
-    emit()
-    const row = findRow(opts.paths, opts.previewId)
-    if (!row || !isAlive(row.supervisor_pid, row.supervisor_start_time)) {
-      await sleep(REQUESTS_FLUSH_MS * 2) // the supervisor's last batch
-      emit()
-      return
-    }
-
-    await sleep(200)
-  }
+  await followUntilGone({
+    graceMs: REQUESTS_FLUSH_MS * 2, // the supervisor's last batch
+    paths: opts.paths,
+    previewId: opts.previewId,
+    read() {
+      for (const v of tail.read()) if (typeof v.method === 'string') opts.onRequest(v as unknown as RequestLine)
+    },
+    settled: (supervisorAlive) => !supervisorAlive, // it flushes before it exits
+    signal: opts.signal,
+  })
 }
