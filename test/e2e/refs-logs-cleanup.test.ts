@@ -1,6 +1,6 @@
 // Issue 8 as a user sees it: previews of refs, restart --pull, installs in fresh worktrees, logs --follow, cleanup.
 import {spawn} from 'node:child_process'
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {BIN, json, runCli} from '../helpers/cli.js'
@@ -154,13 +154,18 @@ describe('dependencies, logs and cleanup', () => {
         .split('\n')
         .filter((l) => l.startsWith('worktree '))
         .map((l) => l.slice(9))
+    // An agent's worktree under .sdd/worktrees, with work not committed yet: never preview's to remove.
+    const agent = path.join(repo.dir, '.sdd', 'worktrees', 'agent-task-7')
+    git(repo.dir, 'worktree', 'add', '-q', '-b', 'agent-task-7', agent)
+    writeFileSync(path.join(agent, 'notes.txt'), 'half-done work\n')
     const before = worktrees()
-    expect(before.length).toBeGreaterThanOrEqual(3) // the repo, the first preview's worktree, the running one
+    expect(before.length).toBeGreaterThanOrEqual(4) // the repo, the agent's, the first preview's worktree, the running one
     const dry = await runCli(['cleanup', '--dry-run', '--json'], {cwd: repo.dir})
     const plan = json(dry)
     expect(plan.removed, JSON.stringify({before, plan})).toBe(false)
-    expect(plan.worktrees.length, JSON.stringify({before, plan})).toBe(before.length - 2)
+    expect(plan.worktrees.length, JSON.stringify({before, plan})).toBe(before.length - 3)
     expect(plan.worktrees.map((w: {path: string}) => w.path)).not.toContain(keep.cwd)
+    expect(plan.worktrees.map((w: {path: string}) => w.path)).not.toContain(agent)
     expect(plan.logs.length).toBeGreaterThanOrEqual(1)
     expect(worktrees()).toEqual(before)
 
@@ -170,7 +175,8 @@ describe('dependencies, logs and cleanup', () => {
 
     const yes = json(await runCli(['cleanup', '--yes', '--json'], {cwd: repo.dir}))
     expect(yes.removed).toBe(true)
-    expect(worktrees().sort()).toEqual([repo.dir, keep.cwd].sort())
+    expect(worktrees().sort()).toEqual([repo.dir, keep.cwd, agent].sort())
+    expect(readFileSync(path.join(agent, 'notes.txt'), 'utf8')).toBe('half-done work\n')
     for (const w of plan.worktrees) expect(existsSync(w.path)).toBe(false)
     expect(existsSync(keep.log_file)).toBe(true)
     expect(await page(keep.public_url)).toContain('hello from an installed dependency')

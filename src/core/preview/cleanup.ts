@@ -1,4 +1,4 @@
-// `preview cleanup`: worktrees no preview uses and the logs (events, requests) of previews that are gone.
+// `preview cleanup`: worktrees preview made that no preview uses and the logs (events, requests) of previews that are gone.
 import {existsSync, lstatSync, readdirSync, rmSync, statSync, type Dirent} from 'node:fs'
 import path from 'node:path'
 import {inUseByHost} from '../host/status-file.js'
@@ -13,14 +13,16 @@ export interface CleanupPlan {
   total_bytes: number
 }
 
-/** What cleanup would remove: worktrees no preview uses, and logs of previews that are gone. */
+/** What cleanup would remove: worktrees preview made that no preview uses (never an agent's), and logs of previews that are gone. */
 export function cleanupPlan(paths: SddPaths): CleanupPlan {
   const rows = readStateForCleanup(paths).previews
   const host = inUseByHost(paths) // a running `preview serve` keeps its worktrees and logs
   const used = new Set([...rows.map((r) => path.resolve(r.cwd)), ...host.worktrees])
   const ids = new Set(rows.map((r) => r.preview_id))
+  // Only worktrees preview made itself (owner head or ref): an agent's worktree under .sdd/worktrees is its
+  // work, maybe uncommitted, and is never ours to remove.
   const worktrees = listWorktrees(paths)
-    .filter((w) => !used.has(path.resolve(w.dir)))
+    .filter((w) => w.owner !== null && !used.has(path.resolve(w.dir)))
     .map((w) => ({bytes: diskUsage(w.dir), path: w.dir}))
   const logs = existsSync(paths.logs)
     ? readdirSync(paths.logs)
