@@ -1,6 +1,7 @@
 // The dev server's process as both the CLI (which starts it at once) and the supervisor (which adopts it) see it.
-import {closeSync, existsSync, fstatSync, openSync, readSync, watch} from 'node:fs'
+import {watch} from 'node:fs'
 import {isAlive} from '../process.js'
+import {FileTail} from '../records/file-tail.js'
 
 /** The environment a dev server gets: PORT and HOST=127.0.0.1 (WDS_SOCKET_PORT=0: CRA's HMR socket uses the page's port). */
 export function devServerEnv(env: Record<string, string>, port: number): Record<string, string> {
@@ -38,32 +39,15 @@ export const EXIT_MARKER = /^\[preview] dev server exit code (\d+)$/
 
 /**
  * Follows a log file from `offset`, calling `onLine` for each complete line as it is written (inotify via
- * fs.watch, not polling). Returns stop().
+ * fs.watch, not polling; the reading is records/file-tail.ts's, shared with the CLI's followers). Returns stop().
  */
 export function followLines(file: string, offset: number, onLine: (line: string) => void): () => void {
-  let position = offset
-  let partial = ''
+  // A runaway line (no newline for 64 KiB) keeps only its end, so memory stays bounded.
+  const tail = new FileTail(file, offset, {maxLine: 64 * 1024})
   let stopped = false
   const drain = () => {
-    if (stopped || !existsSync(file)) return
-    const fd = openSync(file, 'r')
-    try {
-      const size = fstatSync(fd).size
-      while (position < size) {
-        const buf = Buffer.alloc(Math.min(size - position, 1 << 20))
-        const n = readSync(fd, buf, 0, buf.length, position)
-        if (n <= 0) break
-        position += n
-        partial += buf.toString('utf8', 0, n)
-      }
-    } finally {
-      closeSync(fd)
-    }
-
-    const lines = partial.split('\n')
-    partial = lines.pop() ?? ''
-    if (partial.length > 64 * 1024) partial = partial.slice(-64 * 1024) // a runaway line must not grow without bound
-    for (const line of lines) onLine(line.replace(/\r$/, ''))
+    if (stopped) return
+    for (const line of tail.readLines()) onLine(line)
   }
 
   const watcher = watch(file, () => drain())
