@@ -3,31 +3,12 @@
 // followers (follow.ts) share it without loading anything else.
 import {closeSync, fstatSync, openSync, readSync} from 'node:fs'
 import {StringDecoder} from 'node:string_decoder'
+import {LineSplitter} from '../lines.js'
+
+export {LineSplitter} from '../lines.js'
 
 /** A read takes at most this much of a file at once (a large backlog is read in several). */
 const CHUNK_BYTES = 1 << 20
-
-/** Splits text that arrives in pieces into lines (without their \n or \r\n); a line still being written waits. */
-export class LineSplitter {
-  private partial = ''
-  /** With `maxLine`, an unfinished line keeps only its last `maxLine` characters (a runaway line stays bounded). */
-  constructor(private readonly maxLine = Number.POSITIVE_INFINITY) {}
-
-  push(text: string): string[] {
-    if (text === '') return []
-    const parts = (this.partial + text).split('\n')
-    this.partial = parts.pop() ?? ''
-    if (this.partial.length > this.maxLine) this.partial = this.partial.slice(-this.maxLine)
-    return parts.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l))
-  }
-
-  /** The unfinished last line, once nothing more will come ('' when there is none). */
-  end(): string {
-    const rest = this.partial
-    this.partial = ''
-    return rest.endsWith('\r') ? rest.slice(0, -1) : rest
-  }
-}
 
 /**
  * What another process appends to a file, from `offset` on. A file that shrank (cut back or replaced) is read

@@ -2,7 +2,9 @@
 import {accessSync, constants as fsConstants, statSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import path from 'node:path'
+import {StringDecoder} from 'node:string_decoder'
 import {stripAnsi} from '../ansi.js'
+import {LineSplitter} from '../lines.js'
 import {TunnelFailed, type TunnelFailureReason} from '../errors.js'
 import type {ProviderName} from './types.js'
 import {killGroup, spawnExecaGroup, type ExecaGroupChild} from '../process.js'
@@ -16,21 +18,20 @@ export function splitLines(text: string): string[] {
 /** Turns a byte stream into clean lines; a carriage return also ends a line (progress redraws). */
 export function onLines(stream: NodeJS.ReadableStream | null | undefined, cb: (line: string) => void): () => void {
   if (!stream) return () => {}
-  let buffer = ''
+  // One decoder for the whole stream: a character whose bytes arrive in two chunks comes out whole.
+  const decoder = new StringDecoder('utf8')
+  const lines = new LineSplitter({crEndsLine: true, maxLine: 64 * 1024})
   const onData = (chunk: Buffer | string) => {
-    buffer += chunk.toString()
-    const parts = buffer.split(/\r?\n|\r/)
-    buffer = parts.pop() ?? ''
-    // A runaway line without a newline must not grow without bound.
-    if (buffer.length > 64 * 1024) buffer = buffer.slice(-64 * 1024)
-    for (const part of parts) cb(stripAnsi(part))
+    for (const line of lines.push(typeof chunk === 'string' ? chunk : decoder.write(chunk))) cb(stripAnsi(line))
   }
 
   stream.on('data', onData)
   return () => {
     stream.off('data', onData)
-    if (buffer) cb(stripAnsi(buffer))
-    buffer = ''
+    const rest = lines.push(decoder.end())
+    for (const line of rest) cb(stripAnsi(line))
+    const last = lines.end()
+    if (last) cb(stripAnsi(last))
   }
 }
 
