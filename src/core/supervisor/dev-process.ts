@@ -197,10 +197,10 @@ export async function runInstall(command: string, opts: InstallOptions): Promise
   opts.track(null)
 }
 
-/** The dev server's last lines, kept for the errors of a start that fails (they are the first thing to read). */
-/** Lines kept. */
+/** Lines of the dev server's output kept for errors. */
 export const LOG_TAIL = 20
 
+/** The dev server's last lines, kept for the errors of a start that fails (they are the first thing to read). */
 export class LogTail {
   private lines: string[] = []
 
