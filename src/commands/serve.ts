@@ -26,7 +26,8 @@ Without --secret anyone who can reach the host can run any commit of the reposit
   // One argument declared for the help; `strict = false` takes any number of them (argv).
   static override args = {
     repos: Args.string({
-      description: '[LABEL=]PATH of a repository to serve; several allowed (then each gets a label, the directory name by default)',
+      description:
+        '[LABEL=]PATH or [LABEL=]GIT_URL of a repository to serve (a URL is cloned into $PREVIEW_CLONES_DIR, default ~/.cache/preview/clones); several allowed (then each gets a label, the directory or repository name by default)',
     }),
   }
 

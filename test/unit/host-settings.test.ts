@@ -69,7 +69,7 @@ describe('resolveServeOptions', () => {
     [{auth: 'basic'}, /needs --basic-auth/],
     [{auth: 'magic'}, /none, basic or token/],
     [{publicScheme: 'ftp'}, /http or https/],
-    [{repos: ['https://github.com/x/y.git']}, /git URLs/],
+    [{repos: ['-x']}, /not a path or a git URL/],
     [{repos: ['a--b=/tmp']}, /not a usable label/],
     [{config: '/no/such.yaml'}, /does not exist/],
   ])('%o is refused as bad input', (flags, message) => {

@@ -114,7 +114,7 @@ export class Host {
     if (specs.length === 0)
       throw new InvalidInput(
         'No repository to serve.',
-        'Pass one or more [LABEL=]PATH arguments (or `repos:` under `serve:` in the config).',
+        'Pass one or more [LABEL=]PATH or [LABEL=]GIT_URL arguments (or `repos:` under `serve:` in the config).',
       )
     const opened: ServedRepo[] = []
     for (const spec of specs) {

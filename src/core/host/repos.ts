@@ -1,6 +1,8 @@
 // The repositories a host serves: their labels, .sdd paths and settings, refs as host names name them, and the
 // list kept across restarts (--persist-repos).
-import {existsSync, readFileSync} from 'node:fs'
+import {createHash} from 'node:crypto'
+import {existsSync, mkdirSync, readFileSync, rmSync} from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import {InvalidInput} from '../errors.js'
 import {writeFileAtomic} from '../fsutil.js'
@@ -19,27 +21,95 @@ export interface RepoSpec {
 }
 
 export interface ServedRepo extends Omit<RepoSpec, 'paused'> {
+  /** For a git URL: the URL itself (path is it without credentials, root its clone). */
+  url?: string
   root: string
   paths: SddPaths
   config: PreviewConfig
   paused: boolean
 }
 
-/** `[LABEL=]PATH` as given on the command line. */
-export function parseRepoArg(arg: string): RepoSpec {
-  const eq = arg.indexOf('=')
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg) || /^[^/=]+@[^/:]+:/.test(arg)) {
-    throw new InvalidInput(`${arg}: git URLs are not served yet.`, 'Clone the repository and pass its path (LABEL=PATH).')
-  }
-
-  if (eq > 0 && !arg.slice(0, eq).includes('/')) return {label: checkLabel(arg.slice(0, eq)), path: arg.slice(eq + 1)}
-  return {label: null, path: arg}
+/** A git URL (`https://`, `ssh://`, `git://`, `file://`, or scp-like `user@host:path`) rather than a local path. */
+export function isGitUrl(arg: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(arg) || /^[^/=\s]+@[^/:\s]+:/.test(arg)
 }
 
-/** Resolves a repository: its git top level, its .sdd, its preview.yaml. */
-export async function openRepo(spec: RepoSpec, paused = false): Promise<ServedRepo> {
+/** A URL as it may be shown and logged: without its user:password (a token in an https URL is a secret). */
+export function displayUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1')
+}
+
+/** `[LABEL=]PATH_OR_GIT_URL` as given on the command line. */
+export function parseRepoArg(arg: string): RepoSpec {
+  const eq = arg.indexOf('=')
+  const labelled = eq > 0 && !arg.slice(0, eq).includes('/') && !isGitUrl(arg)
+  const spec: RepoSpec = labelled ? {label: checkLabel(arg.slice(0, eq)), path: arg.slice(eq + 1)} : {label: null, path: arg}
+  if (spec.path.startsWith('-')) throw new InvalidInput(`${spec.path}: not a path or a git URL.`, 'Pass [LABEL=]PATH or [LABEL=]GIT_URL.')
+  return spec
+}
+
+/** Bound on cloning a served URL (a large repository over a slow link). */
+export const CLONE_TIMEOUT_MS = 10 * 60_000
+
+/** Where served URLs are cloned: PREVIEW_CLONES_DIR, else the user's cache directory. */
+export function clonesDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PREVIEW_CLONES_DIR) return path.resolve(env.PREVIEW_CLONES_DIR)
+  return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'preview', 'clones')
+}
+
+/**
+ * The local clone of a served URL: made on first use (`git clone`), reused and fetched after that (a host that
+ * restarts does not clone again). One directory per URL: its name, then a hash of the URL.
+ */
+export async function cloneOf(url: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const name = defaultLabel(url)
+  const dir = path.join(clonesDir(env), `${name}-${createHash('sha256').update(url).digest('hex').slice(0, 12)}`)
+  if (existsSync(path.join(dir, '.git'))) {
+    // Best effort: an unreachable remote still serves what was fetched before.
+    if (await fetchAll(dir)) await followUpstreams(dir)
+    return dir
+  }
+
+  mkdirSync(path.dirname(dir), {recursive: true})
+  const res = await run('git', ['clone', '--quiet', '--', url, dir], {cwd: path.dirname(dir), timeoutMs: CLONE_TIMEOUT_MS})
+  if (res.exitCode !== 0) {
+    rmSync(dir, {force: true, recursive: true})
+    const why = (res.stderr || res.stdout).trim().split('\n').filter(Boolean).at(-1) ?? `exit ${res.exitCode}`
+    throw new InvalidInput(
+      `git clone ${displayUrl(url)} failed: ${displayUrl(why)}`,
+      'Check the URL and that this host can reach it (an ssh key or a git credential helper for private ones), or clone it yourself and pass its path.',
+    )
+  }
+
+  return dir
+}
+
+/**
+ * In a clone the host made, every local branch is the remote's: each one with an upstream moves to its freshly
+ * fetched tip (the previews' worktrees are reset to their branch when they start). Never done in a user's checkout.
+ */
+async function followUpstreams(clone: string): Promise<void> {
+  const list = await git(clone, ['for-each-ref', '--format=%(refname) %(upstream)', 'refs/heads'])
+  for (const line of list.exitCode === 0 ? list.stdout.split('\n') : []) {
+    const [ref, upstream] = line.trim().split(' ')
+    if (ref && upstream) await git(clone, ['update-ref', ref, upstream])
+  }
+
+  await git(clone, ['reset', '--hard', '--quiet']) // the clone's own checkout follows its branch too
+}
+
+/** Resolves a repository: its git top level (a URL: its clone), its .sdd, its preview.yaml. */
+export async function openRepo(spec: RepoSpec, paused = false, env: NodeJS.ProcessEnv = process.env): Promise<ServedRepo> {
+  if (isGitUrl(spec.path)) {
+    const root = await cloneOf(spec.path, env)
+    excludeSdd(root)
+    const paths = sddPaths(path.join(root, '.sdd'))
+    return {config: loadConfig(paths), label: spec.label, path: displayUrl(spec.path), paths, paused, root, url: spec.path}
+  }
+
   const dir = path.resolve(spec.path)
-  if (!existsSync(dir)) throw new InvalidInput(`${spec.path} does not exist.`, 'Pass the path of a git checkout ([LABEL=]PATH).')
+  if (!existsSync(dir))
+    throw new InvalidInput(`${spec.path} does not exist.`, 'Pass the path of a git checkout or a git URL ([LABEL=]PATH).')
   const root = await repoRoot(dir)
   excludeSdd(root)
   const paths = sddPaths(path.join(root, '.sdd'))
@@ -48,7 +118,8 @@ export async function openRepo(spec: RepoSpec, paused = false): Promise<ServedRe
 
 /** Labels for repositories given without one when there are several: the directory name, made a DNS label. */
 export function defaultLabel(dir: string): string {
-  const slug = refSlug(path.basename(path.resolve(dir))).replaceAll(/-+/g, '-')
+  const base = isGitUrl(dir) ? (dir.replace(/\/+$/, '').split(/[/:]/).pop() ?? '').replace(/\.git$/, '') : path.basename(path.resolve(dir))
+  const slug = refSlug(base).replaceAll(/-+/g, '-')
   return isDnsLabel(slug) ? slug : 'repo'
 }
 
@@ -150,6 +221,6 @@ export function readPersisted(file: string): PersistedRepos['repos'] {
 }
 
 export function writePersisted(file: string, repos: ServedRepo[]): void {
-  const doc: PersistedRepos = {repos: repos.map((r) => ({label: r.label, path: r.path, paused: r.paused})), version: 1}
+  const doc: PersistedRepos = {repos: repos.map((r) => ({label: r.label, path: r.url ?? r.path, paused: r.paused})), version: 1}
   writeFileAtomic(file, `${JSON.stringify(doc, null, 2)}\n`)
 }

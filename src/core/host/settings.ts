@@ -7,7 +7,7 @@ import {InvalidInput} from '../errors.js'
 import {parseDuration} from '../preview/duration.js'
 import type {HostOptions} from './host.js'
 import {isDnsLabel} from './names.js'
-import {parseRepoArg, readPersisted, type RepoSpec} from './repos.js'
+import {isGitUrl, parseRepoArg, readPersisted, type RepoSpec} from './repos.js'
 
 export const SERVE_DEFAULTS = {bind: '127.0.0.1', domain: 'localhost', idleTtl: '5m', maxRestarts: 3, port: 8000, readyTimeout: '30s'}
 
@@ -97,7 +97,7 @@ export function resolveServeOptions(flags: ServeFlags, opts: {cwd: string; sddCo
       'Use a long random secret, e.g. `openssl rand -hex 32`.',
     )
   const persistRepos = pick(flags.persistRepos, 'persist_repos', (s) => path.resolve(base, s)) ?? null
-  const resolvePath = (p: string, from: string) => path.resolve(from, p)
+  const resolvePath = (p: string, from: string) => (isGitUrl(p) ? p : path.resolve(from, p))
 
   let repos: RepoSpec[] = flags.repos.map((a) => {
     const r = parseRepoArg(a)
