@@ -52,7 +52,7 @@ Without --secret anyone who can reach the host can run any commit of the reposit
       helpValue: 'DURATION',
     }),
     'basic-auth': Flags.string({
-      description: 'preview:PASS for every route (and the admin API).',
+      description: 'USER:PASS for every route (and the admin API).',
       env: 'PREVIEW_SERVE_BASIC_AUTH',
       helpValue: 'USER:PASS',
     }),

@@ -162,4 +162,15 @@ describe('preview serve (labels, admin API)', () => {
     expect((await request(host.port, 'localhost', '/-/preview.json', {headers: basic})).status).toBe(200)
     expect(existsSync(persist)).toBe(true)
   })
+
+  it('--basic-auth takes the user given: that user and password, not `preview` with the same password', async () => {
+    expect(await host.stop()).toBe(0)
+    host = await startServe([`app=${served}`, '--basic-auth', 'reviewer:pw-of-the-team'], {cwd: served})
+    const as = (cred: string) => ({authorization: `Basic ${Buffer.from(cred).toString('base64')}`})
+    const ok = await request(host.port, 'app.localhost', '/', {headers: as('reviewer:pw-of-the-team')})
+    expect([ok.status, ok.body]).toEqual([200, expect.stringMatching(/^app main/)])
+    expect((await request(host.port, 'app.localhost', '/', {headers: as('preview:pw-of-the-team')})).status).toBe(401)
+    expect((await request(host.port, 'app.localhost', '/', {headers: as('reviewer:wrong')})).status).toBe(401)
+    expect((await request(host.port, 'localhost', '/-/preview.json', {headers: as('reviewer:pw-of-the-team')})).status).toBe(200)
+  })
 })

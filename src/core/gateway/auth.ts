@@ -177,7 +177,9 @@ export class Authority {
     const decoded = bytes.toString('utf8')
     const colon = decoded.indexOf(':')
     if (colon === -1) return {ok: false, refusal: 'basic'}
-    const userOk = decoded.slice(0, colon) === BASIC_USER
+    // The user is `preview` for share links; a link may name its own (`preview serve --basic-auth USER:PASS`).
+    const user = decoded.slice(0, colon)
+    const userOf = (link: LinkRecord) => link.user ?? BASIC_USER
     const hash = createHash('sha256')
       .update(decoded.slice(colon + 1))
       .digest()
@@ -185,15 +187,16 @@ export class Authority {
     const find = () => {
       let found: LinkRecord | null = null
       for (const candidate of this.basic) {
-        if (timingSafeEqual(candidate.hash, hash) && found === null) found = candidate.link
+        if (timingSafeEqual(candidate.hash, hash) && userOf(candidate.link) === user && found === null) found = candidate.link
       }
 
       return found
     }
 
     let match = find()
-    if (!match && userOk && this.tryReload()) match = find()
-    if (!userOk || !match) return {ok: false, refusal: 'basic'}
+    // A reload (new links in state.json) only for a user some link could have: a wrong one cannot match anyway.
+    if (!match && (user === BASIC_USER || this.basic.some((c) => userOf(c.link) === user)) && this.tryReload()) match = find()
+    if (!match) return {ok: false, refusal: 'basic'}
     if (match.revoked) return {ok: false, refusal: 'revoked'}
     if (match.expires_at_epoch <= now) return {ok: false, refusal: 'expired'}
     return {exp: match.expires_at_epoch, jti: match.jti, ok: true}

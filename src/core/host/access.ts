@@ -2,7 +2,7 @@
 // links), and the token links themselves, minted and revoked by the admin API (`--auth token`).
 import {InvalidInput} from '../errors.js'
 import type {GatewayAuth} from '../gateway/index.js'
-import {sha256Hex} from '../records/credentials.js'
+import {BASIC_USER, sha256Hex} from '../records/credentials.js'
 import type {LinkRecord} from '../records/types.js'
 import {HostLinks, servedPreviewId} from './links.js'
 import {isDnsLabel, parseName, type HostTarget} from './names.js'
@@ -11,20 +11,16 @@ import type {HostState} from './state.js'
 
 type PreviewTarget = Extract<HostTarget, {kind: 'preview'}>
 
-/** The basic credential of `--basic-auth preview:PASS`, as a link the gateway checks (null: none given). */
+/** The basic credential of `--basic-auth USER:PASS`, as a link the gateway checks (null: none given). */
 function basicLinkOf(basicAuth: string | null): LinkRecord | null {
   if (basicAuth === null) return null
   const colon = basicAuth.indexOf(':')
   const user = basicAuth.slice(0, colon)
   const pass = basicAuth.slice(colon + 1)
   if (colon < 1 || pass === '')
-    throw new InvalidInput('--basic-auth must be USER:PASS.', 'Pass --basic-auth preview:<a long random password>.')
-  if (user !== 'preview')
-    throw new InvalidInput(
-      `--basic-auth user must be "preview" (the gateway's basic user), not "${user}".`,
-      'Pass --basic-auth preview:<password>.',
-    )
+    throw new InvalidInput('--basic-auth must be USER:PASS.', 'Pass --basic-auth USER:<a long random password>.')
   return {
+    ...(user === BASIC_USER ? {} : {user}),
     auth_mode: 'basic',
     expires_at_epoch: Number.MAX_SAFE_INTEGER,
     jti: 'serve-basic',

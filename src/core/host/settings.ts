@@ -126,10 +126,7 @@ export function resolveServeOptions(flags: ServeFlags, opts: {cwd: string; sddCo
   const auth = pick(flags.auth, 'auth', String) ?? (basicAuth === null ? 'none' : 'basic')
   if (auth !== 'none' && auth !== 'basic' && auth !== 'token') throw new InvalidInput(`--auth must be none, basic or token, not "${auth}".`)
   if (auth === 'basic' && basicAuth === null)
-    throw new InvalidInput(
-      '--auth basic needs --basic-auth preview:PASS.',
-      'Pass --basic-auth preview:<password> (or PREVIEW_SERVE_BASIC_AUTH).',
-    )
+    throw new InvalidInput('--auth basic needs --basic-auth USER:PASS.', 'Pass --basic-auth USER:<password> (or PREVIEW_SERVE_BASIC_AUTH).')
   const publicScheme = pick(flags.publicScheme, 'public_scheme', String) ?? 'http'
   if (publicScheme !== 'http' && publicScheme !== 'https')
     throw new InvalidInput(

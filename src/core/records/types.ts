@@ -20,6 +20,8 @@ export interface LinkRecord {
   created_at_epoch?: number
   /** basic mode: SHA-256 of the password (the password itself is only in the share URL). */
   password_sha256?: string
+  /** basic mode: the user name when it is not `preview` (a `preview serve --basic-auth USER:PASS`, in memory). */
+  user?: string
 }
 
 export interface PreviewRow {
