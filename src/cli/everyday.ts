@@ -2,6 +2,7 @@
 // (bin/run.js -> fast-commands.ts, which answers plain invocations without loading oclif: ~150 ms of module loading,
 // more than these commands' own work) both call these, so the two cannot drift apart.
 import {servedRows, type ServedRow} from '../core/host/list.js'
+import {endedPreviews, listPreviews} from '../core/preview/list.js'
 import {PreviewManager, type EndedPreview, type StopResult} from '../core/preview/manager.js'
 import {LineSplitter} from '../core/records/follow.js'
 import type {AuthMode, PreviewRow} from '../core/records/types.js'
@@ -63,13 +64,15 @@ export async function listBody(
   flags: {all: boolean; 'show-secrets': boolean},
   io: Io,
 ): Promise<Array<PreviewRow | ServedRow | EndedPreview>> {
-  const manager = new PreviewManager({cwd: process.cwd()})
-  const [own, paths] = await Promise.all([manager.list({showSecrets: flags['show-secrets']}), manager.sddPaths()])
+  // One locate (one `git rev-parse`) and one read of state.json for the rows, the serve host's and the ended ones.
+  const {paths} = await new PreviewManager({cwd: process.cwd()}).locate()
+  const own = listPreviews(paths, {showSecrets: flags['show-secrets']})
   // Previews a `preview serve` host runs for this repository, marked `serve` (PROVIDER and the id's prefix).
   const rows: Array<PreviewRow | ServedRow> = [...own, ...servedRows(paths, {showSecrets: flags['show-secrets']})]
   // The audit log is read only when something shows it: --all, or plain human output (its one-line notice).
   const since = Date.now() / 1000 - RECENT_SECONDS
-  const ended = flags.all ? await manager.ended() : io.json ? [] : await manager.ended({sinceEpoch: since})
+  const liveIds = new Set(own.map((r) => r.preview_id))
+  const ended = flags.all ? endedPreviews(paths, {liveIds}) : io.json ? [] : endedPreviews(paths, {liveIds, sinceEpoch: since})
   if (rows.length === 0) io.log(flags.all && ended.length > 0 ? 'No running previews.' : 'No previews. Start one with `preview start`.')
   else {
     io.log(
