@@ -256,6 +256,7 @@ export function hyperfine(commands, {warmup = 3, runs = 20, cwd = ROOT, env = {}
     medianMs: r.median * 1000,
     minMs: r.min * 1000,
     stddevMs: r.stddev * 1000,
+    timesMs: r.times.map((t) => t * 1000),
     // CPU time is steadier than wall time on a shared machine: it is what the process itself cost.
     userMs: r.user * 1000,
     systemMs: r.system * 1000,

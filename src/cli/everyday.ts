@@ -1,14 +1,17 @@
 // list, status, stop, logs and share: their flags and their bodies, once. The oclif commands (src/commands/) and the fast path
 // (bin/run.js -> fast-commands.ts, which answers plain invocations without loading oclif: ~150 ms of module loading,
 // more than these commands' own work) both call these, so the two cannot drift apart.
+// list, the one that reads every row, loads only what it needs (locate, list, state): the manager and what the other
+// verbs need (links, stop, logs, cleanup, ...) are imported by those bodies when they run.
+import path from 'node:path'
 import {servedRows, type ServedRow} from '../core/host/list.js'
-import {PreviewManager, type EndedPreview, type StopResult} from '../core/preview/manager.js'
-import {LineSplitter} from '../core/records/follow.js'
+import {endedPreviews, listPreviews} from '../core/preview/list.js'
+import {locate} from '../core/preview/locate.js'
+import type {EndedPreview, PreviewManager, StopResult} from '../core/preview/manager.js'
 import type {AuthMode, PreviewRow} from '../core/records/types.js'
 import {tokenOf} from './fields.js'
 import {resultJsonLine, resultText} from './output.js'
 import {codeLabel, expiresIn, sandboxLabel, table, timeLeft} from './render.js'
-import {untilSignal} from './signals.js'
 
 /** One flag, as both parsers read it (the oclif commands build their Flags from these). */
 export interface FlagSpec {
@@ -56,6 +59,12 @@ export interface Io {
   json: boolean
 }
 
+/** The manager for this directory, loaded when a body other than list's runs. */
+async function previewManager(): Promise<PreviewManager> {
+  const {PreviewManager} = await import('../core/preview/manager.js')
+  return new PreviewManager({cwd: process.cwd()})
+}
+
 /** How far back plain `list` looks for previews that ended by crash or expiry (one line pointing at --all). */
 const RECENT_SECONDS = 24 * 3600
 
@@ -63,15 +72,19 @@ export async function listBody(
   flags: {all: boolean; 'show-secrets': boolean},
   io: Io,
 ): Promise<Array<PreviewRow | ServedRow | EndedPreview>> {
-  const manager = new PreviewManager({cwd: process.cwd()})
-  const [own, paths] = await Promise.all([manager.list({showSecrets: flags['show-secrets']}), manager.sddPaths()])
+  // One locate (one `git rev-parse`) and one read of state.json for the rows, the serve host's and the ended ones.
+  const {paths} = await locate({cwd: path.resolve(process.cwd()), env: process.env}) // as PreviewManager.locate()
+  const own = listPreviews(paths, {showSecrets: flags['show-secrets']})
   // Previews a `preview serve` host runs for this repository, marked `serve` (PROVIDER and the id's prefix).
   const rows: Array<PreviewRow | ServedRow> = [...own, ...servedRows(paths, {showSecrets: flags['show-secrets']})]
   // The audit log is read only when something shows it: --all, or plain human output (its one-line notice).
   const since = Date.now() / 1000 - RECENT_SECONDS
-  const ended = flags.all ? await manager.ended() : io.json ? [] : await manager.ended({sinceEpoch: since})
-  if (rows.length === 0) io.log(flags.all && ended.length > 0 ? 'No running previews.' : 'No previews. Start one with `preview start`.')
-  else {
+  const liveIds = new Set(own.map((r) => r.preview_id))
+  const ended = flags.all ? endedPreviews(paths, {liveIds}) : io.json ? [] : endedPreviews(paths, {liveIds, sinceEpoch: since})
+  // With --json the document is the result: no table is built (1,000 rows: ~5 ms) only for io.log to drop it.
+  if (!io.json && rows.length === 0)
+    io.log(flags.all && ended.length > 0 ? 'No running previews.' : 'No previews. Start one with `preview start`.')
+  else if (!io.json) {
     io.log(
       table(
         ['ID', 'STATUS', 'PROVIDER', 'PORT', 'AUTH', 'EXPIRES', 'CODE', 'SANDBOX', 'URL'],
@@ -91,7 +104,7 @@ export async function listBody(
   }
 
   if (flags.all) {
-    if (ended.length > 0) {
+    if (ended.length > 0 && !io.json) {
       io.log('')
       io.log(
         table(
@@ -125,7 +138,7 @@ export async function listBody(
 }
 
 export async function statusBody(id: string | undefined, flags: {'show-secrets': boolean}, io: Io): Promise<PreviewRow> {
-  const manager = new PreviewManager({cwd: process.cwd()})
+  const manager = await previewManager()
   const row = await manager.status(await manager.resolveId(id, 'status'), {showSecrets: flags['show-secrets']})
   const fields: Array<[string, unknown]> = [
     ['id', row.preview_id],
@@ -149,7 +162,7 @@ export async function statusBody(id: string | undefined, flags: {'show-secrets':
 }
 
 export async function stopBody(ids: string[], flags: {all: boolean}, io: Io): Promise<StopResult[]> {
-  const results = await new PreviewManager({cwd: process.cwd()}).stop({all: flags.all, ids})
+  const results = await (await previewManager()).stop({all: flags.all, ids})
   if (results.length === 0) io.log('No previews to stop.')
   for (const r of results) io.log(`Stopped ${r.preview_id}${r.cleaned_up ? ' (its supervisor was gone; cleaned up)' : ''}`)
   return results
@@ -175,7 +188,7 @@ export interface LogLine {
 
 /** `preview logs`: the last lines; with `follow`, a stream until the preview stops (then no document: undefined). */
 export async function logsBody(id: string | undefined, flags: {follow: boolean; lines: number}, io: Io): Promise<LogsResult | undefined> {
-  const manager = new PreviewManager({cwd: process.cwd()})
+  const manager = await previewManager()
   const previewId = await manager.resolveId(id, 'logs')
   const tail = await manager.logs({id: previewId, lines: flags.lines})
   const result: LogsResult = {...tail, log_file: tail.file, preview_id: previewId}
@@ -189,6 +202,7 @@ export async function logsBody(id: string | undefined, flags: {follow: boolean; 
     resultJsonLine({at_epoch: Math.floor(Date.now() / 1000), backlog, line, preview_id: previewId} satisfies LogLine)
   if (io.json) for (const line of result.lines) emit(line, true)
   else for (const line of result.lines) io.log(line)
+  const [{LineSplitter}, {untilSignal}] = await Promise.all([import('../core/records/follow.js'), import('./signals.js')])
   const lines = new LineSplitter() // --json: whole lines only, a line the dev server is still writing waits
   await untilSignal((signal) =>
     manager.followLogs({
@@ -224,7 +238,7 @@ export async function shareBody(
   flags: {auth?: string | undefined; expire?: string | undefined},
   io: Io,
 ): Promise<ShareCommandResult> {
-  const manager = new PreviewManager({cwd: process.cwd()})
+  const manager = await previewManager()
   const previewId = await manager.resolveId(id, 'share')
   const {record, url} = await manager.share({auth: flags.auth, expire: flags.expire, id: previewId})
   io.log(

@@ -88,10 +88,33 @@ export function procStartTime(pid: number): number | null {
  */
 export function isAlive(pid: number | null | undefined, startTime?: number | null): boolean {
   if (!pid || pid <= 0) return false
-  const stat = readProcStat(pid)
+  return aliveFromStat(readProcStat(pid), startTime)
+}
+
+function aliveFromStat(stat: ProcStat | null, startTime: number | null | undefined): boolean {
   if (!stat || stat.state === 'Z' || stat.state === 'X') return false
   if (startTime !== undefined && startTime !== null && stat.startTime !== startTime) return false
   return true
+}
+
+/**
+ * isAlive for many processes at once (`list` with a row per preview): each distinct pid is read once from /proc
+ * (after one listing of it), and without /proc one `ps -A` answers for all of them instead of a `ps -p` per pid.
+ */
+export function areAlive(procs: ReadonlyArray<{pid: number | null | undefined; startTime?: number | null}>): boolean[] {
+  const pids = new Set<number>()
+  for (const p of procs) if (p.pid && p.pid > 0) pids.add(p.pid)
+  const stats = new Map<number, ProcStat | null>()
+  if (!USE_PROCFS && pids.size > 1) {
+    const all = new Map(psStats(['-A']).map((s) => [s.pid, s]))
+    for (const pid of pids) stats.set(pid, all.get(pid) ?? null)
+  } else {
+    // One listing of /proc first: a pid not in it is gone without a failed read (rows of crashed previews).
+    // The listing names processes, not threads, as the pids recorded for supervisors are.
+    const listed = pids.size > 1 ? new Set(readdirSync('/proc')) : null
+    for (const pid of pids) stats.set(pid, listed && !listed.has(String(pid)) ? null : readProcStat(pid))
+  }
+  return procs.map((p) => (p.pid && p.pid > 0 ? aliveFromStat(stats.get(p.pid) ?? null, p.startTime) : false))
 }
 
 const PS_COLUMNS = 'pid=,ppid=,pgid=,stat=,lstart='

@@ -1,7 +1,7 @@
 // list, list --all and status: the rows of state.json with their liveness reconciled, and previews that ended
 // (from the audit log).
 import {PreviewNotFound} from '../errors.js'
-import {isAlive} from '../process.js'
+import {areAlive, isAlive} from '../process.js'
 import {parseAuditLine, readAuditLines, type AuditEntry} from '../records/audit.js'
 import type {SddPaths} from '../records/paths.js'
 import {redactUrl} from '../records/redact.js'
@@ -38,7 +38,10 @@ export function present(row: PreviewRow, showSecrets: boolean): PreviewRow {
 
 /** Rows with their liveness reconciled: a row whose supervisor died shows as `crashed`. */
 export function listPreviews(paths: SddPaths, opts: {showSecrets?: boolean}): PreviewRow[] {
-  return readState(paths).previews.map((row) => present(reconcile(row), opts.showSecrets ?? false))
+  const rows = readState(paths).previews
+  // One liveness read for all rows (reconcile's isAlive, batched): no per-row ps spawn where there is no /proc.
+  const alive = areAlive(rows.map((r) => ({pid: r.status === 'crashed' ? null : r.supervisor_pid, startTime: r.supervisor_start_time})))
+  return rows.map((row, i) => present(row.status !== 'crashed' && !alive[i] ? {...row, status: 'crashed'} : row, opts.showSecrets ?? false))
 }
 
 /** One row, reconciled (PreviewNotFound when there is none). */
@@ -53,8 +56,9 @@ export function previewStatus(paths: SddPaths, id: string, opts: {showSecrets?: 
  * state, with its reason (operator|expiry|crash) and when, and what its `start` entry recorded. With
  * `sinceEpoch`, only those that ended since then, and without the start details (plain `list`'s notice).
  */
-export function endedPreviews(paths: SddPaths, opts: {sinceEpoch?: number}): EndedPreview[] {
-  const live = new Set(readState(paths).previews.map((r) => r.preview_id))
+export function endedPreviews(paths: SddPaths, opts: {sinceEpoch?: number; liveIds?: ReadonlySet<string>}): EndedPreview[] {
+  // `liveIds`: the ids of state.json's rows when the caller has just read them (list), so they are not read twice.
+  const live = opts.liveIds ?? new Set(readState(paths).previews.map((r) => r.preview_id))
   const brief = opts.sinceEpoch !== undefined
   const {starts, stops} = startsAndStops(paths, brief)
   const out: EndedPreview[] = []
