@@ -301,6 +301,31 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 }
 
 /**
+ * Polls `done` (bounded by `timeoutMs`): every 5 ms at first, since a process that handles SIGTERM is usually gone
+ * within a few, then backing off to every 25 ms, so a slow one costs no more checks than a fixed 25 ms poll.
+ */
+async function pollUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  let every = 5
+  while (Date.now() < deadline) {
+    if (done()) return true
+    await sleep(Math.min(every, Math.max(1, deadline - Date.now())))
+    every = Math.min(every * 2, 25)
+  }
+
+  return done()
+}
+
+/** Which of `known` are still the same live processes (one ps call where there is no /proc). */
+function stillAlive(known: ProcStat[]): ProcStat[] {
+  if (known.length === 0) return []
+  const now = USE_PROCFS ? known.map((s) => readProcStat(s.pid)) : psStats(['-p', known.map((s) => s.pid).join(',')])
+  return known.filter((k) =>
+    now.some((s) => s !== null && s.pid === k.pid && s.startTime === k.startTime && s.state !== 'Z' && s.state !== 'X'),
+  )
+}
+
+/**
  * Terminates a whole process group: SIGTERM, then SIGKILL after the grace period, then waits (bounded)
  * until no live member is left. `startTime` guards a pid read from disk against reuse.
  */
@@ -315,20 +340,31 @@ export async function killGroup(
     if (stat && stat.startTime !== opts.startTime && stat.pgrp !== pgid) return
   }
 
-  const leftovers = () => [...groupMembers(pgid), ...(opts.extraPids ?? []).filter((p) => isAlive(p))]
-  if (leftovers().length === 0) return
-  debug('SIGTERM group %d (%d processes)', pgid, leftovers().length)
+  const extraPids = opts.extraPids ?? []
+  const leftovers = () => [...groupMembers(pgid), ...extraPids.filter((p) => isAlive(p))]
+  const first = leftovers()
+  if (first.length === 0) return
+  debug('SIGTERM group %d (%d processes)', pgid, first.length)
+  // Scanning every process for the group's members is the slow check: while the members seen now are alive, each
+  // round only re-reads those; once they are gone, one full scan makes sure nothing new joined the group.
+  let known = first.map((pid) => readProcStat(pid)).filter((s): s is ProcStat => s !== null)
+  const gone = (): boolean => {
+    known = stillAlive(known)
+    if (known.length > 0) return false
+    const left = leftovers()
+    known = left.map((pid) => readProcStat(pid)).filter((s): s is ProcStat => s !== null)
+    return left.length === 0
+  }
+
   signalGroup(pgid, 'SIGTERM')
-  for (const pid of opts.extraPids ?? []) killPid(pid, 'SIGTERM')
+  for (const pid of extraPids) killPid(pid, 'SIGTERM')
   const grace = opts.graceMs ?? TERM_GRACE_MS
-  const deadline = Date.now() + grace
-  while (Date.now() < deadline && leftovers().length > 0) await sleep(25)
-  if (leftovers().length === 0) return
-  debug('SIGKILL group %d after %d ms grace: %o', pgid, grace, leftovers())
+  if (await pollUntil(gone, grace)) return
+  const left = leftovers()
+  debug('SIGKILL group %d after %d ms grace: %o', pgid, grace, left)
   signalGroup(pgid, 'SIGKILL')
-  for (const pid of leftovers()) killPid(pid, 'SIGKILL')
-  const killDeadline = Date.now() + KILL_WAIT_MS
-  while (Date.now() < killDeadline && leftovers().length > 0) await sleep(25)
+  for (const pid of left) killPid(pid, 'SIGKILL')
+  await pollUntil(gone, KILL_WAIT_MS)
 }
 
 export function killPid(pid: number, signal: NodeJS.Signals): boolean {
@@ -342,13 +378,7 @@ export function killPid(pid: number, signal: NodeJS.Signals): boolean {
 
 /** Waits (bounded) until a pid is gone or a zombie. */
 export async function waitForExit(pid: number, timeoutMs: number, startTime?: number | null): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (!isAlive(pid, startTime)) return true
-    await sleep(25)
-  }
-
-  return !isAlive(pid, startTime)
+  return pollUntil(() => !isAlive(pid, startTime), timeoutMs)
 }
 
 /**

@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// Benchmark 6b: `preview stop <id>` of a RUNNING preview, wall time from spawn to exit, against `node -e 0` timed
+// the same way in the same round (hyperfine cannot do it: every run needs a fresh preview). Each round starts a
+// preview (`--provider local --auth none --command 'node server.js'` on a temp repo; not timed), times `node -e 0`,
+// then times the stop and checks what it promises: the dev server's group gone, the gateway refusing, the row gone.
+// `--before <dir>` interleaves a second build (a copy of bin/ and dist/, e.g. of the commit before a change) round by
+// round, so a before/after comparison shares the machine's load. `--trace N` runs N more stops with the timeline
+// tracer (bench/lib/trace-preload.mjs) and DEBUG=preview:* in the supervisor, and prints where the time went.
+// Writes the `stop` section of bench/RESULTS.md (not with --before or --no-write).
+//
+//   npm run build && node bench/stop.mjs [--runs 9] [--before /tmp/old-build] [--trace 0] [--no-write]
+import {spawn} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {pathToFileURL} from 'node:url'
+import {BENCH, BIN, CLI_ENV, alive, arg, json, makeRepo, median, ms, pidsInside, requireBuild, table, tcpOpen, waitFor, writeSection} from './lib/common.mjs'
+
+const RUNS = arg('runs', 9)
+const TRACE_RUNS = arg('trace', 0)
+const beforeIdx = process.argv.indexOf('--before')
+const BEFORE = beforeIdx === -1 ? null : path.resolve(process.argv[beforeIdx + 1])
+const WRITE = !process.argv.includes('--no-write') && !BEFORE
+
+/** Spawns node with args and resolves with the exit code, output and wall time spawn -> exit. */
+function timed(args, {cwd, env = {}}) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    const child = spawn(process.execPath, args, {cwd, env: {...process.env, ...CLI_ENV, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`node ${args.join(' ')} timed out\n${stdout}\n${stderr}`))
+    }, 60_000)
+    // 'exit', not 'close': the wall a user waits for is the process's exit.
+    child.on('exit', (code) => {
+      const wallMs = performance.now() - t0
+      clearTimeout(timer)
+      child.on('close', () => resolve({code, stderr, stdout, wallMs}))
+    })
+  })
+}
+
+async function startPreview(bin, repo, env = {}) {
+  const r = await timed([bin, 'start', '--provider', 'local', '--auth', 'none', '--command', 'node server.js', '--cwd', repo, '--json'], {cwd: repo, env})
+  if (r.code !== 0) throw new Error(`preview start failed: ${r.stderr}`)
+  return json(r)
+}
+
+/** One stop of a fresh preview, with the promises checked the moment stop returned. */
+async function oneStop(bin, repo, env = {}) {
+  const row = await startPreview(bin, repo, env)
+  const r = await timed([bin, 'stop', row.preview_id], {cwd: repo, env})
+  if (r.code !== 0) throw new Error(`preview stop failed: ${r.stderr}`)
+  const devAlive = row.process_pid ? alive(row.process_pid) : false
+  const gatewayOpen = row.gateway_port ? await tcpOpen(row.gateway_port) : false
+  const state = JSON.parse(readFileSync(path.join(repo, '.sdd', 'runtime', 'preview', 'state.json'), 'utf8'))
+  const rowLeft = state.previews.some((p) => p.preview_id === row.preview_id)
+  if (devAlive || gatewayOpen || rowLeft) throw new Error(`stop returned early: dev alive ${devAlive}, gateway open ${gatewayOpen}, row left ${rowLeft}`)
+  return r.wallMs
+}
+
+/** A traced stop: the tracer in the CLI and (through the start's env) in the supervisor; supervisor debug lines in its log. */
+async function tracedStop(repo) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-stop-trace-'))
+  const file = path.join(dir, 'trace.jsonl')
+  const preload = pathToFileURL(path.join(BENCH, 'lib', 'trace-preload.mjs')).href
+  const env = {BENCH_TRACE_FILE: file, DEBUG: 'preview:*', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload}`.trim()}
+  const row = await startPreview(BIN, repo, env)
+  const t0 = performance.timeOrigin + performance.now()
+  const r = await timed([BIN, 'stop', row.preview_id], {cwd: repo, env})
+  const events = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.t >= t0 - 1)
+  rmSync(dir, {force: true, recursive: true})
+  const log = readFileSync(path.join(repo, '.sdd', 'runtime', 'preview', 'logs', `${row.preview_id}.log`), 'utf8')
+  return {events: events.map((e) => `${(e.t - t0).toFixed(1).padStart(7)} ms ${e.role}#${e.pid} ${e.ev} ${JSON.stringify({...e, ev: undefined, pid: undefined, role: undefined, t: undefined})}`), log, wallMs: r.wallMs}
+}
+
+async function main() {
+  requireBuild()
+  const repo = makeRepo('stop-')
+  const builds = BEFORE ? {after: BIN, before: path.join(BEFORE, 'bin', 'run.js')} : {after: BIN}
+  const walls = {node: []}
+  for (const name of Object.keys(builds)) walls[name] = []
+  try {
+    await oneStop(BIN, repo.dir) // warm-up: the file cache, the first state.json
+    for (let i = 0; i < RUNS; i++) {
+      walls.node.push((await timed(['-e', '0'], {cwd: repo.dir})).wallMs)
+      // Alternate which build goes first, so neither always runs right after `node -e 0`.
+      const order = i % 2 === 0 ? Object.keys(builds) : Object.keys(builds).reverse()
+      for (const name of order) walls[name].push(await oneStop(builds[name], repo.dir))
+      console.log(`round ${i + 1}: node -e 0 ${ms(walls.node.at(-1))}, ${Object.keys(builds).map((n) => `${n} ${ms(walls[n].at(-1))}`).join(', ')}`)
+    }
+
+    for (let i = 0; i < TRACE_RUNS; i++) {
+      const t = await tracedStop(repo.dir)
+      console.log(`\ntraced stop ${i + 1}: ${ms(t.wallMs)}\n${t.events.join('\n')}\n--- supervisor log (tail) ---\n${t.log.trim().split('\n').slice(-30).join('\n')}`)
+    }
+
+    const base = median(walls.node)
+    const rows = Object.entries(walls).map(([name, xs]) => [
+      name === 'node' ? '`node -e 0`' : `\`node bin/run.js stop <id>\`${BEFORE ? ` (${name})` : ''}`,
+      ms(median(xs)),
+      `${ms(Math.min(...xs))} - ${ms(Math.max(...xs))}`,
+      name === 'node' ? '' : `+${ms(median(xs) - base)}`,
+    ])
+    const head = ['command', 'wall median', 'min - max', 'over `node -e 0`']
+    console.log(`\n${table(head, rows)}`)
+    if (!WRITE) return
+    const stop = median(walls.after)
+    const nice = os.getPriority()
+    const body = `${RUNS} rounds, each: a fresh preview started (\`--provider local --auth none --command 'node server.js'\`, not timed), then
+\`node -e 0\` and \`node bin/run.js stop <id>\` each timed from spawn to exit; after each stop the bench checks the dev
+server's pid is gone, the gateway port refuses and the row is gone.${nice === 0 ? '' : ` Run at nice ${nice}.`}
+
+${table(head, rows)}
+
+Target (issue 17): \`stop\` within 100 ms of \`node -e 0\`.`
+    writeSection('stop', '6b. `preview stop` of a running preview against bare `node -e 0`', 'npm run build && node bench/stop.mjs', body, [
+      {figure: `\`stop <id>\` of a running preview (node -e 0: ${ms(base)})`, met: stop - base <= 100, target: '<= +100 ms', value: `${ms(stop)} (+${ms(stop - base)})`},
+    ])
+  } finally {
+    await timed([BIN, 'stop', '--all'], {cwd: repo.dir}).catch(() => null)
+    await waitFor(() => pidsInside(repo.dir).length === 0, 10_000)
+    repo.cleanup()
+  }
+}
+
+await main()
