@@ -6,21 +6,40 @@
 // `--before <dir>` interleaves a second build (a copy of bin/ and dist/, e.g. of the commit before a change) round by
 // round, so a before/after comparison shares the machine's load. `--trace N` runs N more stops with the timeline
 // tracer (bench/lib/trace-preload.mjs) and DEBUG=preview:* in the supervisor, and prints where the time went.
-// Writes the `stop` section of bench/RESULTS.md (not with --before or --no-write).
+// Writes the `stop` section of bench/RESULTS.md (not with --no-write).
 //
-//   npm run build && node bench/stop.mjs [--runs 9] [--before /tmp/old-build] [--trace 0] [--no-write]
+//   npm run build && node bench/stop.mjs [--runs 9] [--before /tmp/old-build --before-label <commit>] [--trace 0] [--no-write]
 import {spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
-import {BENCH, BIN, CLI_ENV, alive, arg, json, makeRepo, median, ms, pidsInside, requireBuild, table, tcpOpen, waitFor, writeSection} from './lib/common.mjs'
+import {
+  BENCH,
+  BIN,
+  CLI_ENV,
+  alive,
+  arg,
+  json,
+  makeRepo,
+  median,
+  ms,
+  pidsInside,
+  requireBuild,
+  table,
+  tcpOpen,
+  waitFor,
+  writeSection,
+} from './lib/common.mjs'
 
 const RUNS = arg('runs', 9)
 const TRACE_RUNS = arg('trace', 0)
 const beforeIdx = process.argv.indexOf('--before')
 const BEFORE = beforeIdx === -1 ? null : path.resolve(process.argv[beforeIdx + 1])
-const WRITE = !process.argv.includes('--no-write') && !BEFORE
+// What the --before build is (a commit, say), for the text of RESULTS.md.
+const labelIdx = process.argv.indexOf('--before-label')
+const BEFORE_LABEL = labelIdx === -1 ? BEFORE : process.argv[labelIdx + 1]
+const WRITE = !process.argv.includes('--no-write')
 
 /** Spawns node with args and resolves with the exit code, output and wall time spawn -> exit. */
 function timed(args, {cwd, env = {}}) {
@@ -45,7 +64,10 @@ function timed(args, {cwd, env = {}}) {
 }
 
 async function startPreview(bin, repo, env = {}) {
-  const r = await timed([bin, 'start', '--provider', 'local', '--auth', 'none', '--command', 'node server.js', '--cwd', repo, '--json'], {cwd: repo, env})
+  const r = await timed([bin, 'start', '--provider', 'local', '--auth', 'none', '--command', 'node server.js', '--cwd', repo, '--json'], {
+    cwd: repo,
+    env,
+  })
   if (r.code !== 0) throw new Error(`preview start failed: ${r.stderr}`)
   return json(r)
 }
@@ -59,7 +81,8 @@ async function oneStop(bin, repo, env = {}) {
   const gatewayOpen = row.gateway_port ? await tcpOpen(row.gateway_port) : false
   const state = JSON.parse(readFileSync(path.join(repo, '.sdd', 'runtime', 'preview', 'state.json'), 'utf8'))
   const rowLeft = state.previews.some((p) => p.preview_id === row.preview_id)
-  if (devAlive || gatewayOpen || rowLeft) throw new Error(`stop returned early: dev alive ${devAlive}, gateway open ${gatewayOpen}, row left ${rowLeft}`)
+  if (devAlive || gatewayOpen || rowLeft)
+    throw new Error(`stop returned early: dev alive ${devAlive}, gateway open ${gatewayOpen}, row left ${rowLeft}`)
   return r.wallMs
 }
 
@@ -79,7 +102,14 @@ async function tracedStop(repo) {
     .filter((e) => e.t >= t0 - 1)
   rmSync(dir, {force: true, recursive: true})
   const log = readFileSync(path.join(repo, '.sdd', 'runtime', 'preview', 'logs', `${row.preview_id}.log`), 'utf8')
-  return {events: events.map((e) => `${(e.t - t0).toFixed(1).padStart(7)} ms ${e.role}#${e.pid} ${e.ev} ${JSON.stringify({...e, ev: undefined, pid: undefined, role: undefined, t: undefined})}`), log, wallMs: r.wallMs}
+  return {
+    events: events.map(
+      (e) =>
+        `${(e.t - t0).toFixed(1).padStart(7)} ms ${e.role}#${e.pid} ${e.ev} ${JSON.stringify({...e, ev: undefined, pid: undefined, role: undefined, t: undefined})}`,
+    ),
+    log,
+    wallMs: r.wallMs,
+  }
 }
 
 async function main() {
@@ -95,12 +125,18 @@ async function main() {
       // Alternate which build goes first, so neither always runs right after `node -e 0`.
       const order = i % 2 === 0 ? Object.keys(builds) : Object.keys(builds).reverse()
       for (const name of order) walls[name].push(await oneStop(builds[name], repo.dir))
-      console.log(`round ${i + 1}: node -e 0 ${ms(walls.node.at(-1))}, ${Object.keys(builds).map((n) => `${n} ${ms(walls[n].at(-1))}`).join(', ')}`)
+      console.log(
+        `round ${i + 1}: node -e 0 ${ms(walls.node.at(-1))}, ${Object.keys(builds)
+          .map((n) => `${n} ${ms(walls[n].at(-1))}`)
+          .join(', ')}`,
+      )
     }
 
     for (let i = 0; i < TRACE_RUNS; i++) {
       const t = await tracedStop(repo.dir)
-      console.log(`\ntraced stop ${i + 1}: ${ms(t.wallMs)}\n${t.events.join('\n')}\n--- supervisor log (tail) ---\n${t.log.trim().split('\n').slice(-30).join('\n')}`)
+      console.log(
+        `\ntraced stop ${i + 1}: ${ms(t.wallMs)}\n${t.events.join('\n')}\n--- supervisor log (tail) ---\n${t.log.trim().split('\n').slice(-30).join('\n')}`,
+      )
     }
 
     const base = median(walls.node)
@@ -117,13 +153,23 @@ async function main() {
     const nice = os.getPriority()
     const body = `${RUNS} rounds, each: a fresh preview started (\`--provider local --auth none --command 'node server.js'\`, not timed), then
 \`node -e 0\` and \`node bin/run.js stop <id>\` each timed from spawn to exit; after each stop the bench checks the dev
-server's pid is gone, the gateway port refuses and the row is gone.${nice === 0 ? '' : ` Run at nice ${nice}.`}
+server's pid is gone, the gateway port refuses and the row is gone.${nice === 0 ? '' : ` Run at nice ${nice}.`}${
+      BEFORE
+        ? ` "before" is a copy of bin/ and dist/ built from ${BEFORE_LABEL}, run in the same rounds (alternating which goes first).`
+        : ''
+    }
 
 ${table(head, rows)}
 
 Target (issue 17): \`stop\` within 100 ms of \`node -e 0\`.`
-    writeSection('stop', '6b. `preview stop` of a running preview against bare `node -e 0`', 'npm run build && node bench/stop.mjs', body, [
-      {figure: `\`stop <id>\` of a running preview (node -e 0: ${ms(base)})`, met: stop - base <= 100, target: '<= +100 ms', value: `${ms(stop)} (+${ms(stop - base)})`},
+    const command = `npm run build && node bench/stop.mjs --runs ${RUNS}${BEFORE ? ' --before <old build>' : ''}`
+    writeSection('stop', '6b. `preview stop` of a running preview against bare `node -e 0`', command, body, [
+      {
+        figure: `\`stop <id>\` of a running preview (node -e 0: ${ms(base)})`,
+        met: stop - base <= 100,
+        target: '<= +100 ms',
+        value: `${ms(stop)} (+${ms(stop - base)})`,
+      },
     ])
   } finally {
     await timed([BIN, 'stop', '--all'], {cwd: repo.dir}).catch(() => null)

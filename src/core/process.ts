@@ -301,8 +301,8 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 }
 
 /**
- * Polls `done` (bounded by `timeoutMs`): every 5 ms at first, since a process that handles SIGTERM is usually gone
- * within a few, then backing off to every 25 ms, so a slow one costs no more checks than a fixed 25 ms poll.
+ * Polls `done` (bounded by `timeoutMs`) every 5 ms: a process that handles SIGTERM is usually gone within a few,
+ * and each check reads a file or two from /proc. Where a check spawns ps, the interval backs off to 25 ms.
  */
 async function pollUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
@@ -310,7 +310,7 @@ async function pollUntil(done: () => boolean, timeoutMs: number): Promise<boolea
   while (Date.now() < deadline) {
     if (done()) return true
     await sleep(Math.min(every, Math.max(1, deadline - Date.now())))
-    every = Math.min(every * 2, 25)
+    if (!USE_PROCFS) every = Math.min(every * 2, 25)
   }
 
   return done()
