@@ -8,7 +8,7 @@
 // tracer (bench/lib/trace-preload.mjs) and DEBUG=preview:* in the supervisor, and prints where the time went.
 // Writes the `stop` section of bench/RESULTS.md (not with --no-write).
 //
-//   npm run build && node bench/stop.mjs [--runs 9] [--before /tmp/old-build --before-label <commit>] [--trace 0] [--no-write]
+//   npm run build && node bench/stop.mjs [--runs 9] [--before /tmp/old-build --before-label <commit>] [--trace 5] [--no-write]
 import {spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import os from 'node:os'
@@ -33,7 +33,7 @@ import {
 } from './lib/common.mjs'
 
 const RUNS = arg('runs', 9)
-const TRACE_RUNS = arg('trace', 0)
+const TRACE_RUNS = arg('trace', 5)
 const beforeIdx = process.argv.indexOf('--before')
 const BEFORE = beforeIdx === -1 ? null : path.resolve(process.argv[beforeIdx + 1])
 // What the --before build is (a commit, say), for the text of RESULTS.md.
@@ -86,12 +86,22 @@ async function oneStop(bin, repo, env = {}) {
   return r.wallMs
 }
 
-/** A traced stop: the tracer in the CLI and (through the start's env) in the supervisor; supervisor debug lines in its log. */
+/** The phases of a traced stop: where the time between the CLI's spawn and its exit went. */
+const PHASES = [
+  ['node start-up (with the tracer preloaded)', 'cli process-start', 'cli preload'],
+  ['CLI modules load', 'cli preload', 'cli exec'],
+  ['git rev-parse (the repository)', 'cli exec', 'cli exec-exit'],
+  ['state read, SIGTERM, the supervisor wakes', 'cli exec-exit', 'supervisor lock-try'],
+  ['supervisor: teardown, row removed, stop audited, exit', 'supervisor lock-try', 'supervisor exit'],
+  ['CLI sees the exit, re-reads the row, prints, exits', 'supervisor exit', 'cli exit'],
+]
+
+/** A traced stop: the tracer in the CLI and (through the start's env) in the supervisor. */
 async function tracedStop(repo) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-stop-trace-'))
   const file = path.join(dir, 'trace.jsonl')
   const preload = pathToFileURL(path.join(BENCH, 'lib', 'trace-preload.mjs')).href
-  const env = {BENCH_TRACE_FILE: file, DEBUG: 'preview:*', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload}`.trim()}
+  const env = {BENCH_TRACE_FILE: file, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${preload}`.trim()}
   const row = await startPreview(BIN, repo, env)
   const t0 = performance.timeOrigin + performance.now()
   const r = await timed([BIN, 'stop', row.preview_id], {cwd: repo, env})
@@ -101,13 +111,13 @@ async function tracedStop(repo) {
     .map((l) => JSON.parse(l))
     .filter((e) => e.t >= t0 - 1)
   rmSync(dir, {force: true, recursive: true})
-  const log = readFileSync(path.join(repo, '.sdd', 'runtime', 'preview', 'logs', `${row.preview_id}.log`), 'utf8')
+  const at = (key) => events.find((e) => `${e.role} ${e.ev}` === key)?.t ?? Number.NaN
   return {
-    events: events.map(
+    lines: events.map(
       (e) =>
         `${(e.t - t0).toFixed(1).padStart(7)} ms ${e.role}#${e.pid} ${e.ev} ${JSON.stringify({...e, ev: undefined, pid: undefined, role: undefined, t: undefined})}`,
     ),
-    log,
+    phases: PHASES.map(([, from, to]) => at(to) - at(from)),
     wallMs: r.wallMs,
   }
 }
@@ -132,12 +142,23 @@ async function main() {
       )
     }
 
+    const traces = []
     for (let i = 0; i < TRACE_RUNS; i++) {
-      const t = await tracedStop(repo.dir)
-      console.log(
-        `\ntraced stop ${i + 1}: ${ms(t.wallMs)}\n${t.events.join('\n')}\n--- supervisor log (tail) ---\n${t.log.trim().split('\n').slice(-30).join('\n')}`,
-      )
+      traces.push(await tracedStop(repo.dir))
+      console.log(`\ntraced stop ${i + 1}: ${ms(traces.at(-1).wallMs)}\n${traces.at(-1).lines.join('\n')}`)
     }
+
+    const phaseTable =
+      traces.length === 0
+        ? ''
+        : table(
+            ['phase (traced stops, median)', 'ms'],
+            [
+              ...PHASES.map(([name], i) => [name, ms(median(traces.map((t) => t.phases[i])), 1)]),
+              ['the whole stop, traced', ms(median(traces.map((t) => t.wallMs)))],
+            ],
+          )
+    if (phaseTable) console.log(`\n${phaseTable}`)
 
     const base = median(walls.node)
     const rows = Object.entries(walls).map(([name, xs]) => [
@@ -161,7 +182,15 @@ server's pid is gone, the gateway port refuses and the row is gone.${nice === 0 
 
 ${table(head, rows)}
 
-Target (issue 17): \`stop\` within 100 ms of \`node -e 0\`.`
+Target (issue 17): \`stop\` within 100 ms of \`node -e 0\`.
+${
+  phaseTable &&
+  `
+Where the time goes: ${traces.length} more stops with the timeline tracer (bench/lib/trace-preload.mjs) preloaded into the CLI
+and the supervisor (its preload makes each process a few ms slower to start):
+
+${phaseTable}`
+}`
     const command = `npm run build && node bench/stop.mjs --runs ${RUNS}${BEFORE ? ' --before <old build>' : ''}`
     writeSection('stop', '6b. `preview stop` of a running preview against bare `node -e 0`', command, body, [
       {
