@@ -340,27 +340,25 @@ export async function killGroup(
     if (stat && stat.startTime !== opts.startTime && stat.pgrp !== pgid) return
   }
 
-  const extraPids = opts.extraPids ?? []
-  const leftovers = () => [...groupMembers(pgid), ...extraPids.filter((p) => isAlive(p))]
-  const first = leftovers()
-  if (first.length === 0) return
-  debug('SIGTERM group %d (%d processes)', pgid, first.length)
-  // Scanning every process for the group's members is the slow check: while the members seen now are alive, each
-  // round only re-reads those; once they are gone, one full scan makes sure nothing new joined the group.
-  let known = first.map((pid) => readProcStat(pid)).filter((s): s is ProcStat => s !== null)
+  const extraPids = new Set(opts.extraPids ?? [])
+  // The group's live members and the extra pids still alive, from one scan (one `ps -A` where there is no /proc).
+  const leftovers = () => allStats().filter((s) => (s.pgrp === pgid || extraPids.has(s.pid)) && s.state !== 'Z' && s.state !== 'X')
+  let known = leftovers()
+  if (known.length === 0) return
+  debug('SIGTERM group %d (%d processes)', pgid, known.length)
+  // The scan is the slow check: while the processes seen are alive, each round re-reads only those; once they are
+  // gone, one more scan makes sure nothing new joined the group meanwhile.
   const gone = (): boolean => {
     known = stillAlive(known)
-    if (known.length > 0) return false
-    const left = leftovers()
-    known = left.map((pid) => readProcStat(pid)).filter((s): s is ProcStat => s !== null)
-    return left.length === 0
+    if (known.length === 0) known = leftovers()
+    return known.length === 0
   }
 
   signalGroup(pgid, 'SIGTERM')
   for (const pid of extraPids) killPid(pid, 'SIGTERM')
   const grace = opts.graceMs ?? TERM_GRACE_MS
   if (await pollUntil(gone, grace)) return
-  const left = leftovers()
+  const left = leftovers().map((s) => s.pid)
   debug('SIGKILL group %d after %d ms grace: %o', pgid, grace, left)
   signalGroup(pgid, 'SIGKILL')
   for (const pid of left) killPid(pid, 'SIGKILL')
