@@ -192,7 +192,7 @@ server's pid is gone, the gateway port refuses and the row is gone.${nice === 0 
 ${table(head, rows)}
 
 Target (issue 17): \`stop\` within 100 ms of \`node -e 0\`: ${stop - base <= 100 ? 'met' : 'not met'} in this run (+${ms(stop - base)} at the median). Wall
-figures swing with the machine's load (2 shared cores): under a heavier load the same build measured up to ~+110 ms, so
+figures swing with the machine's load (2 shared cores): under a heavier load (about 4) this branch measured up to ~+110 ms, so
 the margin is thin there.
 
 What a stop waited for at 174b766 and what changed: the supervisor's exit waited for the adopted dev server's exit
@@ -201,7 +201,7 @@ tunnel, then the gateway, then killed the dev server; now all at once, with the 
 killGroup and the CLI's waitForExit polled every 25 ms (each killGroup round a scan of every process); now every 5 ms
 where a check is a /proc read (backing off to 25 ms where it spawns ps), re-reading only the group members seen until
 they are gone, then one full scan. PreviewManager loads only the verb it runs, while git runs. What is left: node's own
-start, the CLI's modules (everyday.ts loads every fast command's), git rev-parse, two durable writes in the supervisor
+start, the CLI's modules (everyday.ts loads every fast command's: the listfast branch trims that), git rev-parse, two durable writes in the supervisor
 (the row removal and the \`stop\` audit entry: locked, fsynced), the dev server's own exit after SIGTERM, and node's
 exit (~5 ms from its exit event until its parent sees it).
 ${
