@@ -15,6 +15,7 @@ const steps = [
   ['list', ['list.mjs']],
   ['memory', ['memory.mjs']],
   ['cold-start', ['cold-start.mjs']],
+  ['stop', ['stop.mjs']],
   ['edge', ['edge.mjs']],
   ['soak', ['soak.mjs', '--cycles', String(arg('cycles', 200))]],
   ['serve', ['serve.mjs']],

@@ -303,7 +303,7 @@ export function writeSection(name, title, command, body, figures = []) {
   const date = new Date().toISOString()
   const all = existsSync(SUMMARY) ? JSON.parse(readFileSync(SUMMARY, 'utf8')) : {}
   all[name] = {command, date, figures, machine: machineLine()}
-  const order = ['overhead', 'gateway', 'hmr', 'list', 'memory', 'cold-start', 'soak', 'edge', 'serve', 'execa']
+  const order = ['overhead', 'gateway', 'hmr', 'list', 'memory', 'cold-start', 'stop', 'soak', 'edge', 'serve', 'execa']
   const sorted = Object.fromEntries(Object.entries(all).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)))
   writeFileSync(SUMMARY, JSON.stringify(sorted, null, 2) + '\n')
   let text = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : HEADER

@@ -324,6 +324,31 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 }
 
 /**
+ * Polls `done` (bounded by `timeoutMs`) every 5 ms: a process that handles SIGTERM is usually gone within a few,
+ * and each check reads a file or two from /proc. Where a check spawns ps, the interval backs off to 25 ms.
+ */
+async function pollUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  let every = 5
+  while (Date.now() < deadline) {
+    if (done()) return true
+    await sleep(Math.min(every, Math.max(1, deadline - Date.now())))
+    if (!USE_PROCFS) every = Math.min(every * 2, 25)
+  }
+
+  return done()
+}
+
+/** Which of `known` are still the same live processes (one ps call where there is no /proc). */
+function stillAlive(known: ProcStat[]): ProcStat[] {
+  if (known.length === 0) return []
+  const now = USE_PROCFS ? known.map((s) => readProcStat(s.pid)) : psStats(['-p', known.map((s) => s.pid).join(',')])
+  return known.filter((k) =>
+    now.some((s) => s !== null && s.pid === k.pid && s.startTime === k.startTime && s.state !== 'Z' && s.state !== 'X'),
+  )
+}
+
+/**
  * Terminates a whole process group: SIGTERM, then SIGKILL after the grace period, then waits (bounded)
  * until no live member is left. `startTime` guards a pid read from disk against reuse.
  */
@@ -338,20 +363,29 @@ export async function killGroup(
     if (stat && stat.startTime !== opts.startTime && stat.pgrp !== pgid) return
   }
 
-  const leftovers = () => [...groupMembers(pgid), ...(opts.extraPids ?? []).filter((p) => isAlive(p))]
-  if (leftovers().length === 0) return
-  debug('SIGTERM group %d (%d processes)', pgid, leftovers().length)
+  const extraPids = new Set(opts.extraPids ?? [])
+  // The group's live members and the extra pids still alive, from one scan (one `ps -A` where there is no /proc).
+  const leftovers = () => allStats().filter((s) => (s.pgrp === pgid || extraPids.has(s.pid)) && s.state !== 'Z' && s.state !== 'X')
+  let known = leftovers()
+  if (known.length === 0) return
+  debug('SIGTERM group %d (%d processes)', pgid, known.length)
+  // The scan is the slow check: while the processes seen are alive, each round re-reads only those; once they are
+  // gone, one more scan makes sure nothing new joined the group meanwhile.
+  const gone = (): boolean => {
+    known = stillAlive(known)
+    if (known.length === 0) known = leftovers()
+    return known.length === 0
+  }
+
   signalGroup(pgid, 'SIGTERM')
-  for (const pid of opts.extraPids ?? []) killPid(pid, 'SIGTERM')
+  for (const pid of extraPids) killPid(pid, 'SIGTERM')
   const grace = opts.graceMs ?? TERM_GRACE_MS
-  const deadline = Date.now() + grace
-  while (Date.now() < deadline && leftovers().length > 0) await sleep(25)
-  if (leftovers().length === 0) return
-  debug('SIGKILL group %d after %d ms grace: %o', pgid, grace, leftovers())
+  if (await pollUntil(gone, grace)) return
+  const left = leftovers().map((s) => s.pid)
+  debug('SIGKILL group %d after %d ms grace: %o', pgid, grace, left)
   signalGroup(pgid, 'SIGKILL')
-  for (const pid of leftovers()) killPid(pid, 'SIGKILL')
-  const killDeadline = Date.now() + KILL_WAIT_MS
-  while (Date.now() < killDeadline && leftovers().length > 0) await sleep(25)
+  for (const pid of left) killPid(pid, 'SIGKILL')
+  await pollUntil(gone, KILL_WAIT_MS)
 }
 
 export function killPid(pid: number, signal: NodeJS.Signals): boolean {
@@ -365,13 +399,7 @@ export function killPid(pid: number, signal: NodeJS.Signals): boolean {
 
 /** Waits (bounded) until a pid is gone or a zombie. */
 export async function waitForExit(pid: number, timeoutMs: number, startTime?: number | null): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (!isAlive(pid, startTime)) return true
-    await sleep(25)
-  }
-
-  return !isAlive(pid, startTime)
+  return pollUntil(() => !isAlive(pid, startTime), timeoutMs)
 }
 
 /**

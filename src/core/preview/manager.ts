@@ -1,20 +1,17 @@
 // PreviewManager: the programmatic API behind every command, a facade over the verbs (start.ts, stop.ts,
 // restart.ts, list.ts, cleanup.ts, links.ts, logs.ts; settings in settings.ts). Agents and tests import it from src/index.ts.
+// Each verb's module loads when it is called, while git looks for the repository: a short command (the CLI's fast
+// path) loads its own verb only, and that overlaps the git spawn (bench/stop.mjs).
 import path from 'node:path'
 import type {Discovery} from '../discovery/commands.js'
 import type {SddPaths} from '../records/paths.js'
 import type {PreviewRow} from '../records/types.js'
-import {cleanUp, cleanupPlan, type CleanupPlan} from './cleanup.js'
-import {loadConfig} from './config.js'
-import {followLog, readLogTail} from './logs.js'
-import {resolvePreviewId} from './defaults.js'
-import {revokeLinks, shareLink, type ShareResult} from './links.js'
-import {endedPreviews, listPreviews, previewStatus, type EndedPreview} from './list.js'
+import type {CleanupPlan} from './cleanup.js'
+import type {ShareResult} from './links.js'
+import type {EndedPreview} from './list.js'
 import {locate, type Located} from './locate.js'
-import {restartPreview} from './restart.js'
-import {checkAuthMode, resolveExpire} from './settings.js'
 import type {StartOptions, StartResult} from './start.js'
-import {stopPreviews, type StopResult} from './stop.js'
+import type {StopResult} from './stop.js'
 
 export {DEFAULTS} from './settings.js'
 export type {CleanupPlan} from './cleanup.js'
@@ -42,6 +39,11 @@ export class PreviewManager {
     return locate(this, dir, knownRoot)
   }
 
+  /** A verb's module with the .sdd directory: the module loads while git looks for the repository. */
+  private verb<M>(load: Promise<M>): Promise<[M, Located]> {
+    return Promise.all([load, this.locate()])
+  }
+
   /** The .sdd paths for this directory (for commands that read the tree directly: audit, metrics). */
   async sddPaths(): Promise<SddPaths> {
     return (await this.locate()).paths
@@ -49,7 +51,8 @@ export class PreviewManager {
 
   /** `id` when given, else the only running preview's (bad input naming them when there are none or several). */
   async resolveId(id: string | undefined, command: string): Promise<string> {
-    return resolvePreviewId((await this.locate()).paths, id, command)
+    const [{resolvePreviewId}, {paths}] = await this.verb(import('./defaults.js'))
+    return resolvePreviewId(paths, id, command)
   }
 
   /** Every candidate dev command in order, without starting anything: looked for where `start` would run. */
@@ -73,7 +76,8 @@ export class PreviewManager {
 
   /** Rows with their liveness reconciled: a row whose supervisor died shows as `crashed`. */
   async list(opts: {showSecrets?: boolean} = {}): Promise<PreviewRow[]> {
-    return listPreviews((await this.locate()).paths, opts)
+    const [{listPreviews}, {paths}] = await this.verb(import('./list.js'))
+    return listPreviews(paths, opts)
   }
 
   /**
@@ -81,16 +85,23 @@ export class PreviewManager {
    * those that ended since then, and without the start details (plain `list`'s notice).
    */
   async ended(opts: {sinceEpoch?: number} = {}): Promise<EndedPreview[]> {
-    return endedPreviews((await this.locate()).paths, opts)
+    const [{endedPreviews}, {paths}] = await this.verb(import('./list.js'))
+    return endedPreviews(paths, opts)
   }
 
   async status(id: string, opts: {showSecrets?: boolean} = {}): Promise<PreviewRow> {
-    return previewStatus((await this.locate()).paths, id, opts)
+    const [{previewStatus}, {paths}] = await this.verb(import('./list.js'))
+    return previewStatus(paths, id, opts)
   }
 
   /** Mints another link to a running preview (a `link` audit entry). */
   async share(opts: {id: string; expire?: string | undefined; auth?: string | undefined}): Promise<ShareResult> {
-    const {paths} = await this.locate()
+    const [{paths}, {checkAuthMode, resolveExpire}, {loadConfig}, {shareLink}] = await Promise.all([
+      this.locate(),
+      import('./settings.js'),
+      import('./config.js'),
+      import('./links.js'),
+    ])
     const authMode = opts.auth === undefined ? undefined : checkAuthMode(opts.auth)
     const expireSeconds = resolveExpire(opts.expire, loadConfig(paths))
     return shareLink({authMode, expireSeconds, id: opts.id, paths})
@@ -98,7 +109,7 @@ export class PreviewManager {
 
   /** Revokes one link (by jti) or all of a preview's links; the running gateway refuses them within a second. */
   async revoke(opts: {id: string; jti?: string | undefined; all?: boolean}): Promise<{revoked: string[]}> {
-    const {paths} = await this.locate()
+    const [{revokeLinks}, {paths}] = await this.verb(import('./links.js'))
     return revokeLinks({all: opts.all ?? false, id: opts.id, jti: opts.jti, paths})
   }
 
@@ -107,13 +118,14 @@ export class PreviewManager {
    * worktree is first brought to the branch tip (fetching its upstream when it has one).
    */
   async restart(opts: {id: string; pull?: boolean; timeoutMs?: number}): Promise<PreviewRow> {
-    const {paths, root} = await this.locate()
+    const [{restartPreview}, {paths, root}] = await this.verb(import('./restart.js'))
     return restartPreview(paths, root, opts)
   }
 
   /** The last `lines` lines of a preview's log (dev-server output and the supervisor's own [preview] lines). */
   async logs(opts: {id: string; lines?: number}): Promise<{file: string; lines: string[]; bytes: number}> {
-    return readLogTail((await this.locate()).paths, opts)
+    const [{readLogTail}, {paths}] = await this.verb(import('./logs.js'))
+    return readLogTail(paths, opts)
   }
 
   /**
@@ -127,22 +139,25 @@ export class PreviewManager {
     pollMs?: number
     fromByte?: number
   }): Promise<void> {
-    return followLog({...opts, paths: (await this.locate()).paths})
+    const [{followLog}, {paths}] = await this.verb(import('./logs.js'))
+    return followLog({...opts, paths})
   }
 
   /** What cleanup would remove: worktrees no preview uses, and logs of previews that are gone. */
   async cleanupPlan(): Promise<CleanupPlan> {
-    return cleanupPlan((await this.locate()).paths)
+    const [{cleanupPlan}, {paths}] = await this.verb(import('./cleanup.js'))
+    return cleanupPlan(paths)
   }
 
   /** Removes what cleanupPlan lists (worktrees through git, so git forgets them too). */
   async cleanup(plan: CleanupPlan): Promise<CleanupPlan> {
-    const {paths, root} = await this.locate()
+    const [{cleanUp}, {paths, root}] = await this.verb(import('./cleanup.js'))
     return cleanUp(paths, root, plan)
   }
 
   /** Stops previews: signals each supervisor and waits; cleans up by itself when a supervisor is gone. */
   async stop(opts: {ids?: string[]; all?: boolean}): Promise<StopResult[]> {
-    return stopPreviews((await this.locate()).paths, opts)
+    const [{stopPreviews}, {paths}] = await this.verb(import('./stop.js'))
+    return stopPreviews(paths, opts)
   }
 }

@@ -27,6 +27,9 @@ export function watchExit(pid: number, startTime: number | null): Promise<number
       clearInterval(timer)
       resolve(null)
     }, ADOPTED_EXIT_POLL_MS)
+    // The watch alone keeps no process alive: a supervisor that has killed the server exits without waiting for
+    // the next tick (up to 100 ms on every stop).
+    timer.unref()
   })
 }
 

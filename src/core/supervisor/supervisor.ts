@@ -445,9 +445,8 @@ export class Supervisor {
   }
 
   /**
-   * Tears down in order (tunnel, gateway, dev server), removes the row, records the stop. Idempotent: the first
-   * call's reason counts. `orphaned`: our row was removed behind our back (the stop still balances the start
-   * entry in the audit log, if the log is still there).
+   * Tears down (tunnel, gateway, dev server), removes the row, records the stop. Idempotent: the first call's
+   * reason counts. `orphaned`: our row was removed behind our back (the stop still balances the start entry).
    */
   stop(reason: StopReason, {orphaned = false} = {}): Promise<void> {
     if (this.stopping) return this.stopping
@@ -455,8 +454,10 @@ export class Supervisor {
     this.state.to('stopping')
     this.stopping = (async () => {
       this.event(`stopping (${reason})`)
-      await patchRow(this.paths, this.spec.id, {status: 'stopping'}).catch(() => null)
+      // The row says `stopping` while the teardown runs (which need not wait for the write).
+      const marked = patchRow(this.paths, this.spec.id, {status: 'stopping'}).catch(() => null)
       await this.teardown()
+      await marked
       const row = await removeRow(this.paths, this.spec.id).catch(() => null)
       if (this.startAudited && (row || (orphaned && existsSync(this.paths.audit)))) {
         await appendAudit(this.paths, {event: 'stop', preview_id: this.spec.id, reason, ...(row ? {} : {row_missing: true})}).catch(
@@ -477,19 +478,23 @@ export class Supervisor {
     this.resolveDone()
   }
 
+  /**
+   * The tunnel, the gateway (then its request log) and the dev server (ours or adopted; or the one `preview start`
+   * started, and an install, at a failed start) go down at once: none needs another gone first (a request the
+   * gateway holds fails either way), so a stop waits for the slowest, not for the sum.
+   */
   private async teardown(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer)
     this.links?.close()
-    await this.tunnels?.close()
     const gateway = this.gateway
     this.gateway = null
-    if (gateway) await gateway.close().catch((error: Error) => this.event(`gateway close: ${error.message}`))
-    await this.requestLog?.flush()
-    // The dev server (ours or adopted, or the one `preview start` started if the start failed before adopting
-    // it), and an install still running at a failed start.
-    await this.dev?.kill()
-    for (const pid of new Set([this.adopt?.pid, this.installPid].filter((p): p is number => Boolean(p)))) {
-      await killGroup(pid, {extraPids: processTree(pid)})
-    }
+    const front = gateway?.close().catch((error: Error) => this.event(`gateway close: ${error.message}`))
+    const groups = [...new Set([this.adopt?.pid, this.installPid].filter((p): p is number => Boolean(p)))]
+    await Promise.all([
+      this.tunnels?.close(),
+      Promise.resolve(front).then(() => this.requestLog?.flush()),
+      this.dev?.kill(),
+      ...groups.map((pid) => killGroup(pid, {extraPids: processTree(pid)})),
+    ])
   }
 }
