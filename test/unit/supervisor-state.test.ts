@@ -69,6 +69,7 @@ setTimeout(() => {
     .listen(process.env.PORT, '127.0.0.1', () => console.log('Local: http://localhost:' + process.env.PORT))
 }, Number(process.env.DELAY_MS || 0))
 if (process.env.EXIT_AFTER_MS) setTimeout(() => process.exit(1), Number(process.env.EXIT_AFTER_MS))
+if (process.env.IGNORE_TERM) process.on('SIGTERM', () => console.log('ignoring SIGTERM'))
 `
 
 describe('the supervisor driven through its events', () => {
@@ -193,8 +194,20 @@ describe('the supervisor driven through its events', () => {
     ])
   })
 
+  it('stop while a restart waits for the old dev server to die: no new dev server is started after the stop', async () => {
+    // The old server ignores SIGTERM, so the restart waits (up to 1 s) before its SIGKILL; the stop lands then.
+    const {sup} = await supervisor({env: {IGNORE_TERM: '1'}})
+    await sup.start()
+    const restart = sup.restartDevServer().catch(() => {})
+    await new Promise((r) => setTimeout(r, 200))
+    await sup.stop('operator')
+    await restart
+    await new Promise((r) => setTimeout(r, 1500)) // past the restart's kill wait: it must not spawn anything now
+    expect(pidsInside(repo.dir)).toEqual([])
+  })
+
   it('3 crashes with max 2 restarts: restarting twice, then stopping -> stopped with reason crash', async () => {
-    const {moves, spec, sup} = await supervisor({env: {EXIT_AFTER_MS: '400'}, maxRestarts: 2})
+    const {moves, spec, sup} = await supervisor({env: {EXIT_AFTER_MS: '1500'}, maxRestarts: 2}) // long enough to be up first, on a loaded machine too
     await sup.start()
     await Promise.race([sup.done, new Promise((r) => setTimeout(r, 20_000))])
     expect(sup.current).toBe('stopped')

@@ -1,6 +1,5 @@
-// The supervisor: owns one preview from start to teardown. Its life is one state field (state.ts); its parts are
-// the dev server (dev-process.ts), the gateway, the tunnel keeper (tunnel-keeper.ts) and the link watcher
-// (link-watcher.ts); this file puts them together and keeps the preview's row in state.json.
+// The supervisor: one preview from start to teardown, its life one state field (state.ts), its parts the dev server
+// (dev-process.ts), the gateway, the tunnel keeper and the link watcher; it puts them together and keeps the row.
 import {createWriteStream, existsSync, type WriteStream} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {tcpProbe} from '../netprobe.js'
@@ -363,12 +362,13 @@ export class Supervisor {
   }
 
   /**
-   * A new dev server in place of the old one (crash restart, operator restart, idle wake; the state is
-   * `restarting`): the old group is killed if anything is left of it, the gateway is pointed at the new port,
-   * the row is updated with `patch`, the exit watch is re-armed and the state is `running` again.
+   * A new dev server in place of the old one (crash restart, operator restart, idle wake; state `restarting`): the
+   * old group killed, the gateway pointed at the new port, the row patched, the exit watch re-armed, `running` again.
    */
   private async respawnDevServer(patch: Partial<PreviewRow>): Promise<number> {
     await this.dev?.kill(1000)
+    // Stopped while the old one was dying: the teardown is over without a new one, so start none.
+    if (!this.state.is('restarting')) throw new StartFailed('stopped while restarting: no new dev server started.')
     this.tail.clear()
     const port = await this.spawnDevServer()
     this.gateway?.setTargetPort(port)
