@@ -67,19 +67,24 @@ function npmConfigConcern(dir: string, env: NodeJS.ProcessEnv): string | null {
   return null
 }
 
+/** The package.json of `dir` (a script plan's source), or why it could not be read. */
+function readPackage(dir: string): {pkg: PackageJson; pkgFile: string} | {reason: string} {
+  const pkgFile = path.join(dir, 'package.json')
+  try {
+    return {pkg: JSON.parse(readFileSync(pkgFile, 'utf8')) as PackageJson, pkgFile}
+  } catch {
+    return {reason: 'package.json could not be read'}
+  }
+}
+
 /**
  * How to run `npm run <script> [args]` in `dir` without npm: the shell line and the variables npm would add.
  * `initCwd` is where the user started (INIT_CWD).
  */
 export function planNpmScript(opts: {dir: string; script: string; args?: string[]; env: NodeJS.ProcessEnv; initCwd?: string}): ScriptPlan {
-  const pkgFile = path.join(opts.dir, 'package.json')
-  let pkg: PackageJson
-  try {
-    pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as PackageJson
-  } catch {
-    return {direct: false, reason: 'package.json could not be read'}
-  }
-
+  const read = readPackage(opts.dir)
+  if ('reason' in read) return {direct: false, reason: read.reason}
+  const {pkg, pkgFile} = read
   const scripts = pkg.scripts ?? {}
   const main = scripts[opts.script]
   if (typeof main !== 'string' || main === '') return {direct: false, reason: `no "${opts.script}" script`}
@@ -228,14 +233,9 @@ function pnpmConcern(dir: string, pkg: PackageJson, pnpm: {version: string}, env
  * node_modules/.bin (no ancestors, unlike npm), pnpm's node-gyp shim dir, then PATH.
  */
 export function planPnpmScript(opts: {dir: string; script: string; env: NodeJS.ProcessEnv; initCwd?: string}): ScriptPlan {
-  const pkgFile = path.join(opts.dir, 'package.json')
-  let pkg: PackageJson
-  try {
-    pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as PackageJson
-  } catch {
-    return {direct: false, reason: 'package.json could not be read'}
-  }
-
+  const read = readPackage(opts.dir)
+  if ('reason' in read) return {direct: false, reason: read.reason}
+  const {pkg, pkgFile} = read
   const scripts = pkg.scripts ?? {}
   if (typeof scripts[opts.script] !== 'string' || scripts[opts.script] === '') return {direct: false, reason: `no "${opts.script}" script`}
   const pnpm = findPnpm(opts.env)
