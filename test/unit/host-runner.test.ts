@@ -49,4 +49,26 @@ describe('PreviewRunner', () => {
     expect(alive(pid)).toBe(false)
     expect(pidsInside(repo.dir)).toEqual([])
   })
+
+  it('stopped during a crash restart backoff: what the crashed server left in its group goes too', async () => {
+    // The dev command leaves a helper running in its process group; the server itself crashes after 1.5 s.
+    const runner = new PreviewRunner({
+      autoPullMs: null,
+      branch: true,
+      configCommand: 'node -e "setInterval(() => {}, 1000)" & node crashy.js',
+      env: process.env,
+      label: null,
+      maxRestarts: 3,
+      name: 'main',
+      paths: sddPaths(path.join(repo.dir, '.sdd')),
+      readyTimeoutMs: 10_000,
+      ref: 'main',
+      root: repo.dir,
+    })
+    await runner.ensure()
+    const pid = runner.status().pid!
+    expect(await waitFor(() => !alive(pid), 10_000)).toBe(true) // crashed: the runner is in its 500 ms backoff now
+    await runner.stop()
+    expect(await waitFor(() => pidsInside(repo.dir).length === 0, 3000), JSON.stringify(pidsInside(repo.dir))).toBe(true)
+  })
 })

@@ -92,6 +92,8 @@ export class PreviewRunner {
   private queue: Promise<unknown> = Promise.resolve()
   /** The dev server now running (null while idle, stopped, or between a crash and its restart). */
   private dev: DevProcess | null = null
+  /** A dev server that crashed, during the restart backoff: its group may still hold its children. */
+  private crashedDev: DevProcess | null = null
   /** The install's group leader while it runs. */
   private installPid: number | null = null
   private port: number | null = null
@@ -399,6 +401,8 @@ export class PreviewRunner {
     if (!this.machine.is('running')) return
     this.event(`dev server exited (code ${code})`)
     this.dev = null
+    // Until the restart (or a stop) kills it: what the crashed server left in its process group.
+    this.crashedDev = dev
     if (this.restarts >= this.spec.maxRestarts) {
       this.event(`restart limit (${this.spec.maxRestarts}) reached`)
       this.error = `The dev server exited (code ${code}) and the restart limit (${this.spec.maxRestarts}) was reached.`
@@ -413,6 +417,7 @@ export class PreviewRunner {
     await sleep(RESTART_BACKOFF_MS * 2 ** (this.restarts - 1))
     await this.serial(async () => {
       if (!this.machine.is('running') || this.stoppedForGood) return
+      this.crashedDev = null
       await dev.kill(500)
       this.machine.to('restarting')
       try {
@@ -429,11 +434,13 @@ export class PreviewRunner {
   /** SIGTERM to the process group, SIGKILL after the grace period; waits until none of it is left. */
   private async killDevServer(): Promise<void> {
     const dev = this.dev
+    const crashed = this.crashedDev
     const install = this.installPid
     // Cleared first: the exit that follows is ours, not a crash.
     this.dev = null
+    this.crashedDev = null
     this.installPid = null
-    await dev?.kill()
+    await Promise.all([dev?.kill(), crashed?.kill()])
     if (install) await killGroup(install, {extraPids: processTree(install)})
   }
 }
