@@ -1,5 +1,5 @@
 // Checks before anything starts: the tunnel provider can run (binary, settings), an attached port answers.
-import net from 'node:net'
+import {tcpProbe} from '../netprobe.js'
 import {InvalidInput, TunnelFailed} from '../errors.js'
 import type {ProviderConfig} from '../tunnels/types.js'
 
@@ -47,17 +47,7 @@ export async function checkAttachPort(text: string): Promise<number> {
     throw new InvalidInput(`--attach ${text} is not a port number.`, 'Pass the port your server listens on, e.g. --attach 3000.')
   }
 
-  const open = await new Promise<boolean>((resolve) => {
-    const socket = net.connect({host: '127.0.0.1', port})
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-
-    socket.setTimeout(ATTACH_PROBE_MS, () => done(false))
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-  })
+  const open = await tcpProbe(port, '127.0.0.1', ATTACH_PROBE_MS)
   if (!open) {
     throw new InvalidInput(
       `Nothing listens on 127.0.0.1:${port}, so there is nothing to attach to.`,
