@@ -2,11 +2,13 @@
 // wake that lands on a new port): the request head the dev server gets is built after the wake, so its Host,
 // Origin and X-Forwarded-Host name the new port, and the connection goes there. The fixture checks Host like
 // Vite and webpack-dev-server do: a stale port is refused (403), over HTTP and on the WebSocket alike.
+import {randomBytes} from 'node:crypto'
 import http from 'node:http'
 import net from 'node:net'
 import {afterEach, describe, expect, it} from 'vitest'
 import WebSocket from 'ws'
 import {startGateway, type ForwardedRequest, type Gateway} from '../../src/core/gateway/index.js'
+import {mintLink} from '../../src/core/records/credentials.js'
 import {request, startDevServer, type DevServer} from './gateway-helpers.js'
 
 const none = {jwtKey: new Uint8Array(32), links: [], mode: 'none' as const, previewId: 'p-wake0000'}
@@ -183,6 +185,34 @@ describe('a script response through a wake', () => {
       expect(r.body).not.toContain(`port=${port}&`)
     } finally {
       for (const c of closers.reverse()) await c()
+    }
+  })
+})
+
+describe('a link that expires while its request waits for the wake', () => {
+  it('the queued request never reaches the dev server: checked when the wake ends, not at the next sweep', async () => {
+    const key = new Uint8Array(randomBytes(32))
+    const expiresAt = Math.floor(Date.now() / 1000) + 1
+    const m = await mintLink({authMode: 'token', expiresAtEpoch: expiresAt, key, previewId: 'p-wake0001', publicUrl: 'http://127.0.0.1:1/'})
+    const token = new URL(m.url).searchParams.get('token')!
+    const dev = await startDevServer()
+    const gw = await startGateway({
+      auth: {jwtKey: key, links: [m.record], mode: 'token', previewId: 'p-wake0001'},
+      // The wake ends a few ms after the link's expiry: before the sweep (every 500 ms) can have looked, nearly always.
+      async ensureUpstream() {
+        const deadline = Date.now() + 5000
+        while (Date.now() < expiresAt * 1000 + 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1))
+        gw.setTargetPort(dev.port)
+      },
+      targetPort: await stalePort(),
+    })
+    try {
+      const r = await raw(gw.port, `GET /echo HTTP/1.1\r\nHost: 127.0.0.1:${gw.port}\r\nAuthorization: Bearer ${token}\r\n\r\n`)
+      expect(dev.seen).toEqual([])
+      expect(r).not.toContain('HTTP/1.1 200')
+    } finally {
+      await gw.close()
+      await dev.close()
     }
   })
 })

@@ -449,6 +449,10 @@ export class Connection extends UpstreamSide {
     return true
   }
 
+  protected grantStillHolds(): boolean {
+    return this.grantHolds(Date.now())
+  }
+
   protected onUpstreamData(data: Buffer): void {
     this.lastActivity = Date.now()
     // Not one byte more for a link that was revoked or has expired (a streamed response, an open socket).

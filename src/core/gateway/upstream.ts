@@ -38,6 +38,8 @@ export abstract class UpstreamSide {
   protected abstract finishDrain(): void
   protected abstract boundHalfClose(): void
   protected abstract onUpstreamData(data: Buffer): void
+  /** The link that let the queued requests in still holds now (a wake can outlast an expiry or a revocation). */
+  protected abstract grantStillHolds(): boolean
 
   protected toUpstream(data: Buffer | string): void {
     if (this.queued !== null) {
@@ -73,6 +75,14 @@ export abstract class UpstreamSide {
     ensure().then(
       () => {
         if (this.mode === Mode.Closed) return
+        // Checked again here, not only by the sweep's next tick: a link that expired or was revoked during the wake
+        // lets nothing through, and the queued requests are dropped with the connection.
+        if (!this.grantStillHolds()) {
+          this.queued = null
+          this.destroy()
+          return
+        }
+
         const up = this.openUpstream()
         this.upstream = up
         this.queued = null
